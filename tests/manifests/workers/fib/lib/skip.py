@@ -1,0 +1,1 @@
+"""Fixture module the full manifest excludes."""
