@@ -1,0 +1,245 @@
+"""Where the IronWorker token and project come from (IRONWORKER_API.md §5, issue 3 §3).
+
+Lowest priority first: ``~/.iron.json``, ``IRON_*``, ``IRON_WORKER_*``, ``./iron.json`` (the cwd,
+as in PY), ``--config FILE``, then flags. Inside a file the top-level keys come first and the
+``iron_worker`` object overrides them. ``cloud`` (PY) sets scheme, host, port and prefix at once.
+Nothing here reads ``os.environ``, the real cwd or home: the caller passes them in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ironship.errors import IronshipError
+
+DEFAULT_HOST = "worker-aws-us-east-1.iron.io"
+DEFAULT_PORTS = {"https": 443, "http": 80}
+# The keys PY copies from a file's top level (§5); ``protocol`` is PY's name for ``scheme``.
+_FILE_KEYS = (
+    *("token", "project_id", "host", "protocol", "scheme", "port", "api_version"),
+    *("path_prefix", "cloud"),
+)
+_FILE_HINT = 'iron.json holds one JSON object, e.g. {"token": "...", "project_id": "..."}'
+_MISSING_HINT = {
+    "token": 'set IRON_TOKEN, add "token" to iron.json, or pass --token',
+    "project_id": 'set IRON_PROJECT_ID, add "project_id" to iron.json, or pass --project-id',
+}
+_FLAGS = {
+    "token": "--token",
+    "project_id": "--project-id",
+    "host": "--host",
+    "scheme": "--scheme",
+    "port": "--port",
+}
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A resolved project: where to send requests and with which token (never in the repr)."""
+
+    token: str = field(repr=False)
+    project_id: str
+    host: str
+    scheme: str = "https"
+    port: int | None = None
+    api_version: str = "2"
+    path_prefix: str = ""
+    sources: tuple[str, ...] = ()
+
+    @property
+    def base_url(self) -> str:
+        """``scheme://host[:port]{path_prefix}``; the port only when it is not the default."""
+        port = "" if self.port in (None, DEFAULT_PORTS.get(self.scheme)) else f":{self.port}"
+        return f"{self.scheme}://{self.host}{port}{self.path_prefix}"
+
+    def describe(self) -> str:
+        """One line for the user: project, host and where they came from; never the token."""
+        origin = f" (from {', '.join(self.sources)})" if self.sources else ""
+        return f"project {self.project_id}, host {self.base_url}{origin}"
+
+
+# A layer maps canonical keys (token, project_id, host, scheme, port, api_version, path_prefix)
+# to (value, label); later layers win key by key.
+_Layer = dict[str, tuple[Any, str]]
+
+
+def resolve(
+    *,
+    config_file: Path | None,
+    token: str | None,
+    project_id: str | None,
+    host: str | None,
+    scheme: str | None,
+    port: int | None,
+    env: Mapping[str, str],
+    cwd: Path,
+    home: Path,
+) -> Credentials | None:
+    """Merge every source; None when no token and no project id are set anywhere."""
+    layers = [
+        _file_layer(home / ".iron.json", "~/.iron.json", required=False),
+        _env_layer(env, "IRON_"),
+        _env_layer(env, "IRON_WORKER_"),
+        _file_layer(cwd / "iron.json", "./iron.json", required=False),
+    ]
+    if config_file is not None:
+        layers.append(_file_layer(config_file, str(config_file), required=True))
+    flags: dict[str, Any] = {"token": token, "project_id": project_id, "host": host}
+    flags.update(scheme=scheme, port=port)
+    layers.append(_layer({k: v for k, v in flags.items() if v is not None}, lambda k: _FLAGS[k]))
+
+    merged: _Layer = {}
+    for layer in layers:
+        merged.update(layer)
+    if "token" not in merged and "project_id" not in merged:
+        return None
+    for needed, other in (("token", "project_id"), ("project_id", "token")):
+        if needed not in merged:
+            what = needed.replace("_", " ")
+            raise IronshipError(
+                f"IronWorker {what} is missing: a {other.replace('_', ' ')} was found in "
+                f"{merged[other][1]} but no {what} anywhere",
+                hint=_MISSING_HINT[needed],
+            )
+    version, version_from = merged.get("api_version", ("2", ""))
+    if version != "2":
+        raise IronshipError(
+            f"{version_from}: api_version {version!r} is not supported",
+            hint="ironship speaks IronWorker API v2: remove api_version or set it to 2",
+        )
+    order = [label for layer in layers for _value, label in layer.values()]
+    used = {label for _value, label in merged.values()}
+    sources = tuple(dict.fromkeys(label for label in order if label in used))
+    return Credentials(
+        token=merged["token"][0],
+        project_id=merged["project_id"][0],
+        host=merged.get("host", (DEFAULT_HOST, ""))[0],
+        scheme=merged.get("scheme", ("https", ""))[0],
+        port=merged.get("port", (None, ""))[0],
+        path_prefix=merged.get("path_prefix", ("", ""))[0],
+        sources=sources,
+    )
+
+
+def _file_layer(path: Path, shown: str, *, required: bool) -> _Layer:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if required:
+            raise IronshipError(f"config file {shown} does not exist") from None
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise IronshipError(f"cannot read {shown}: {reason}", hint=_FILE_HINT) from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        # ``from None``: the decode error holds the whole document, token included.
+        raise IronshipError(
+            f"{shown}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}",
+            hint=f"fix or remove {shown}; {_FILE_HINT}",
+        ) from None
+    if not isinstance(raw, dict):
+        raise IronshipError(f"{shown}: expected a JSON object", hint=_FILE_HINT)
+    product = raw.get("iron_worker", {})
+    if not isinstance(product, dict):
+        raise IronshipError(f"{shown}: iron_worker must be an object", hint=_FILE_HINT)
+    layer = _layer({k: raw[k] for k in _FILE_KEYS if k in raw}, lambda k: shown)
+    layer.update(_layer(product, lambda k: shown))
+    return layer
+
+
+def _env_layer(env: Mapping[str, str], prefix: str) -> _Layer:
+    names = {key: prefix + key.upper() for key in _FILE_KEYS}
+    return _layer({k: env[n] for k, n in names.items() if n in env}, names.__getitem__)
+
+
+def _layer(raw: Mapping[str, Any], label_of: Callable[[str], str]) -> _Layer:
+    """Canonical, checked values from one source; ``cloud`` wins inside its source, as in PY."""
+    out: _Layer = {}
+    for key in _FILE_KEYS:
+        value = raw.get(key)
+        if value is None or value == "":  # unset; templates and GO write empty strings
+            continue
+        label = label_of(key)
+        if key == "cloud":
+            continue  # applied last, below
+        if key in ("protocol", "scheme"):  # in that order: ``scheme`` wins a tie
+            out["scheme"] = (_scheme(value, label), label)
+        elif key == "port":
+            out["port"] = (_port(value, label), label)
+        elif key == "api_version":
+            if not isinstance(value, str | int) or isinstance(value, bool):
+                raise IronshipError(f'{label}: api_version must be a string such as "2"')
+            out["api_version"] = (str(value), label)
+        elif key == "path_prefix":
+            out["path_prefix"] = (_prefix(_string(key, value, label)), label)
+        elif key == "host":
+            out["host"] = (_host(_string(key, value, label), label), label)
+        else:
+            out[key] = (_string(key, value, label), label)
+    if "cloud" in raw and raw["cloud"] not in (None, ""):
+        out.update(_cloud(raw["cloud"], label_of("cloud")))
+    return out
+
+
+def _string(key: str, value: Any, label: str) -> str:
+    if not isinstance(value, str):
+        raise IronshipError(f"{label}: {key} must be a string, not {type(value).__name__}")
+    return value.strip()
+
+
+def _scheme(value: Any, label: str) -> str:
+    scheme = str(value).strip().lower()
+    if scheme not in DEFAULT_PORTS:
+        raise IronshipError(f"{label}: scheme must be http or https, not {value!r}")
+    return scheme
+
+
+def _port(value: Any, label: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise IronshipError(f"{label}: port must be a number, not {value!r}")
+    text = str(value).strip()
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise IronshipError(f"{label}: port must be a number from 1 to 65535, not {value!r}")
+    return int(text)
+
+
+def _prefix(value: str) -> str:
+    stripped = value.strip("/")
+    return f"/{stripped}" if stripped else ""
+
+
+def _host(value: str, label: str) -> str:
+    if "/" in value or (":" in value and not value.startswith("[")):
+        raise IronshipError(
+            f"{label}: host must be a bare host name, not {value!r}",
+            hint="put the scheme and port in scheme/port, or set a whole URL with "
+            "IRON_WORKER_CLOUD=http://127.0.0.1:8080",
+        )
+    return value
+
+
+def _cloud(value: Any, label: str) -> _Layer:
+    """``http://127.0.0.1:8080/pfx`` → scheme, host, port (None = the scheme's) and prefix."""
+    text = _string("cloud", value, label)
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
+    if parts is None or parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        raise IronshipError(
+            f"{label}: cloud must be a URL such as http://127.0.0.1:8080, not {text!r}"
+        )
+    return {
+        "scheme": (parts.scheme, label),
+        "host": (parts.hostname, label),
+        "port": (port, label),
+        "path_prefix": (_prefix(parts.path), label),
+    }
