@@ -1,0 +1,7 @@
+"""``python -m ironship`` runs the CLI."""
+
+from __future__ import annotations
+
+from ironship.cli import main
+
+main()

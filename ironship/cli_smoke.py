@@ -1,0 +1,157 @@
+"""``ironship test`` and the smoke step of ``apply --smoke`` (issue 4)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ironship.apply import ApplyResult, rollback
+from ironship.cli_common import (
+    DEFAULT_MANIFEST,
+    ConfigOpt,
+    DataOpt,
+    FileOpt,
+    HostOpt,
+    JsonOpt,
+    ParallelOpt,
+    ProjectOpt,
+    TargetOpt,
+    TokenOpt,
+    connect_options,
+    connected,
+    err,
+    out,
+    print_json,
+    read_manifest,
+)
+from ironship.client import Client
+from ironship.model import Manifest, SmokeTest, Worker
+from ironship.planner import select_workers
+from ironship.smoke import SmokeResult, run_smoke
+from ironship.smoke_report import failure_details, summary_rows, to_json, to_junit
+
+EXIT_SMOKE = 3
+
+
+def _cases(workers: tuple[Worker, ...] | list[Worker]) -> list[tuple[Worker, SmokeTest]]:
+    return [(w, t) for w in workers for t in w.smoke]
+
+
+def _run_and_report(
+    client: Client,
+    cases: list[tuple[Worker, SmokeTest]],
+    *,
+    parallelism: int,
+    junit: Path | None,
+    as_json: bool,
+) -> list[SmokeResult]:
+    def progress(r: SmokeResult) -> None:
+        if not as_json:
+            mark = "[green]pass[/]" if r.passed else "[red]FAIL[/]"
+            err.print(f"  {mark} {r.worker} / {r.test}")
+
+    if not as_json:
+        err.print(f"running {len(cases)} smoke test(s) with parallelism {parallelism}")
+    results = run_smoke(client, cases, parallelism=parallelism, on_result=progress)
+    if junit is not None:
+        junit.parent.mkdir(parents=True, exist_ok=True)
+        junit.write_text(to_junit(results), encoding="utf-8")
+    if not as_json:
+        table = Table(show_edge=False, header_style="bold")
+        for col in ("worker", "test", "status", "duration", "result"):
+            table.add_column(col)
+        for row in summary_rows(results):
+            cells = [str(c) for c in row]
+            style = "green" if cells[-1] == "pass" else "red"
+            table.add_row(*cells[:-1], f"[{style}]{cells[-1]}[/]")
+        out.print(table)
+        details = failure_details(results)
+        if details:
+            out.print(details, markup=False)
+        passed = sum(1 for r in results if r.passed)
+        out.print(f"Smoke: {passed} passed, {len(results) - passed} failed.", markup=False)
+    return results
+
+
+def run_smoke_after_apply(
+    client: Client,
+    manifest: Manifest,
+    result: ApplyResult,
+    *,
+    mode: str,
+    parallelism: int,
+    junit: Path | None,
+    rollback: bool,
+    as_json: bool,
+) -> tuple[int, dict[str, Any] | None]:
+    """Smoke-test the workers this apply changed (or all with mode 'all'); maybe roll back."""
+    planned = {w.name for w in result.plan.workers}
+    changed = {r.name for r in result.changed}
+    workers = [
+        w for w in manifest.workers if w.name in planned and (mode == "all" or w.name in changed)
+    ]
+    cases = _cases(workers)
+    if not cases:
+        if not as_json:
+            err.print(
+                "smoke: no smoke tests to run for the "
+                + ("workers" if mode == "all" else "changed workers")
+            )
+        return 0, None
+    results = _run_and_report(client, cases, parallelism=parallelism, junit=junit, as_json=as_json)
+    doc: dict[str, Any] = to_json(results)
+    if all(r.passed for r in results):
+        return 0, doc
+    if rollback:
+        with tempfile.TemporaryDirectory(prefix="ironship-rollback-") as tmp:
+            report = _do_rollback(client, result, Path(tmp))
+        doc["rollback"] = report
+        if not as_json:
+            for name, what in sorted(report.items()):
+                out.print(f"rollback {name}: {what}", markup=False)
+    return EXIT_SMOKE, doc
+
+
+def _do_rollback(client: Client, result: ApplyResult, scratch: Path) -> dict[str, str]:
+    return rollback(client, result, scratch)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("test")
+    def test_cmd(
+        workers: Annotated[list[str] | None, typer.Argument(help="Workers (default: all).")] = None,
+        file: FileOpt = Path(DEFAULT_MANIFEST),
+        parallelism: ParallelOpt = 4,
+        junit: Annotated[
+            Path | None, typer.Option("--junit", help="Write results as JUnit XML.")
+        ] = None,
+        as_json: JsonOpt = False,
+        target: TargetOpt = None,
+        config: ConfigOpt = None,
+        token: TokenOpt = None,
+        project_id: ProjectOpt = None,
+        host: HostOpt = None,
+        data: DataOpt = None,
+    ) -> None:
+        """Run the declared smoke tests against what is deployed."""
+        manifest = read_manifest(file)
+        selected = select_workers(manifest, workers or [])
+        cases = _cases(selected)
+        opts = connect_options(target, config, token, project_id, host, data)
+        if not cases:
+            err.print("no smoke tests declared for the selected workers")
+            if as_json:
+                print_json(to_json([]))
+            return
+        with connected(manifest.directory, opts, quiet=as_json) as tgt:
+            results = _run_and_report(
+                tgt.client, cases, parallelism=parallelism, junit=junit, as_json=as_json
+            )
+        if as_json:
+            print_json(to_json(results))
+        if not all(r.passed for r in results):
+            raise typer.Exit(EXIT_SMOKE)

@@ -1,0 +1,280 @@
+"""Commands that use what is deployed: queue, status, task, log, cancel; and ``server``."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ironship.cli_common import (
+    DEFAULT_MANIFEST,
+    ConfigOpt,
+    DataOpt,
+    FileOpt,
+    HostOpt,
+    JsonOpt,
+    ProjectOpt,
+    TargetOpt,
+    TokenOpt,
+    connect_options,
+    connected,
+    err,
+    out,
+    print_json,
+    read_manifest,
+)
+from ironship.client import Client, Task
+from ironship.errors import IronshipError
+from ironship.merge import deep_merge
+from ironship.payload import read_payload_arg
+from ironship.planner import make_plan
+from ironship.target import ConnectOptions
+
+FINAL = ("complete", "error", "cancelled", "timeout", "killed")
+
+
+def _base_and_payload(file: Path, worker: str) -> tuple[Path, Any]:
+    """The manifest's folder and the worker's default payload (None when not declared)."""
+    if not file.exists():
+        return Path.cwd(), None
+    manifest = read_manifest(file)
+    w = manifest.worker(worker)
+    return manifest.directory, (w.payload if w else None)
+
+
+def _task_doc(t: Task) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "code_name": t.code_name,
+        "code_rev": t.code_rev,
+        "status": t.status,
+        "msg": t.msg,
+        "created_at": t.created_at,
+        "start_time": t.start_time,
+        "end_time": t.end_time,
+        "duration": t.duration,
+    }
+
+
+def wait_task(
+    client: Client, task_id: str, *, poll: float = 0.3, timeout: float | None = None
+) -> Task:
+    start = time.monotonic()
+    while True:
+        task = client.get_task(task_id)
+        if task.status in FINAL:
+            return task
+        if timeout is not None and time.monotonic() - start > timeout:
+            return task
+        time.sleep(poll)
+
+
+def _print_log(client: Client, task_id: str) -> None:
+    text = client.get_log(task_id)
+    if text:
+        out.print(text, markup=False, end="" if text.endswith("\n") else "\n")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def queue(
+        worker: Annotated[str, typer.Argument(help="The worker (code package name).")],
+        payload: Annotated[
+            str | None,
+            typer.Option("--payload", help="JSON merged over the default payload, or @FILE."),
+        ] = None,
+        wait: Annotated[bool, typer.Option("--wait", help="Wait, then print the log.")] = False,
+        priority: Annotated[int | None, typer.Option("--priority", min=0, max=2)] = None,
+        delay: Annotated[int | None, typer.Option("--delay", min=0, help="Seconds.")] = None,
+        timeout: Annotated[int | None, typer.Option("--timeout", min=1, max=3600)] = None,
+        file: FileOpt = Path(DEFAULT_MANIFEST),
+        as_json: JsonOpt = False,
+        target: TargetOpt = None,
+        config: ConfigOpt = None,
+        token: TokenOpt = None,
+        project_id: ProjectOpt = None,
+        host: HostOpt = None,
+        data: DataOpt = None,
+    ) -> None:
+        """Queue a task for a worker with its default payload merged with --payload."""
+        base, default = _base_and_payload(file, worker)
+        given = read_payload_arg(payload) if payload is not None else None
+        body = deep_merge(default, given) if given is not None else default
+        options = {
+            k: v
+            for k, v in (("priority", priority), ("delay", delay), ("timeout", timeout))
+            if v is not None
+        }
+        opts = connect_options(target, config, token, project_id, host, data)
+        with connected(base, opts, quiet=as_json) as tgt:
+            task_id = tgt.client.queue_task(
+                worker, json.dumps(body if body is not None else {}), **options
+            )
+            must_wait = wait or tgt.description.startswith("local engine in")
+            if not wait and must_wait and not as_json:
+                err.print(
+                    "the local engine runs inside this command, so it waits for the task "
+                    "(start `ironship server` to keep an engine running in the background)"
+                )
+            if not must_wait:
+                if as_json:
+                    print_json({"format_version": "1", "id": task_id})
+                else:
+                    out.print(task_id, markup=False)
+                return
+            task = wait_task(tgt.client, task_id)
+            if as_json:
+                doc = _task_doc(task)
+                doc["log"] = tgt.client.get_log(task_id)
+                print_json({"format_version": "1", **doc})
+            else:
+                err.print(f"task {task_id}: {task.status}" + (f" ({task.msg})" if task.msg else ""))
+                _print_log(tgt.client, task_id)
+        if task.status != "complete":
+            raise typer.Exit(1)
+
+    @app.command()
+    def status(
+        file: FileOpt = Path(DEFAULT_MANIFEST),
+        as_json: JsonOpt = False,
+        target: TargetOpt = None,
+        config: ConfigOpt = None,
+        token: TokenOpt = None,
+        project_id: ProjectOpt = None,
+        host: HostOpt = None,
+        data: DataOpt = None,
+    ) -> None:
+        """Each worker: revision, when it was uploaded, and whether it is in sync."""
+        manifest = read_manifest(file)
+        opts = connect_options(target, config, token, project_id, host, data)
+        with connected(manifest.directory, opts, quiet=as_json) as tgt:
+            the_plan = make_plan(tgt.client, manifest)
+        rows: list[dict[str, Any]] = []
+        for wp in the_plan.workers:
+            state = {"unchanged": "in sync", "create": "not deployed", "orphan": "not in manifest"}
+            rows.append(
+                {
+                    "name": wp.name,
+                    "rev": wp.remote.rev if wp.remote else None,
+                    "uploaded": wp.remote.latest_change if wp.remote else None,
+                    "git_sha": wp.remote.env_vars.get("IRONSHIP_GIT_SHA") if wp.remote else None,
+                    "state": state.get(wp.action, "out of sync"),
+                }
+            )
+        if as_json:
+            print_json({"format_version": "1", "workers": rows})
+            return
+        table = Table(show_edge=False, header_style="bold")
+        for col in ("worker", "rev", "uploaded", "git", "state"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(
+                str(r["name"]),
+                str(r["rev"] or "-"),
+                str(r["uploaded"] or "-"),
+                str(r["git_sha"] or "-")[:10],
+                str(r["state"]),
+            )
+        out.print(table)
+
+    @app.command()
+    def task(
+        task_id: Annotated[str, typer.Argument(help="Task id.")],
+        as_json: JsonOpt = False,
+        target: TargetOpt = None,
+        config: ConfigOpt = None,
+        token: TokenOpt = None,
+        project_id: ProjectOpt = None,
+        host: HostOpt = None,
+        data: DataOpt = None,
+    ) -> None:
+        """Show one task."""
+        opts = connect_options(target, config, token, project_id, host, data)
+        with connected(Path.cwd(), opts, quiet=True) as tgt:
+            t = tgt.client.get_task(task_id)
+        doc = _task_doc(t)
+        if as_json:
+            print_json({"format_version": "1", **doc})
+            return
+        for key, value in doc.items():
+            if value is not None:
+                out.print(f"{key:>11}: {value}", markup=False)
+
+    @app.command()
+    def log(
+        task_id: Annotated[str, typer.Argument(help="Task id.")],
+        follow: Annotated[bool, typer.Option("--follow", help="Keep printing until done.")] = False,
+        target: TargetOpt = None,
+        config: ConfigOpt = None,
+        token: TokenOpt = None,
+        project_id: ProjectOpt = None,
+        host: HostOpt = None,
+        data: DataOpt = None,
+    ) -> None:
+        """Print a task's log (stdout and stderr)."""
+        opts = connect_options(target, config, token, project_id, host, data)
+        with connected(Path.cwd(), opts, quiet=True) as tgt:
+            if not follow:
+                text = tgt.client.get_log(task_id)
+                if text is None:
+                    raise IronshipError(
+                        f"task {task_id} has no log yet",
+                        hint="it may still be queued; use --follow",
+                    )
+                out.print(text, markup=False, end="")
+                return
+            _follow(tgt.client, task_id)
+
+    @app.command()
+    def cancel(
+        task_id: Annotated[str, typer.Argument(help="Task id.")],
+        target: TargetOpt = None,
+        config: ConfigOpt = None,
+        token: TokenOpt = None,
+        project_id: ProjectOpt = None,
+        host: HostOpt = None,
+        data: DataOpt = None,
+    ) -> None:
+        """Cancel a queued or running task."""
+        opts = connect_options(target, config, token, project_id, host, data)
+        with connected(Path.cwd(), opts, quiet=True) as tgt:
+            tgt.client.cancel_task(task_id)
+        out.print(f"cancelled {task_id}", markup=False)
+
+    @app.command()
+    def server(
+        host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option("--port", help="Port (0: any free).")] = 8080,
+        data: Annotated[
+            Path, typer.Option("--data", help="Data folder.", envvar="IRONSHIP_DATA")
+        ] = Path(".ironship/engine"),
+        workers: Annotated[int, typer.Option("--workers", min=1, help="Tasks at once.")] = 2,
+    ) -> None:
+        """Run the local IronWorker-compatible engine until Ctrl-C."""
+        from ironship.engine.server import serve_forever
+
+        serve_forever(data.resolve(), host=host, port=port, workers=workers)
+
+    _ = ConnectOptions
+
+
+def _follow(client: Client, task_id: str) -> None:
+    shown = 0
+    while True:
+        t = client.get_task(task_id)
+        text = client.get_log(task_id) or ""
+        if len(text) > shown:
+            out.print(text[shown:], markup=False, end="")
+            shown = len(text)
+        if t.status in FINAL:
+            # one last read: output written just before the end
+            text = client.get_log(task_id) or ""
+            if len(text) > shown:
+                out.print(text[shown:], markup=False, end="")
+            err.print(f"task {task_id}: {t.status}" + (f" ({t.msg})" if t.msg else ""))
+            return
+        time.sleep(0.5)

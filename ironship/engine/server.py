@@ -1,0 +1,221 @@
+"""Starting the engine: in-process for one command (``EngineServer``) or as ``ironship server``.
+
+One engine per data folder at a time (an flock on DATA/engine.lock); while it runs,
+DATA/server.json says where, so another ironship command can use it instead of starting its
+own (issue 2 §5).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import IO, Any
+
+import uvicorn
+
+from ironship.engine.app import create_app
+from ironship.engine.context import Engine
+from ironship.engine.db import Db
+from ironship.engine.dispatch import Dispatcher
+from ironship.engine.runs import EngineStore
+from ironship.engine.zipcheck import Limits
+from ironship.errors import IronshipError
+
+SERVER_JSON = "server.json"
+LOCK_FILE = "engine.lock"
+
+
+def create_project(data_dir: Path, name: str = "project") -> tuple[str, str]:
+    """Add a project with its own token to ``data_dir`` (works while an engine runs on it)."""
+    db = Db(data_dir)
+    try:
+        return db.create_project(name)
+    finally:
+        db.close()
+
+
+def project_credentials(data_dir: Path) -> tuple[str, str]:
+    """The data folder's own project id and token (created on first use)."""
+    db = Db(data_dir)
+    try:
+        return db.default_project()
+    finally:
+        db.close()
+
+
+def running_server(data_dir: Path) -> dict[str, Any] | None:
+    """DATA/server.json of an engine that is running now, or None."""
+    try:
+        info = json.loads((data_dir / SERVER_JSON).read_text(encoding="utf-8"))
+        os.kill(int(info["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+class EngineServer:
+    """The engine on ``host:port`` (port 0: any free port) with data in ``data_dir``."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        workers: int = 2,
+        poll_interval: float = 0.05,
+        limits: Limits | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.host = host
+        self.port = port
+        self.workers = workers
+        self.poll_interval = poll_interval
+        self.limits = limits or Limits()
+        self.url = ""
+        self.project_id = ""
+        self.token = ""
+        self._store: EngineStore | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._lock: IO[str] | None = None
+
+    def start(self) -> None:
+        """Open the store, recover, serve HTTP in a thread and start dispatching."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        store = self._store = EngineStore(self.data_dir)
+        store.recover_running()
+        store.clean_leftovers()
+        self.project_id, self.token = store.default_project()
+        dispatcher = self._dispatcher = Dispatcher(store, self.workers, self.poll_interval)
+        app = create_app(Engine(store, dispatcher, self.limits))
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            raise IronshipError(
+                f"cannot listen on {self.host}:{self.port}: {exc.strerror}",
+                "choose another --port, or 0 for any free port",
+            ) from None
+        port = sock.getsockname()[1]
+        shown = f"[{self.host}]" if ":" in self.host else self.host
+        self.url = f"http://{shown}:{port}"
+        config = uvicorn.Config(
+            app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30
+        )
+        server = self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="ironship-http", daemon=True
+        )
+        self._thread.start()
+        while not server.started:
+            if not self._thread.is_alive():
+                raise IronshipError(f"the engine's HTTP server on {self.url} failed to start")
+            time.sleep(0.005)
+        dispatcher.start()
+        info = {"url": self.url, "pid": os.getpid(), "project_id": self.project_id}
+        tmp = self.data_dir / (SERVER_JSON + ".tmp")
+        tmp.write_text(json.dumps(info), encoding="utf-8")
+        os.replace(tmp, self.data_dir / SERVER_JSON)
+
+    def _take_lock(self) -> None:
+        fh = open(self.data_dir / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            other = running_server(self.data_dir)
+            where = f" at {other['url']}" if other else ""
+            raise IronshipError(
+                f"an engine is already running on {self.data_dir}{where}",
+                "use that engine, or stop it first",
+            ) from None
+        self._lock = fh
+
+    def stop(self) -> None:
+        """Stop HTTP, kill running tasks (left 'running' like a crash), close the store."""
+        with contextlib.suppress(FileNotFoundError):
+            (self.data_dir / SERVER_JSON).unlink()
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._dispatcher is not None:
+            self._dispatcher.stop()
+        if self._store is not None:
+            self._store.close()
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+        self._server = self._thread = self._dispatcher = self._store = self._lock = None
+
+    def __enter__(self) -> EngineServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def serve_forever(
+    data_dir: Path, host: str = "127.0.0.1", port: int = 8080, workers: int = 2
+) -> None:
+    """``ironship server``: run the engine until Ctrl-C or SIGTERM, printing how to use it."""
+    engine = EngineServer(data_dir, host=host, port=port, workers=workers)
+    engine.start()
+    done = threading.Event()
+
+    def _term(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    previous = signal.signal(signal.SIGTERM, _term)
+    try:
+        print(f"ironship engine listening on {engine.url}  (data: {data_dir})")
+        print(f"  project id: {engine.project_id}")
+        print(f"  token:      {engine.token}")
+        print("Point the official clients at it with:")
+        print(f"  export IRON_WORKER_CLOUD={engine.url}")
+        print(f"  export IRON_PROJECT_ID={engine.project_id} IRON_TOKEN={engine.token}")
+        print(
+            "or an iron.json: "
+            + json.dumps(
+                {
+                    "project_id": engine.project_id,
+                    "token": engine.token,
+                    "host": engine.url.split("://", 1)[1].rsplit(":", 1)[0],
+                    "port": int(engine.url.rsplit(":", 1)[1]),
+                    "protocol": "http",
+                    "scheme": "http",
+                }
+            )
+        )
+        print("Press Ctrl-C to stop.", flush=True)
+        while not done.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        engine.stop()

@@ -1,0 +1,140 @@
+"""Checks an uploaded code package before any revision exists (issue 2 §4).
+
+A package is unpacked into a task directory on every run, so a hostile zip must be refused
+at upload time: entries that escape the directory (absolute paths, ``..``, symlinks) and
+archives that expand without bound (too many entries, too many bytes, bomb-like ratios).
+"""
+
+from __future__ import annotations
+
+import ast
+import stat
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+# What iron-worker 1.3.8 sends on Python 3: ``str(bytes)``, i.e. the text ``b'PK\x03\x04...'``
+# (IRONWORKER_API.md §2.1 "PY 1.3.8 on Python 3 corrupts the zip").
+PY3_REPR_PREFIXES = (b"b'PK", b'b"PK')
+PY3_REPR_HINT = (
+    "the file part holds the Python repr b'PK...' of a zip instead of its bytes: this is what the "
+    "iron-worker 1.3.8 Python client sends on Python 3 (it builds the body with str(bytes)); "
+    "upload with ironship or another client"
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Upper bounds for one package; the defaults fit any real worker."""
+
+    max_zip_bytes: int = 512 * 1024 * 1024
+    max_entries: int = 20_000
+    max_unpacked_bytes: int = 2 * 1024 * 1024 * 1024
+    # An entry may expand this many times over its compressed size once it is past
+    # ``ratio_floor`` bytes: text compresses ~10x, a zip bomb ~1000x.
+    max_ratio: int = 200
+    ratio_floor: int = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ZipSummary:
+    """What the check learned about an accepted package."""
+
+    entries: int
+    unpacked_bytes: int
+
+
+class ZipRejected(Exception):
+    """The package is refused; ``str(exc)`` is the message sent to the client."""
+
+
+def is_py3_repr(head: bytes) -> bool:
+    """True when ``head`` looks like the repr that iron-worker 1.3.8 sends on Python 3."""
+    return head.startswith(PY3_REPR_PREFIXES)
+
+
+def repair_py3_repr(path: Path, limits: Limits) -> bytes:
+    """Decode the ``b'...'`` repr in ``path`` back to bytes, or raise ZipRejected saying why."""
+    size = path.stat().st_size
+    # A repr is at most 4 characters per byte; refuse before building a huge string.
+    if size > 4 * limits.max_zip_bytes:
+        raise ZipRejected(f"code package is too large; also, {PY3_REPR_HINT}")
+    text = path.read_bytes().rstrip(b"\r\n")
+    try:
+        value = ast.literal_eval(text.decode("ascii"))
+    except (ValueError, SyntaxError, UnicodeDecodeError, MemoryError, RecursionError) as exc:
+        raise ZipRejected(
+            f"not a zip file: {PY3_REPR_HINT} (and it could not be decoded: {exc})"
+        ) from None
+    if not isinstance(value, bytes):
+        raise ZipRejected(f"not a zip file: {PY3_REPR_HINT}")
+    return value
+
+
+def _entry_problem(info: zipfile.ZipInfo) -> str | None:
+    name = info.filename
+    parts = name.replace("\\", "/").split("/")
+    if "\x00" in name:
+        return f"entry {name!r} has a NUL byte in its name"
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        return f"entry {name!r} has an absolute path"
+    if ".." in parts:
+        return f"entry {name!r} contains '..'"
+    mode = info.external_attr >> 16
+    if info.create_system == 3 and stat.S_ISLNK(mode):
+        return f"entry {name!r} is a symlink"
+    return None
+
+
+def check_zip(path: Path, limits: Limits) -> ZipSummary:
+    """Validate the zip at ``path``: structure, names, sizes and every entry's CRC."""
+    size = path.stat().st_size
+    if size > limits.max_zip_bytes:
+        raise ZipRejected(f"code package is {size} bytes; the limit is {limits.max_zip_bytes}")
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    if is_py3_repr(head):
+        raise ZipRejected(f"not a zip file: {PY3_REPR_HINT}")
+    if not zipfile.is_zipfile(path):
+        hint = "empty file" if size == 0 else f"it starts with {head!r}"
+        raise ZipRejected(f"the code package is not a zip file ({hint})")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            if len(infos) > limits.max_entries:
+                raise ZipRejected(
+                    f"zip has {len(infos)} entries; the limit is {limits.max_entries}"
+                )
+            total = 0
+            for info in infos:
+                problem = _entry_problem(info)
+                if problem:
+                    raise ZipRejected(f"unsafe zip: {problem}")
+                total += info.file_size
+                if total > limits.max_unpacked_bytes:
+                    raise ZipRejected(f"zip unpacks to more than {limits.max_unpacked_bytes} bytes")
+                if info.file_size > limits.ratio_floor and info.file_size > limits.max_ratio * max(
+                    info.compress_size, 1
+                ):
+                    raise ZipRejected(
+                        f"zip bomb suspected: entry {info.filename!r} expands "
+                        f"{info.file_size // max(info.compress_size, 1)}x "
+                        f"(limit {limits.max_ratio}x)"
+                    )
+            # Read every entry: zipfile stops at the declared size and checks the CRC, so a
+            # lying header or a corrupt archive is caught here rather than in a task.
+            for info in infos:
+                if info.is_dir():
+                    continue
+                with zf.open(info) as member:
+                    while member.read(1024 * 1024):
+                        pass
+            return ZipSummary(entries=len(infos), unpacked_bytes=total)
+    except ZipRejected:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError) as exc:
+        raise ZipRejected(f"corrupt zip file: {exc}") from None
+    except (ValueError, EOFError, RuntimeError, zlib.error) as exc:
+        # zlib errors, encrypted entries and truncated streams surface as these.
+        raise ZipRejected(f"unreadable zip file: {exc}") from None
