@@ -95,7 +95,9 @@ def main() -> None:
             for k in range(args.repeat):
                 out = top / f"zips{k}"
                 out.mkdir()
-                base_t.append(timed([sys.executable, "-c", BASELINE, str(top / "workers"), str(out)], env))
+                base_t.append(
+                    timed([sys.executable, "-c", BASELINE, str(top / "workers"), str(out)], env)
+                )
                 shutil.rmtree(out)
                 plan_t.append(timed([*ironship, "plan", "-f", str(manifest)], env))
                 changed = top / "workers" / f"w{(k * 37) % args.workers:03d}" / "main.py"

@@ -36,7 +36,6 @@ from ironship.cli_common import (
     connect_options,
     connected,
     err,
-    in_automation,
     is_interactive,
     out,
     print_json,
@@ -366,7 +365,8 @@ def main(argv: list[str] | None = None) -> None:
     # A bare --smoke means "the changed workers"; --smoke=all selects every worker.
     args = ["--smoke=changed" if a == "--smoke" else a for a in args]
     try:
-        app(args=args, prog_name="ironship", standalone_mode=False)
+        # Without standalone mode, click returns the code of a typer.Exit instead of raising it.
+        code = app(args=args, prog_name="ironship", standalone_mode=False)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
@@ -394,5 +394,4 @@ def main(argv: list[str] | None = None) -> None:
             markup=False,
         )
         sys.exit(1)
-    _ = in_automation
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ironship.client import Code
-from ironship.model import DIGEST_KEY, STAMP_PREFIX, Worker
+from ironship.model import STAMP_PREFIX, Worker
 from ironship.package import FileSet
 
 FILES_KEY = "IRONSHIP_FILES"  # stamp: digest of the file set alone (settings excluded)
@@ -205,10 +205,10 @@ def plan_worker(
         code_changed = True
         reasons.append("--force: upload again")
     reasons.extend(s.describe() for s in settings)
-    if not code_changed and not settings and stamp_of(remote, DIGEST_KEY) != fileset.digest:
-        # Same files and settings but a different (or missing) stamp: re-stamp via settings upload.
-        settings = (SettingChange("stamp", None, None, sensitive=True),)
-        reasons.append("not uploaded by ironship (or by another version): stamp it")
+    if not code_changed and not settings and stamp is None:
+        # Uploaded by something else, but the same zip and settings: nothing to do. Re-stamping
+        # would only add a revision; the checksum comparison keeps working without a stamp.
+        reasons.append("matches the server's checksum (package not uploaded by ironship)")
     action: Action = "update" if code_changed or settings else "unchanged"
     return WorkerPlan(
         fileset.worker,

@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -55,6 +55,10 @@ def endpoint(handler: Handler, *, project: bool = True) -> Any:
             return await handler(Ctx(request, engine, pid))
         except HttpFailure as exc:
             return failure(exc.status, exc.msg)
+        except ClientDisconnect:
+            # The client went away mid-request (e.g. an interrupted upload): nothing was
+            # stored, and nobody is listening for an answer.
+            return failure(400, "client disconnected before the request was complete")
         except HTTPException as exc:  # e.g. Starlette's multipart parser
             return failure(exc.status_code if exc.status_code < 500 else 400, str(exc.detail))
         except Exception as exc:

@@ -1,0 +1,80 @@
+"""Helpers for end-to-end CLI tests: run ``ironship`` in-process against a real engine."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ironship.cli import main
+from ironship.client import Client
+from ironship.engine.server import EngineServer, create_project
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+@dataclass(frozen=True)
+class Project:
+    """One isolated project on a shared engine, with a client and the env that selects it."""
+
+    url: str
+    project_id: str
+    token: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "IRON_WORKER_CLOUD": self.url,
+            "IRON_TOKEN": self.token,
+            "IRON_PROJECT_ID": self.project_id,
+        }
+
+    def client(self) -> Client:
+        return Client(self.url, self.project_id, self.token, retries=1)
+
+
+def new_project(engine: EngineServer, name: str = "test") -> Project:
+    pid, token = create_project(engine.data_dir, name)
+    return Project(engine.url, pid, token)
+
+
+def run_cli(
+    args: list[str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Run:
+    """Run ``ironship ARGS`` in this process; returns its exit code, stdout and stderr."""
+    capsys.readouterr()
+    with monkeypatch.context() as m:
+        for key in [k for k in os.environ if k.startswith("IRON")]:
+            m.delenv(key)
+        m.setenv("NO_COLOR", "1")
+        m.setenv("HOME", str(cwd or Path.cwd()))
+        for key, value in (env or {}).items():
+            m.setenv(key, value)
+        if cwd is not None:
+            m.chdir(cwd)
+        try:
+            main(args)
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return Run(code, captured.out, captured.err)
+
+
+def write_tree(root: Path, files: Mapping[str, str]) -> None:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
