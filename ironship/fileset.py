@@ -34,7 +34,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Protocol
 
 import pathspec
 
@@ -251,8 +251,15 @@ def _entry_error(worker: Worker, rules: _Rules, root: str) -> IronshipError:
     )
 
 
-def select_files(worker: Worker) -> tuple[FileEntry, ...]:
-    """The files the worker ships, sorted by path, with content hashes and exec bits."""
+class Hasher(Protocol):
+    def hash(self, source: str) -> tuple[str, int, bool]: ...
+
+
+def select_files(worker: Worker, cache: Hasher | None = None) -> tuple[FileEntry, ...]:
+    """The files the worker ships, sorted by path, with content hashes and exec bits.
+
+    ``cache`` (a :class:`ironship.hashcache.HashCache`) skips re-reading unchanged files.
+    """
     root = os.path.realpath(worker.root)
     if not os.path.isdir(root):
         raise IronshipError(
@@ -275,7 +282,7 @@ def select_files(worker: Worker) -> tuple[FileEntry, ...]:
                 hint="rename one of them",
             )
         try:
-            sha, size, executable = hash_file(source)
+            sha, size, executable = cache.hash(source) if cache else hash_file(source)
         except OSError as exc:
             raise IronshipError(
                 f"cannot read '{rel}': {exc.strerror or exc}",
@@ -341,8 +348,8 @@ def content_digest(
     return "sha256:" + hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
-def build_fileset(worker: Worker) -> FileSet:
+def build_fileset(worker: Worker, cache: Hasher | None = None) -> FileSet:
     """Select and hash the worker's files and compute its content digest."""
-    files = select_files(worker)
+    files = select_files(worker, cache)
     settings = upload_settings(worker)
     return FileSet(worker.name, worker.root, files, settings, content_digest(files, settings))

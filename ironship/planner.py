@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ironship.client import Client, Code
 from ironship.errors import ApiError, IronshipError
+from ironship.hashcache import HashCache
 from ironship.model import Manifest, Worker
 from ironship.package import FileSet, build_fileset, files_of_zip, write_zip
 from ironship.plan import FILES_KEY, Plan, WorkerPlan, plan, plan_worker, smoke_digest
@@ -32,9 +33,14 @@ def select_workers(manifest: Manifest, only: Sequence[str]) -> tuple[Worker, ...
     return tuple(w for w in manifest.workers if w.name in set(only))
 
 
-def build_filesets(workers: Sequence[Worker], parallelism: int = 4) -> list[FileSet]:
-    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        return list(pool.map(build_fileset, workers))
+def cache_path(manifest: Manifest) -> Path:
+    return manifest.directory / ".ironship" / "cache" / "hashes.json"
+
+
+def build_filesets(workers: Sequence[Worker], cache: HashCache | None = None) -> list[FileSet]:
+    # Sequential on purpose: walking and matching are GIL-bound Python, and measured slower
+    # with threads (bench/RESULTS.md); the hash cache makes re-reads cheap instead.
+    return [build_fileset(w, cache) for w in workers]
 
 
 def _remote_index(client: Client, code: Code, scratch: Path) -> dict[str, tuple[bool, str]] | None:
@@ -83,7 +89,9 @@ def make_plan(
 ) -> Plan:
     """Build the Plan that ``plan`` shows and ``apply`` executes."""
     workers = select_workers(manifest, only)
-    filesets = build_filesets(workers, parallelism)
+    cache = HashCache.load(cache_path(manifest))
+    filesets = build_filesets(workers, cache)
+    cache.save()
     if on_step:
         on_step(f"packaged {len(filesets)} worker(s) in memory; reading the server")
     codes = client.list_codes()
