@@ -29,8 +29,9 @@ Signature = tuple[int, int, int, int, int]
 class HashCache:
     """Path -> (stat signature, sha256). Load with :meth:`load`; :meth:`save` when done."""
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, racy_ns: int = RACY_NS) -> None:
         self.path = path
+        self.racy_ns = racy_ns
         self.entries: dict[str, tuple[Signature, str]] = {}
         self.started_ns = time.time_ns()
         self.hits = 0
@@ -39,8 +40,8 @@ class HashCache:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, path: Path) -> HashCache:
-        cache = cls(path)
+    def load(cls, path: Path, racy_ns: int = RACY_NS) -> HashCache:
+        cache = cls(path, racy_ns)
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
             if doc.get("version") == CACHE_VERSION:
@@ -62,7 +63,7 @@ class HashCache:
         sha, size, executable = hash_file(source)
         newest = max(st.st_mtime_ns, st.st_ctime_ns)
         with self._lock:
-            if newest < self.started_ns - RACY_NS and size == st.st_size:
+            if newest < self.started_ns - self.racy_ns and size == st.st_size:
                 self.entries[source] = (sig, sha)
                 self._dirty = True
             elif source in self.entries:
