@@ -17,6 +17,7 @@ from typing import Annotated
 
 import click
 import typer
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -95,6 +96,15 @@ class _State:
 def validate(file: FileOpt = Path(DEFAULT_MANIFEST)) -> None:
     """Check the manifest without the network; report every problem at once."""
     problems = validate_manifest(file)
+    if not problems:
+        # What only packaging sees: symlinks leaving the root, .ironshipignore hiding the entry.
+        for w in read_manifest(file).workers:
+            try:
+                build_fileset(w)
+            except IronshipError as exc:
+                where = f"{w.location}: " if w.location else f"{file}: "
+                hint = f" (hint: {exc.hint})" if exc.hint else ""
+                problems.append(f"{where}workers.{w.name}: {exc.message}{hint}")
     if problems:
         for p in problems:
             err.print(p, markup=False)
@@ -378,7 +388,7 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(1)
     except IronshipError as exc:
-        err.print(f"[red]error:[/red] {exc.message}", markup=True, highlight=False)
+        err.print(f"[red]error:[/red] {escape(exc.message)}", markup=True, highlight=False)
         if exc.hint:
             err.print(f"hint: {exc.hint}", markup=False)
         sys.exit(1)
