@@ -113,6 +113,10 @@ class Dispatcher:
                 continue
             del self._running[task_id]
             log_path = self._store.log_path(task_id)
+            if result.status == "error" and result.exit_code is None and result.error_class is None:
+                # No process ran (missing runtime, bad package): the log says why.
+                with contextlib.suppress(OSError), log_path.open("a", encoding="utf-8") as fh:
+                    fh.write((result.msg or "the task could not start") + "\n")
             size = log_path.stat().st_size if log_path.exists() else None
             retry = self._store.finish_task(
                 task_id,
@@ -170,10 +174,13 @@ class Dispatcher:
             problem = "this code package has no file_name to run"
         elif runtime is None:
             problem = "this code package has no runtime"
-        if problem or rev is None or runtime is None:
-            self._store.fail_unstarted(task_id, problem or "cannot start", "EngineSetup")
-            return False
         log_path = self._store.log_path(task_id)
+        if problem or rev is None or runtime is None:
+            msg = problem or "cannot start"
+            # The log says why too, so a client waiting for it gets an answer.
+            log_path.write_text(msg + "\n", encoding="utf-8")
+            self._store.fail_unstarted(task_id, msg, "EngineSetup")
+            return False
         # Created now so that GET log answers (with output so far) as soon as the task runs.
         log_path.touch()
         env = json.loads(rev["env_vars"]) if rev["env_vars"] else {}

@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from ironship.engine.context import Ctx, ok
 from ironship.engine.parse import (
+    MAX_DELAY,
     MAX_PAYLOAD,
     opt_int,
     opt_str,
@@ -121,6 +122,8 @@ async def progress(ctx: Ctx) -> Response:
 async def retry(ctx: Ctx) -> Response:
     body = await ctx.json()
     delay = opt_int(body, "delay") or 0
+    if delay > MAX_DELAY:
+        raise HttpFailure(400, f"delay must be at most {MAX_DELAY} seconds")
     new_id = ctx.store.retry_task(ctx.pid, ctx.path("task_id"), max(0, delay))
     ctx.engine.dispatcher.wake()
     return ok({"msg": "Queued up", "tasks": [{"id": new_id}]})

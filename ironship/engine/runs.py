@@ -35,10 +35,11 @@ class EngineStore(ScheduleStore):
         not_blocked = f" AND t.code_id NOT IN ({marks})" if blocked else ""
         return self.one(
             "SELECT t.* FROM tasks t JOIN codes c ON c.id = t.code_id"
-            " WHERE t.status='queued' AND t.run_after<=? AND c.paused=0" + not_blocked
+            " WHERE t.status='queued' AND t.run_after<=? AND c.paused=0"
+            + not_blocked
             + " ORDER BY t.priority DESC, t.seq LIMIT 1",
             (now, *blocked),
-        )  # fmt: skip
+        )
 
     def max_concurrency(self, code_id: str) -> int | None:
         """The code's current limit (its latest revision's setting); None = unlimited."""

@@ -64,11 +64,25 @@ class ScheduleStore(Store):
                     " next_start, priority, timeout, task_delay, cluster, label, prio_given)"
                     " VALUES (?, ?, ?, ?, 'scheduled', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        sid, pid, req.code_name, req.payload, now, now, start, req.end_at,
-                        req.run_every, req.run_times, start, req.priority or 0, req.timeout,
-                        req.task_delay, req.cluster, req.label, int(req.priority is not None),
+                        sid,
+                        pid,
+                        req.code_name,
+                        req.payload,
+                        now,
+                        now,
+                        start,
+                        req.end_at,
+                        req.run_every,
+                        req.run_times,
+                        start,
+                        req.priority or 0,
+                        req.timeout,
+                        req.task_delay,
+                        req.cluster,
+                        req.label,
+                        int(req.priority is not None),
                     ),
-                )  # fmt: skip
+                )
                 ids.append(sid)
         return ids
 
@@ -128,10 +142,17 @@ class ScheduleStore(Store):
                     " msg=COALESCE(?, ?, msg), error_count=error_count+?, updated_at=?"
                     " WHERE id=? AND status='scheduled'",
                     (
-                        run_count, now, nxt, "complete" if done else "scheduled", error, done,
-                        int(error is not None), now, s["id"],
+                        run_count,
+                        now,
+                        nxt,
+                        "complete" if done else "scheduled",
+                        error,
+                        done,
+                        int(error is not None),
+                        now,
+                        s["id"],
                     ),
-                )  # fmt: skip
+                )
         return fired
 
     def _finish_schedule(self, sid: str, msg: str, now: float) -> None:

@@ -197,12 +197,26 @@ class Store(Db):
                     " run_after, cluster, label, schedule_id, original_task_id, retry_count)"
                     " VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        task_id, pid, code["id"], code["name"], code["latest_revision_id"],
-                        rev["rev"], now, now, req.payload, priority, req.timeout, req.delay,
-                        now + req.delay, req.cluster, req.label, schedule_id, original,
+                        task_id,
+                        pid,
+                        code["id"],
+                        code["name"],
+                        code["latest_revision_id"],
+                        rev["rev"],
+                        now,
+                        now,
+                        req.payload,
+                        priority,
+                        req.timeout,
+                        req.delay,
+                        now + req.delay,
+                        req.cluster,
+                        req.label,
+                        schedule_id,
+                        original,
                         retry_count or 0,
                     ),
-                )  # fmt: skip
+                )
                 if retry_of is not None:
                     c.execute(
                         "UPDATE tasks SET retry_task_id=?, updated_at=? WHERE id=?",

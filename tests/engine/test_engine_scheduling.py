@@ -1,0 +1,166 @@
+"""Dispatch rules: max_concurrency, priority, delay, pause/resume, retries and schedules."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from engine_helpers import Api, wait_for
+
+from ironship.engine.schedules import advance
+
+
+def _ts(rfc: str) -> float:
+    return datetime.fromisoformat(rfc).timestamp()
+
+
+def test_max_concurrency_keeps_extra_tasks_queued(api: Api, name: str, tmp_path: Path) -> None:
+    """With max_concurrency 1 a second task stays queued while the first runs."""
+    api.upload(name, max_concurrency=1)
+    release = tmp_path / "release"
+    first = api.queue(name, {"touch": str(tmp_path / "a"), "wait_for": str(release)})
+    second = api.queue(name, {"wait_for": str(release)})
+    wait_for((tmp_path / "a").exists, "the first task to start")
+    for _ in range(10):  # the engine has 2 workers: only the code's limit holds the second
+        assert api.task(second)["status"] == "queued"
+        time.sleep(0.02)
+    release.touch()
+    assert api.wait(first)["status"] == "complete"
+    assert api.wait(second)["status"] == "complete"
+    assert api.task(second)["start_time"] >= api.task(first)["end_time"]
+
+
+def test_priority_orders_the_queue(api: Api, name: str) -> None:
+    """Higher priority starts first; equal priorities run oldest first."""
+    code_id = api.upload(name, max_concurrency=1)
+    api.ok("POST", f"/codes/{code_id}/pause_task_queue")
+    low = api.queue(name, {}, priority=0)
+    high = api.queue(name, {}, priority=2)
+    mid1 = api.queue(name, {}, priority=1)
+    mid2 = api.queue(name, {}, priority=1)
+    api.ok("POST", f"/codes/{code_id}/resume_task_queue")
+    order = sorted((api.wait(t)["start_time"], t) for t in (low, high, mid1, mid2))
+    assert [t for _, t in order] == [high, mid1, mid2, low]
+
+
+def test_default_priority_from_code(api: Api, name: str) -> None:
+    """A task without a valid priority (-3 from the CLI) takes the code's default_priority."""
+    api.upload(name, default_priority=2)
+    task_id = api.queue(name, {}, priority=-3, delay=3600)
+    assert api.task(task_id)["priority"] == 2
+    api.ok("POST", f"/tasks/{task_id}/cancel")
+
+
+def test_delay(api: Api, name: str) -> None:
+    """A delayed task stays queued and starts no earlier than its delay."""
+    api.upload(name)
+    task_id = api.queue(name, {}, delay=1)
+    assert api.task(task_id)["status"] == "queued"
+    task = api.wait(task_id)
+    assert task["status"] == "complete"
+    assert _ts(task["start_time"]) - _ts(task["created_at"]) >= 1.0
+
+
+def test_pause_and_resume(api: Api, name: str) -> None:
+    """A paused queue holds its tasks and reads max_concurrency -1; resume runs them."""
+    code_id = api.upload(name, max_concurrency=3)
+    assert api.ok("POST", f"/codes/{code_id}/pause_task_queue", json={}) == {"msg": "Paused"}
+    assert api.ok("POST", f"/codes/{code_id}/pause_task_queue")["msg"] == "Already paused"
+    assert api.ok("GET", f"/codes/{code_id}")["max_concurrency"] == -1
+    task_id = api.queue(name)
+    time.sleep(0.2)
+    assert api.task(task_id)["status"] == "queued"
+    assert api.ok("POST", f"/codes/{code_id}/resume_task_queue") == {"msg": "Resumed"}
+    assert api.ok("POST", f"/codes/{code_id}/resume_task_queue")["msg"] == "Already resumed"
+    assert api.ok("GET", f"/codes/{code_id}")["max_concurrency"] == 3
+    assert api.wait(task_id)["status"] == "complete"
+
+
+def test_task_runs_the_revision_latest_when_queued(api: Api, name: str) -> None:
+    """A task queued before a new upload still runs the old revision."""
+    code_id = api.upload(name, {"worker.py": "print('one')"})
+    api.ok("POST", f"/codes/{code_id}/pause_task_queue")
+    old = api.queue(name)
+    api.upload(name, {"worker.py": "print('two')"})
+    new = api.queue(name)
+    api.ok("POST", f"/codes/{code_id}/resume_task_queue")
+    assert (api.wait(old)["code_rev"], api.log(old)) == ("1", "one\n")
+    assert (api.wait(new)["code_rev"], api.log(new)) == ("2", "two\n")
+
+
+def test_retries_requeue_failed_tasks(api: Api, name: str) -> None:
+    """retries=2: a failing task runs three times, linked by retry_task_id/original_task_id."""
+    api.upload(name, retries=2, retries_delay=0)
+    first = api.queue(name, {"exit": 1})
+    chain = [api.wait(first)]
+    while "retry_task_id" in chain[-1]:
+        chain.append(api.wait(chain[-1]["retry_task_id"]))
+    assert [t["status"] for t in chain] == ["error", "error", "error"]
+    assert [t["retry_count"] for t in chain] == [0, 1, 2]
+    assert all(t["original_task_id"] == first for t in chain[1:])
+
+
+def test_manual_retry_creates_a_new_task(api: Api, name: str) -> None:
+    """POST retry queues a new task with the same payload and links it."""
+    api.upload(name)
+    first = api.queue(name, {"print": "again"})
+    api.wait(first)
+    body = api.ok("POST", f"/tasks/{first}/retry", json={"delay": 0})
+    new = body["tasks"][0]["id"]
+    assert new != first and api.task(first)["retry_task_id"] == new
+    assert api.wait(new)["status"] == "complete" and api.log(new) == "again\n"
+
+
+def test_schedule_fires(api: Api, name: str) -> None:
+    """A schedule starting now with run_times 1 queues one task and then completes."""
+    api.upload(name)
+    start = datetime.now(UTC).isoformat()
+    body = {"code_name": name, "payload": '{"argv": 1}', "start_at": start, "run_times": 1}
+    sid = api.ok("POST", "/schedules", json={"schedules": [body]})["schedules"][0]["id"]
+
+    def done() -> bool:
+        return bool(api.ok("GET", f"/schedules/{sid}")["status"] == "complete")
+
+    wait_for(done, "the schedule to run")
+    sched = api.ok("GET", f"/schedules/{sid}")
+    assert sched["run_count"] == 1 and sched["msg"] == "Ran max times."
+    assert sched["last_run_time"] != "0001-01-01T00:00:00Z"
+    tasks = api.ok("GET", "/tasks", params={"code_name": name})["tasks"]
+    assert len(tasks) == 1 and tasks[0]["schedule_id"] == sid
+    task_id = tasks[0]["id"]
+    api.wait(task_id)
+    assert f'"-schedule_id", "{sid}"' in api.log(task_id)
+    assert any(s["id"] == sid for s in api.ok("GET", "/schedules")["schedules"])
+
+
+def test_schedule_in_the_future_waits_and_cancels(api: Api, name: str) -> None:
+    """A future schedule reports next_start and run_count 0; cancel stops it."""
+    api.upload(name)
+    start = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    body = {"code_name": name, "start_at": start, "run_every": 3600, "run_times": 0}
+    sid = api.ok("POST", "/schedules", json={"schedules": [body]})["schedules"][0]["id"]
+    sched = api.ok("GET", f"/schedules/{sid}")
+    assert sched["run_count"] == 0 and sched["next_start"].startswith(start[:19])
+    assert "run_times" not in sched  # run_times 0 means unset
+    assert api.ok("POST", f"/schedules/{sid}/cancel") == {"msg": "Cancelled"}
+    assert api.ok("GET", f"/schedules/{sid}")["status"] == "cancelled"
+
+
+@pytest.mark.parametrize("run_every", [0, 1, 59])
+def test_run_every_below_60_is_rejected(api: Api, name: str, run_every: int) -> None:
+    """run_every < 60 is a 400 with msg."""
+    api.upload(name)
+    body = {"code_name": name, "run_every": run_every}
+    r = api.call("POST", "/schedules", json={"schedules": [body]})
+    assert r.status_code == 400 and "run_every" in r.json()["msg"]
+
+
+def test_advance_rules() -> None:
+    """Schedule timing: next run, run_times reached, end_at passed, missed runs skipped."""
+    assert advance(100.0, 100.0, 60, None, 1, None) == (160.0, None)
+    assert advance(100.0, 100.0, 60, 2, 2, None) == (None, "Ran max times.")
+    assert advance(100.0, 100.0, None, None, 1, None) == (None, "Ran max times.")
+    assert advance(100.0, 100.0, 60, None, 1, 150.0) == (None, "Reached end_at.")
+    assert advance(100.0, 400.0, 60, None, 1, None) == (460.0, None)
