@@ -38,6 +38,9 @@ class SettingChange:
     before: Any
     after: Any
     sensitive: bool = False  # env and config values are never shown, only their keys
+    # The manifest no longer sets it. An upload without a zip keeps unmentioned settings, so
+    # clearing one needs the zip re-sent (a full upload replaces every setting).
+    cleared: bool = False
 
     def describe(self) -> str:
         if self.sensitive:
@@ -72,6 +75,11 @@ class WorkerPlan:
     @property
     def changes(self) -> bool:
         return self.action in ("create", "update", "delete")
+
+    @property
+    def needs_zip(self) -> bool:
+        """Upload the package, not only settings: code changed, or a setting is cleared."""
+        return self.code_changed or any(s.cleared for s in self.settings)
 
 
 @dataclass(frozen=True)
@@ -124,9 +132,10 @@ def setting_changes(desired: Mapping[str, Any], remote: Code) -> tuple[SettingCh
         if key == "max_concurrency" and before == -1 and after is None:
             before = None  # -1 is how the API spells "unlimited"
         if before != after:
-            out.append(SettingChange(key, before, after))
-    if _config_value(remote.config) != _config_value(desired.get("config")):
-        out.append(SettingChange("config", None, None, sensitive=True))
+            out.append(SettingChange(key, before, after, cleared=after is None))
+    before_cfg, after_cfg = _config_value(remote.config), _config_value(desired.get("config"))
+    if before_cfg != after_cfg:
+        out.append(SettingChange("config", None, None, sensitive=True, cleared=after_cfg is None))
     before_env, after_env = _user_env(remote.env_vars), _user_env(desired.get("env_vars"))
     for name in sorted(before_env.keys() | after_env.keys()):
         if name not in after_env:

@@ -344,3 +344,18 @@ def test_without_credentials_the_local_engine_is_used(
     assert "No changes" in again.out
     iron = run_cli(["plan", "--target", "iron"], capsys, monkeypatch, cwd=tmp_path)
     assert iron.code == 1 and "no IronWorker credentials" in iron.err
+
+
+def test_clearing_a_setting_converges(cli: Cli, project: Project, tmp_path: Path) -> None:
+    """Removing max_concurrency from the manifest unsets it on the server; then no changes."""
+    two_workers(tmp_path, max_concurrency=5)
+    assert cli("apply", "-y").code == 0
+    manifest = tmp_path / "ironship.yml"
+    manifest.write_text(manifest.read_text().replace("    max_concurrency: 5\n", ""))
+    assert "max_concurrency: 5 → unset" in cli("plan").out
+    res = cli("apply", "-y")
+    assert res.code == 0, res.out + res.err
+    assert "No changes" in cli("plan").out
+    with project.client() as c:
+        code = c.find_code("alpha")
+        assert code is not None and code.max_concurrency in (None, -1)
