@@ -61,11 +61,11 @@ def upload_data(wp: WorkerPlan, stamps: Mapping[str, str]) -> dict[str, Any]:
 
 
 def package_changed(plan: Plan, build_dir: Path) -> dict[str, tuple[Path, str]]:
-    """Write the zip of every worker whose code changed, before anything is uploaded."""
+    """Write the zip of every worker that needs one, before anything is uploaded."""
     build_dir.mkdir(parents=True, exist_ok=True)
     out: dict[str, tuple[Path, str]] = {}
     for wp in plan.workers:
-        if wp.code_changed and wp.local is not None:
+        if wp.needs_zip and wp.local is not None:
             dest = build_dir / f"{wp.name}.zip"
             out[wp.name] = (dest, write_zip(wp.local, dest))
     return out
@@ -159,7 +159,9 @@ def rollback(client: Client, result: ApplyResult, scratch: Path) -> dict[str, st
     """Put each worker this apply changed back to its previous revision, as a new revision.
 
     The old zip is downloaded from the server and uploaded again with the old settings and
-    stamps, so history only moves forward (PEERS R19). Returns worker -> what happened.
+    stamps, so history only moves forward (PEERS R19) and the server's checksum is the old
+    one again. Workers this apply created have nothing to go back to and are left as they
+    are. Returns worker -> what happened.
     """
     by_name = {w.name: w for w in result.plan.workers}
     report: dict[str, str] = {}
@@ -183,12 +185,24 @@ def rollback(client: Client, result: ApplyResult, scratch: Path) -> dict[str, st
         data = {k: v for k, v in data.items() if v is not None}
         try:
             zip_path = None
-            if res.code_uploaded and old.latest_checksum:
+            if old.latest_checksum:
+                # Even when this apply changed settings only: an upload with a zip replaces
+                # every setting, while a settings-only upload keeps whatever it leaves out,
+                # so a config this apply added would survive the rollback.
                 zip_path = client.download_code(
                     old.id, scratch / f"{old.name}.r{old.rev}.zip", revision=old.rev
                 )
-            client.upload_code(data, zip_path)
-            report[res.name] = f"restored revision {old.rev}"
+            now = client.get_code(client.upload_code(data, zip_path))
         except IronshipError as exc:
-            report[res.name] = f"rollback failed: {exc}"
+            report[res.name] = f"rollback to revision {old.rev} failed: {exc}"
+            continue
+        if old.latest_checksum and now.latest_checksum != old.latest_checksum:
+            report[res.name] = (
+                f"rollback to revision {old.rev} failed: the server's checksum is "
+                f"{now.latest_checksum}, revision {old.rev}'s was {old.latest_checksum}"
+            )
+            continue
+        report[res.name] = (
+            f"rolled back to revision {old.rev} (uploaded again as revision {now.rev})"
+        )
     return report

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from ironship.apply import ApplyResult, rollback
+from ironship.apply import ApplyResult
+from ironship.apply import rollback as rollback_changed
 from ironship.cli_common import (
     DEFAULT_MANIFEST,
     ConfigOpt,
@@ -32,7 +34,13 @@ from ironship.client import Client
 from ironship.model import Manifest, SmokeTest, Worker
 from ironship.planner import select_workers
 from ironship.smoke import SmokeResult, run_smoke
-from ironship.smoke_report import failure_details, summary_rows, to_json, to_junit
+from ironship.smoke_report import (
+    failure_details,
+    summary_line,
+    summary_rows,
+    to_json,
+    to_junit,
+)
 
 EXIT_SMOKE = 3
 
@@ -52,28 +60,26 @@ def _run_and_report(
     def progress(r: SmokeResult) -> None:
         if not as_json:
             mark = "[green]pass[/]" if r.passed else "[red]FAIL[/]"
-            err.print(f"  {mark} {r.worker} / {r.test}")
+            # Names are free text: "[fast]" would be read as a style, "[/]" would crash.
+            err.print(f"  {mark} {escape(r.worker)} / {escape(r.test)}")
 
     if not as_json:
         err.print(f"running {len(cases)} smoke test(s) with parallelism {parallelism}")
     results = run_smoke(client, cases, parallelism=parallelism, on_result=progress)
-    if junit is not None:
-        junit.parent.mkdir(parents=True, exist_ok=True)
-        junit.write_text(to_junit(results), encoding="utf-8")
+    _write_junit(junit, results)
     if not as_json:
         table = Table(show_edge=False, header_style="bold")
         for col in ("worker", "test", "status", "duration", "result"):
             table.add_column(col)
         for row in summary_rows(results):
-            cells = [str(c) for c in row]
-            style = "green" if cells[-1] == "pass" else "red"
+            cells = [escape(str(c)) for c in row]
+            style = "green" if row[-1] == "pass" else "red"
             table.add_row(*cells[:-1], f"[{style}]{cells[-1]}[/]")
         out.print(table)
         details = failure_details(results)
         if details:
             out.print(details, markup=False)
-        passed = sum(1 for r in results if r.passed)
-        out.print(f"Smoke: {passed} passed, {len(results) - passed} failed.", markup=False)
+        out.print(summary_line(results), markup=False)
     return results
 
 
@@ -87,8 +93,12 @@ def run_smoke_after_apply(
     junit: Path | None,
     rollback: bool,
     as_json: bool,
-) -> tuple[int, dict[str, Any] | None]:
-    """Smoke-test the workers this apply changed (or all with mode 'all'); maybe roll back."""
+) -> tuple[int, dict[str, Any]]:
+    """Smoke-test the workers this apply changed (or all with mode 'all'); maybe roll back.
+
+    Returns the exit code (0 or EXIT_SMOKE) and the ``smoke`` section of ``apply --json``,
+    present even when there was nothing to run so scripts always find it.
+    """
     planned = {w.name for w in result.plan.workers}
     changed = {r.name for r in result.changed}
     workers = [
@@ -101,23 +111,41 @@ def run_smoke_after_apply(
                 "smoke: no smoke tests to run for the "
                 + ("workers" if mode == "all" else "changed workers")
             )
-        return 0, None
+        _write_junit(junit, [])
+        return 0, to_json([])
     results = _run_and_report(client, cases, parallelism=parallelism, junit=junit, as_json=as_json)
     doc: dict[str, Any] = to_json(results)
-    if all(r.passed for r in results):
+    failed = sum(1 for r in results if not r.passed)
+    if not failed:
         return 0, doc
     if rollback:
         with tempfile.TemporaryDirectory(prefix="ironship-rollback-") as tmp:
-            report = _do_rollback(client, result, Path(tmp))
+            report = rollback_changed(client, result, Path(tmp))
         doc["rollback"] = report
         if not as_json:
+            out.print("Rollback (--rollback-on-failure):", markup=False)
             for name, what in sorted(report.items()):
-                out.print(f"rollback {name}: {what}", markup=False)
+                out.print(f"  {name}: {what}", markup=False)
+            if not report:
+                out.print("  nothing to roll back: this apply changed no worker", markup=False)
+    if not as_json:
+        err.print(
+            f"error: deployed, but {failed} smoke test(s) failed (exit code {EXIT_SMOKE})",
+            markup=False,
+        )
+        if not rollback and result.changed:
+            err.print(
+                "hint: --rollback-on-failure puts the workers an apply changed back to their "
+                "previous revisions when a smoke test fails",
+                markup=False,
+            )
     return EXIT_SMOKE, doc
 
 
-def _do_rollback(client: Client, result: ApplyResult, scratch: Path) -> dict[str, str]:
-    return rollback(client, result, scratch)
+def _write_junit(junit: Path | None, results: list[SmokeResult]) -> None:
+    if junit is not None:
+        junit.parent.mkdir(parents=True, exist_ok=True)
+        junit.write_text(to_junit(results), encoding="utf-8")
 
 
 def register(app: typer.Typer) -> None:
@@ -144,6 +172,7 @@ def register(app: typer.Typer) -> None:
         opts = connect_options(target, config, token, project_id, host, data)
         if not cases:
             err.print("no smoke tests declared for the selected workers")
+            _write_junit(junit, [])
             if as_json:
                 print_json(to_json([]))
             return
@@ -151,7 +180,10 @@ def register(app: typer.Typer) -> None:
             results = _run_and_report(
                 tgt.client, cases, parallelism=parallelism, junit=junit, as_json=as_json
             )
+        failed = sum(1 for r in results if not r.passed)
         if as_json:
             print_json(to_json(results))
-        if not all(r.passed for r in results):
+        elif failed:
+            err.print(f"error: {failed} smoke test(s) failed (exit code {EXIT_SMOKE})")
+        if failed:
             raise typer.Exit(EXIT_SMOKE)

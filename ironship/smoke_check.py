@@ -77,8 +77,13 @@ def check(
     failures: list[Failure] = []
     if status != test.status:
         text = f"expected status '{test.status}', got '{status}'"
-        if msg:
-            text += f" (task msg: {msg})"
+        # The msg is often the tail of stderr, a whole traceback: its last line says what went
+        # wrong, and the full text is in the log tail printed below the failure.
+        last = next(
+            (line.strip() for line in reversed((msg or "").splitlines()) if line.strip()), ""
+        )
+        if last:
+            text += f" (task msg: {last})"
         failures.append(Failure("status", text, expected=test.status, received=status))
     if test.max_duration is not None and duration is not None and duration > test.max_duration:
         failures.append(

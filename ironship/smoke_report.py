@@ -148,7 +148,7 @@ def _result_text(r: SmokeResult) -> str:
         lines.extend(_failure_lines(f))
     if r.log_tail:
         count = len(r.log_tail.splitlines())
-        lines.append(f"  log tail (last {count} lines):")
+        lines.append(f"  log tail (last {count} line{'s' if count != 1 else ''}):")
         lines.extend(_indent(r.log_tail, "    | "))
     return "\n".join(lines)
 
