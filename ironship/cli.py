@@ -274,6 +274,12 @@ def apply(
 
     if smoke not in (None, "changed", "all"):
         raise IronshipError(f"--smoke={smoke}: unknown value", hint="use --smoke or --smoke=all")
+    for flag, given in (
+        ("--junit", junit is not None),
+        ("--rollback-on-failure", rollback_on_failure),
+    ):
+        if given and smoke is None:
+            raise IronshipError(f"{flag} only applies to smoke tests", hint="add --smoke")
     manifest = read_manifest(file)
     opts = connect_options(target, config, token, project_id, host, data)
     with connected(manifest.directory, opts, quiet=as_json) as tgt:
@@ -307,6 +313,8 @@ def apply(
         if result.failed:
             code = EXIT_PARTIAL if result.changed else 1
         smoke_doc = None
+        if smoke and code != 0:
+            err.print("smoke tests skipped: some uploads failed")
         if smoke and code == 0:
             smoke_code, smoke_doc = run_smoke_after_apply(
                 tgt.client,
