@@ -57,6 +57,10 @@ def test_server_prints_how_to_connect_and_commands_use_it(
                 break
             time.sleep(0.05)
         assert json.loads(shown.out)["status"] == "running"
+        for _ in range(200):  # running means spawned; wait for the worker's first line
+            if "started" in run_cli(["log", task_id, "--data", str(data)], capsys, monkeypatch).out:
+                break
+            time.sleep(0.05)
         cancelled = run_cli(["cancel", task_id, "--data", str(data)], capsys, monkeypatch)
         assert cancelled.code == 0, cancelled.err
         final = run_cli(["task", task_id, "--json", "--data", str(data)], capsys, monkeypatch)

@@ -52,12 +52,22 @@ def find_program(runtime: str, path: str | None = None) -> str | None:
         return BINARY_EXEC
     for name in _PROGRAMS.get(runtime, ()):
         found = shutil.which(name, path=path)
+        if found and runtime == "python" and Path(found).parent.name == "shims":
+            # A version manager's shim (pyenv, asdf) would add its own variables to the
+            # worker's environment; run the interpreter the engine itself is built on instead.
+            return _base_python() or found
         if found:
             return found
-    if runtime == "python" and sys.executable:
+    if runtime == "python":
         # The engine itself runs on Python 3, so a python worker can always run.
-        return sys.executable
+        return _base_python()
     return None
+
+
+def _base_python() -> str | None:
+    """The engine's interpreter outside any virtualenv (workers don't see its packages)."""
+    base = getattr(sys, "_base_executable", "") or sys.executable
+    return base or None
 
 
 def available_runtimes(path: str | None = None) -> dict[str, str | None]:
