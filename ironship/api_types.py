@@ -1,0 +1,193 @@
+"""Domain values of the IronWorker API: codes, revisions, tasks, schedules (§2).
+
+Frozen dataclasses parsed tolerantly from the JSON the server returns: missing keys become
+None, ``env_vars: null`` becomes ``{}``, ``code_rev`` is always a string and ``rev`` an int.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+_UNFINISHED = frozenset({"queued", "preparing", "running"})
+
+
+@dataclass(frozen=True)
+class Code:
+    """A code package as the code list and ``GET codes/{id}`` return it (§2.1)."""
+
+    id: str
+    name: str
+    rev: int
+    latest_checksum: str | None = None
+    runtime: str | None = None
+    file_name: str | None = None
+    max_concurrency: int | None = None
+    retries: int | None = None
+    retries_delay: int | None = None
+    priority: int | None = None
+    config: str | None = None
+    env_vars: Mapping[str, str] = field(default_factory=dict, hash=False)
+    latest_change: str | None = None
+    created_at: str | None = None
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Code:
+        return cls(
+            id=_str(d, "id") or "",
+            name=_str(d, "name") or "",
+            rev=_int(d, "rev") or 0,
+            latest_checksum=_str(d, "latest_checksum"),
+            latest_change=_str(d, "latest_change"),
+            created_at=_str(d, "created_at"),
+            **_settings(d),
+        )
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One entry of ``GET codes/{id}/revisions`` (§2.1)."""
+
+    id: str
+    code_id: str
+    rev: int
+    checksum: str | None = None
+    code_size: int | None = None
+    created_at: str | None = None
+    file_name: str | None = None
+    runtime: str | None = None
+    env_vars: Mapping[str, str] = field(default_factory=dict, hash=False)
+    config: str | None = None
+    max_concurrency: int | None = None
+    retries: int | None = None
+    retries_delay: int | None = None
+    priority: int | None = None
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Revision:
+        return cls(
+            id=_str(d, "id") or "",
+            code_id=_str(d, "code_id") or "",
+            rev=_int(d, "rev") or 0,
+            checksum=_str(d, "checksum"),
+            code_size=_int(d, "code_size"),
+            created_at=_str(d, "created_at"),
+            **_settings(d),
+        )
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task (§2.2); ``code_rev`` is a string on the wire, kept as one."""
+
+    id: str
+    code_name: str
+    code_id: str | None
+    code_rev: str | None
+    status: str
+    msg: str | None = None
+    created_at: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    duration: int | None = None
+    percent: int | None = None
+    retry_task_id: str | None = None
+    original_task_id: str | None = None
+    payload: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status not in _UNFINISHED
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Task:
+        return cls(
+            id=_str(d, "id") or "",
+            code_name=_str(d, "code_name") or "",
+            code_id=_str(d, "code_id"),
+            code_rev=_str(d, "code_rev"),
+            status=_str(d, "status") or "",
+            msg=_str(d, "msg"),
+            created_at=_str(d, "created_at"),
+            start_time=_str(d, "start_time"),
+            end_time=_str(d, "end_time"),
+            duration=_int(d, "duration"),
+            percent=_int(d, "percent"),
+            retry_task_id=_str(d, "retry_task_id"),
+            original_task_id=_str(d, "original_task_id"),
+            payload=_str(d, "payload"),
+        )
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A schedule (§2.3)."""
+
+    id: str
+    code_name: str
+    status: str | None = None
+    payload: str | None = None
+    run_every: int | None = None
+    run_times: int | None = None
+    run_count: int | None = None
+    start_at: str | None = None
+    end_at: str | None = None
+    next_start: str | None = None
+    created_at: str | None = None
+    msg: str | None = None
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Schedule:
+        return cls(
+            id=_str(d, "id") or "",
+            code_name=_str(d, "code_name") or "",
+            status=_str(d, "status"),
+            payload=_str(d, "payload"),
+            run_every=_int(d, "run_every"),
+            run_times=_int(d, "run_times"),
+            run_count=_int(d, "run_count"),
+            start_at=_str(d, "start_at"),
+            end_at=_str(d, "end_at"),
+            next_start=_str(d, "next_start"),
+            created_at=_str(d, "created_at"),
+            msg=_str(d, "msg"),
+        )
+
+
+def _str(d: Mapping[str, Any], key: str) -> str | None:
+    value = d.get(key)
+    if value is None:
+        return None
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)  # e.g. a server returning config as an object
+    return str(value)
+
+
+def _int(d: Mapping[str, Any], key: str) -> int | None:
+    value = d.get(key)
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if number.is_integer() else None
+
+
+def _settings(d: Mapping[str, Any]) -> dict[str, Any]:
+    """The upload settings shared by codes and revisions; ``env_vars: null`` reads as ``{}``."""
+    env = d.get("env_vars")
+    env_vars = {str(k): str(v) for k, v in env.items()} if isinstance(env, dict) else {}
+    priority = _int(d, "priority")
+    return {
+        "runtime": _str(d, "runtime"),
+        "file_name": _str(d, "file_name"),
+        "max_concurrency": _int(d, "max_concurrency"),
+        "retries": _int(d, "retries"),
+        "retries_delay": _int(d, "retries_delay"),
+        "priority": priority if priority is not None else _int(d, "default_priority"),
+        "config": _str(d, "config"),
+        "env_vars": env_vars,
+    }
