@@ -25,22 +25,17 @@ from ironship import __version__
 from ironship.apply import ApplyResult, WorkerResult, apply_plan
 from ironship.cli_common import (
     DEFAULT_MANIFEST,
-    ConfigOpt,
-    DataOpt,
+    NO_OPTIONS,
     FileOpt,
-    HostOpt,
     JsonOpt,
     ParallelOpt,
-    ProjectOpt,
-    TargetOpt,
-    TokenOpt,
-    connect_options,
     connected,
     err,
     is_interactive,
     out,
     print_json,
     read_manifest,
+    with_connection,
 )
 from ironship.errors import IronshipError
 from ironship.gitinfo import git_stamp
@@ -50,6 +45,7 @@ from ironship.plan import Plan
 from ironship.planner import make_plan, select_workers
 from ironship.render import apply_json, plan_json, plan_lines, result_rows
 from ironship.schema import schema_text
+from ironship.target import ConnectOptions
 
 EXIT_CHANGES = 2
 EXIT_SMOKE = 3
@@ -173,6 +169,7 @@ def _print_plan(plan: Plan, verbose: bool = False) -> None:
 
 
 @app.command()
+@with_connection
 def plan(
     file: FileOpt = Path(DEFAULT_MANIFEST),
     as_json: JsonOpt = False,
@@ -184,17 +181,11 @@ def plan(
     force: Annotated[bool, typer.Option("--force", help="Plan re-uploading everything.")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List unchanged too.")] = False,
     parallelism: ParallelOpt = 4,
-    target: TargetOpt = None,
-    config: ConfigOpt = None,
-    token: TokenOpt = None,
-    project_id: ProjectOpt = None,
-    host: HostOpt = None,
-    data: DataOpt = None,
+    conn: ConnectOptions = NO_OPTIONS,
 ) -> None:
     """Show, worker by worker, what apply would change and why."""
     manifest = read_manifest(file)
-    opts = connect_options(target, config, token, project_id, host, data)
-    with connected(manifest.directory, opts, quiet=as_json) as tgt:
+    with connected(manifest.directory, conn, quiet=as_json) as tgt:
         the_plan = make_plan(
             tgt.client,
             manifest,
@@ -235,6 +226,7 @@ def _confirm(question: str, yes: bool, what: str) -> None:
 
 
 @app.command()
+@with_connection
 def apply(
     file: FileOpt = Path(DEFAULT_MANIFEST),
     yes: Annotated[bool, typer.Option("-y", "--yes", help="Don't ask for confirmation.")] = False,
@@ -262,12 +254,7 @@ def apply(
             "--rollback-on-failure", help="Restore changed workers if a smoke test fails."
         ),
     ] = False,
-    target: TargetOpt = None,
-    config: ConfigOpt = None,
-    token: TokenOpt = None,
-    project_id: ProjectOpt = None,
-    host: HostOpt = None,
-    data: DataOpt = None,
+    conn: ConnectOptions = NO_OPTIONS,
 ) -> None:
     """Plan, confirm, upload what changed, verify the server, optionally smoke-test."""
     from ironship.cli_smoke import run_smoke_after_apply
@@ -281,8 +268,7 @@ def apply(
         if given and smoke is None:
             raise IronshipError(f"{flag} only applies to smoke tests", hint="add --smoke")
     manifest = read_manifest(file)
-    opts = connect_options(target, config, token, project_id, host, data)
-    with connected(manifest.directory, opts, quiet=as_json) as tgt:
+    with connected(manifest.directory, conn, quiet=as_json) as tgt:
         the_plan = make_plan(
             tgt.client,
             manifest,

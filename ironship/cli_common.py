@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -58,22 +60,49 @@ ParallelOpt = Annotated[
 ]
 
 
-def connect_options(
-    target: str | None,
-    config: Path | None,
-    token: str | None,
-    project_id: str | None,
-    host: str | None,
-    data: Path | None,
-) -> ConnectOptions:
-    return ConnectOptions(
-        target=target,
-        config_file=config,
-        token=token,
-        project_id=project_id,
-        host=host,
-        data_dir=data,
+NO_OPTIONS = ConnectOptions()  # placeholder default; with_connection always passes the real ones
+
+_CONNECTION_PARAMS = tuple(
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+    for name, annotation in (
+        ("target", TargetOpt),
+        ("config", ConfigOpt),
+        ("token", TokenOpt),
+        ("project_id", ProjectOpt),
+        ("host", HostOpt),
+        ("data", DataOpt),
     )
+)
+
+
+def with_connection(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command the connection options (--target, --config, --token, --project-id,
+    --host, --data); it receives them as one ``conn: ConnectOptions`` argument.
+
+    typer reads options from the function signature, so the wrapper advertises the command's
+    own parameters (minus ``conn``) followed by the shared ones.
+    """
+    own = inspect.signature(command, eval_str=True)
+    params = [p for p in own.parameters.values() if p.name != "conn"]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        shared = {p.name: kwargs.pop(p.name, None) for p in _CONNECTION_PARAMS}
+        conn = ConnectOptions(
+            target=shared["target"],
+            config_file=shared["config"],
+            token=shared["token"],
+            project_id=shared["project_id"],
+            host=shared["host"],
+            data_dir=shared["data"],
+        )
+        command(*args, conn=conn, **kwargs)
+
+    signature = own.replace(parameters=[*params, *_CONNECTION_PARAMS])
+    wrapper.__signature__ = signature  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
+    del wrapper.__wrapped__
+    return wrapper
 
 
 def read_manifest(path: Path) -> Manifest:

@@ -14,21 +14,16 @@ from ironship.apply import ApplyResult
 from ironship.apply import rollback as rollback_changed
 from ironship.cli_common import (
     DEFAULT_MANIFEST,
-    ConfigOpt,
-    DataOpt,
+    NO_OPTIONS,
     FileOpt,
-    HostOpt,
     JsonOpt,
     ParallelOpt,
-    ProjectOpt,
-    TargetOpt,
-    TokenOpt,
-    connect_options,
     connected,
     err,
     out,
     print_json,
     read_manifest,
+    with_connection,
 )
 from ironship.client import Client
 from ironship.model import Manifest, SmokeTest, Worker
@@ -41,6 +36,7 @@ from ironship.smoke_report import (
     to_json,
     to_junit,
 )
+from ironship.target import ConnectOptions
 
 EXIT_SMOKE = 3
 
@@ -150,6 +146,7 @@ def _write_junit(junit: Path | None, results: list[SmokeResult]) -> None:
 
 def register(app: typer.Typer) -> None:
     @app.command("test")
+    @with_connection
     def test_cmd(
         workers: Annotated[list[str] | None, typer.Argument(help="Workers (default: all).")] = None,
         file: FileOpt = Path(DEFAULT_MANIFEST),
@@ -158,25 +155,19 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--junit", help="Write results as JUnit XML.")
         ] = None,
         as_json: JsonOpt = False,
-        target: TargetOpt = None,
-        config: ConfigOpt = None,
-        token: TokenOpt = None,
-        project_id: ProjectOpt = None,
-        host: HostOpt = None,
-        data: DataOpt = None,
+        conn: ConnectOptions = NO_OPTIONS,
     ) -> None:
         """Run the declared smoke tests against what is deployed."""
         manifest = read_manifest(file)
         selected = select_workers(manifest, workers or [])
         cases = _cases(selected)
-        opts = connect_options(target, config, token, project_id, host, data)
         if not cases:
             err.print("no smoke tests declared for the selected workers")
             _write_junit(junit, [])
             if as_json:
                 print_json(to_json([]))
             return
-        with connected(manifest.directory, opts, quiet=as_json) as tgt:
+        with connected(manifest.directory, conn, quiet=as_json) as tgt:
             results = _run_and_report(
                 tgt.client, cases, parallelism=parallelism, junit=junit, as_json=as_json
             )

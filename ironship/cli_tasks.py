@@ -12,20 +12,15 @@ from rich.table import Table
 
 from ironship.cli_common import (
     DEFAULT_MANIFEST,
-    ConfigOpt,
-    DataOpt,
+    NO_OPTIONS,
     FileOpt,
-    HostOpt,
     JsonOpt,
-    ProjectOpt,
-    TargetOpt,
-    TokenOpt,
-    connect_options,
     connected,
     err,
     out,
     print_json,
     read_manifest,
+    with_connection,
 )
 from ironship.client import Client, Task
 from ironship.errors import IronshipError
@@ -81,6 +76,7 @@ def _print_log(client: Client, task_id: str) -> None:
 
 def register(app: typer.Typer) -> None:
     @app.command()
+    @with_connection
     def queue(
         worker: Annotated[str, typer.Argument(help="The worker (code package name).")],
         payload: Annotated[
@@ -93,12 +89,7 @@ def register(app: typer.Typer) -> None:
         timeout: Annotated[int | None, typer.Option("--timeout", min=1, max=3600)] = None,
         file: FileOpt = Path(DEFAULT_MANIFEST),
         as_json: JsonOpt = False,
-        target: TargetOpt = None,
-        config: ConfigOpt = None,
-        token: TokenOpt = None,
-        project_id: ProjectOpt = None,
-        host: HostOpt = None,
-        data: DataOpt = None,
+        conn: ConnectOptions = NO_OPTIONS,
     ) -> None:
         """Queue a task for a worker with its default payload merged with --payload."""
         base, default = _base_and_payload(file, worker)
@@ -109,8 +100,7 @@ def register(app: typer.Typer) -> None:
             for k, v in (("priority", priority), ("delay", delay), ("timeout", timeout))
             if v is not None
         }
-        opts = connect_options(target, config, token, project_id, host, data)
-        with connected(base, opts, quiet=as_json) as tgt:
+        with connected(base, conn, quiet=as_json) as tgt:
             task_id = tgt.client.queue_task(
                 worker, json.dumps(body if body is not None else {}), **options
             )
@@ -138,20 +128,15 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
 
     @app.command()
+    @with_connection
     def status(
         file: FileOpt = Path(DEFAULT_MANIFEST),
         as_json: JsonOpt = False,
-        target: TargetOpt = None,
-        config: ConfigOpt = None,
-        token: TokenOpt = None,
-        project_id: ProjectOpt = None,
-        host: HostOpt = None,
-        data: DataOpt = None,
+        conn: ConnectOptions = NO_OPTIONS,
     ) -> None:
         """Each worker: revision, when it was uploaded, and whether it is in sync."""
         manifest = read_manifest(file)
-        opts = connect_options(target, config, token, project_id, host, data)
-        with connected(manifest.directory, opts, quiet=as_json) as tgt:
+        with connected(manifest.directory, conn, quiet=as_json) as tgt:
             the_plan = make_plan(tgt.client, manifest)
         rows: list[dict[str, Any]] = []
         for wp in the_plan.workers:
@@ -182,19 +167,14 @@ def register(app: typer.Typer) -> None:
         out.print(table)
 
     @app.command()
+    @with_connection
     def task(
         task_id: Annotated[str, typer.Argument(help="Task id.")],
         as_json: JsonOpt = False,
-        target: TargetOpt = None,
-        config: ConfigOpt = None,
-        token: TokenOpt = None,
-        project_id: ProjectOpt = None,
-        host: HostOpt = None,
-        data: DataOpt = None,
+        conn: ConnectOptions = NO_OPTIONS,
     ) -> None:
         """Show one task."""
-        opts = connect_options(target, config, token, project_id, host, data)
-        with connected(Path.cwd(), opts, quiet=True) as tgt:
+        with connected(Path.cwd(), conn, quiet=True) as tgt:
             t = tgt.client.get_task(task_id)
         doc = _task_doc(t)
         if as_json:
@@ -205,19 +185,14 @@ def register(app: typer.Typer) -> None:
                 out.print(f"{key:>11}: {value}", markup=False)
 
     @app.command()
+    @with_connection
     def log(
         task_id: Annotated[str, typer.Argument(help="Task id.")],
         follow: Annotated[bool, typer.Option("--follow", help="Keep printing until done.")] = False,
-        target: TargetOpt = None,
-        config: ConfigOpt = None,
-        token: TokenOpt = None,
-        project_id: ProjectOpt = None,
-        host: HostOpt = None,
-        data: DataOpt = None,
+        conn: ConnectOptions = NO_OPTIONS,
     ) -> None:
         """Print a task's log (stdout and stderr)."""
-        opts = connect_options(target, config, token, project_id, host, data)
-        with connected(Path.cwd(), opts, quiet=True) as tgt:
+        with connected(Path.cwd(), conn, quiet=True) as tgt:
             if not follow:
                 text = tgt.client.get_log(task_id)
                 if text is None:
@@ -230,18 +205,13 @@ def register(app: typer.Typer) -> None:
             _follow(tgt.client, task_id)
 
     @app.command()
+    @with_connection
     def cancel(
         task_id: Annotated[str, typer.Argument(help="Task id.")],
-        target: TargetOpt = None,
-        config: ConfigOpt = None,
-        token: TokenOpt = None,
-        project_id: ProjectOpt = None,
-        host: HostOpt = None,
-        data: DataOpt = None,
+        conn: ConnectOptions = NO_OPTIONS,
     ) -> None:
         """Cancel a queued or running task."""
-        opts = connect_options(target, config, token, project_id, host, data)
-        with connected(Path.cwd(), opts, quiet=True) as tgt:
+        with connected(Path.cwd(), conn, quiet=True) as tgt:
             tgt.client.cancel_task(task_id)
         out.print(f"cancelled {task_id}", markup=False)
 
