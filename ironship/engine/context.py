@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ironship.engine.dispatch import Dispatcher
-from ironship.engine.parse import loads_object
+from ironship.engine.parse import MAX_INT, loads_object
 from ironship.engine.runs import EngineStore
 from ironship.engine.wire import HttpFailure
 from ironship.engine.zipcheck import Limits
@@ -47,9 +47,12 @@ class Ctx:
         if raw is None or raw.strip() == "":
             return default
         try:
-            return int(raw.strip())
+            value = int(raw.strip())
         except ValueError:
             raise HttpFailure(400, f"query parameter {name} must be an integer") from None
+        if abs(value) > MAX_INT:
+            raise HttpFailure(400, f"query parameter {name} is out of range")
+        return value
 
     def paging(self) -> tuple[int, int]:
         return self.query_int("page", 0), self.query_int("per_page", 30)
@@ -67,8 +70,23 @@ class Ctx:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def json(self) -> dict[str, Any]:
-        return loads_object(await self.body())
+    async def json(self, *, strict_type: bool = False) -> dict[str, Any]:
+        """The JSON object body (empty: ``{}``).
+
+        ``strict_type``: a non-empty body must say ``Content-Type: application/json``, else 406,
+        as the docs say for queue, retry and schedule (IRONWORKER_API.md §1). Every official
+        client sends it there; PY sends cancel and delete without one, so those stay lenient.
+        """
+        body = await self.body()
+        if strict_type and body.strip():
+            ctype = self.request.headers.get("content-type", "")
+            media = ctype.split(";", 1)[0].strip().lower()
+            if media != "application/json" and not media.endswith("+json"):
+                shown = repr(ctype) if ctype else "none"
+                raise HttpFailure(
+                    406, f"send the JSON body with Content-Type: application/json (got {shown})"
+                )
+        return loads_object(body)
 
 
 Handler = Callable[[Ctx], Awaitable[Response]]

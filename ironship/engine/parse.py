@@ -7,6 +7,7 @@ The official clients send nulls, empty strings, ``priority: -3``, ``timeout: 0``
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ MAX_TIMEOUT = 3600
 MAX_DELAY = 604_800
 MAX_RETRIES = 10
 MIN_RUN_EVERY = 60
+MAX_RUN_EVERY = 10 * 366 * 86_400  # not documented; bounded so next_start stays renderable
+# Integers past this are refused: SQLite stores 64 bits and JavaScript (NODE) reads 53.
+MAX_INT = 2**53 - 1
 
 SETTING_KEYS = (
     "runtime",
@@ -75,6 +79,11 @@ def loads_object(body: bytes) -> dict[str, Any]:
         raise HttpFailure(400, f"invalid JSON body: {exc}") from None
     if not isinstance(value, dict):
         raise HttpFailure(400, "the JSON body must be an object")
+    try:
+        # A "\ud800" escape decodes to a lone surrogate, which no UTF-8 store can hold.
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise HttpFailure(400, "invalid JSON body: a string has a lone UTF-16 surrogate") from None
     return value
 
 
@@ -89,16 +98,19 @@ def opt_int(raw: Mapping[str, Any], key: str) -> int | None:
         return None
     if isinstance(value, bool):
         raise HttpFailure(400, f"{key} must be an integer")
+    number: int | None = None
     if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            pass
-    if isinstance(value, int):
-        return value
-    raise HttpFailure(400, f"{key} must be an integer, got {value!r}")
+        number = int(value)
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            number = int(value.strip())
+    elif isinstance(value, int):
+        number = value
+    if number is None:
+        raise HttpFailure(400, f"{key} must be an integer, got {value!r}")
+    if abs(number) > MAX_INT:
+        raise HttpFailure(400, f"{key} is out of range (at most {MAX_INT})")
+    return number
 
 
 def opt_str(raw: Mapping[str, Any], key: str) -> str | None:
@@ -185,6 +197,8 @@ def schedule_request(raw: object) -> ScheduleRequest:
     run_every = opt_int(raw, "run_every")
     if run_every is not None and run_every < MIN_RUN_EVERY:
         raise HttpFailure(400, f"run_every must be at least {MIN_RUN_EVERY} seconds")
+    if run_every is not None and run_every > MAX_RUN_EVERY:
+        raise HttpFailure(400, f"run_every must be at most {MAX_RUN_EVERY} seconds")
     run_times = opt_int(raw, "run_times")
     if run_times is not None and run_times < 0:
         raise HttpFailure(400, "run_times must not be negative")
@@ -220,8 +234,9 @@ def schedule_requests(body: Mapping[str, Any]) -> list[ScheduleRequest]:
 def code_settings(raw: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """The ``data`` part of an upload: the code name and the settings it gives (None = unset)."""
     name = _name(raw, "name")
-    if len(name) > 255 or "/" in name:
-        raise HttpFailure(400, "name must be at most 255 characters with no '/'")
+    if len(name) > 255 or "/" in name or not name.isprintable():
+        # Printable only: the name ends up in download's Content-Disposition header.
+        raise HttpFailure(400, "name must be at most 255 printable characters with no '/'")
     env = raw.get("env_vars")
     if _blank(env):
         env = {}

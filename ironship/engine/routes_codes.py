@@ -7,10 +7,12 @@ import os
 import time
 import zipfile
 from typing import IO, Any
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import FileResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from ironship.engine.context import Ctx, ok
 from ironship.engine.db import Blob
@@ -55,11 +57,33 @@ async def download(ctx: Ctx) -> Response:
     code, revision = ctx.store.get_revision(ctx.pid, ctx.path("code_id"), rev)
     if not revision["blob"]:
         raise HttpFailure(404, "this revision has no zip package")
-    return FileResponse(
+    response = _WholeFile(
         ctx.store.blob_path(revision["blob"]),
         media_type="application/zip",
-        headers={"Content-Disposition": f"filename={code['name']}_{revision['rev']}.zip"},
+        headers={"Content-Disposition": _disposition(f"{code['name']}_{revision['rev']}.zip")},
     )
+    del response.headers["accept-ranges"]
+    return response
+
+
+class _WholeFile(FileResponse):
+    """A FileResponse that ignores Range: only 200 (never 206, nor a text/plain 416/400)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope = dict(scope)
+            scope["headers"] = [
+                (k, v) for k, v in scope["headers"] if k.lower() not in (b"range", b"if-range")
+            ]
+        await super().__call__(scope, receive, send)
+
+
+def _disposition(filename: str) -> str:
+    """``filename=NAME_REV.zip`` as the docs show it; RFC 6266 ``filename*`` when not ASCII."""
+    if filename.isascii():
+        return f"filename={filename}"
+    fallback = "".join(c if c.isascii() else "_" for c in filename)
+    return f"filename={fallback}; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 async def stats(ctx: Ctx) -> Response:

@@ -33,7 +33,7 @@ async def stacks(ctx: Ctx) -> Response:
 
 
 async def queue(ctx: Ctx) -> Response:
-    ids = ctx.store.queue_tasks(ctx.pid, task_requests(await ctx.json()))
+    ids = ctx.store.queue_tasks(ctx.pid, task_requests(await ctx.json(strict_type=True)))
     ctx.engine.dispatcher.wake()
     return ok({"msg": "Queued up", "tasks": [{"id": i} for i in ids]})
 
@@ -120,7 +120,7 @@ async def progress(ctx: Ctx) -> Response:
 
 
 async def retry(ctx: Ctx) -> Response:
-    body = await ctx.json()
+    body = await ctx.json(strict_type=True)
     delay = opt_int(body, "delay") or 0
     if delay > MAX_DELAY:
         raise HttpFailure(400, f"delay must be at most {MAX_DELAY} seconds")
@@ -130,7 +130,7 @@ async def retry(ctx: Ctx) -> Response:
 
 
 async def create_schedules(ctx: Ctx) -> Response:
-    ids = ctx.store.create_schedules(ctx.pid, schedule_requests(await ctx.json()))
+    ids = ctx.store.create_schedules(ctx.pid, schedule_requests(await ctx.json(strict_type=True)))
     ctx.engine.dispatcher.wake()
     return ok({"msg": "Scheduled", "schedules": [{"id": i} for i in ids]})
 

@@ -114,7 +114,9 @@ class ScheduleStore(Store):
         fired = 0
         due = self.all("SELECT * FROM schedules WHERE status='scheduled' AND next_start<=?", (now,))
         for s in due:
-            if s["end_at"] is not None and s["next_start"] > s["end_at"]:
+            # The run would happen now: past end_at it is not due any more, even when its
+            # next_start was before end_at (the engine was down over the end of the window).
+            if s["end_at"] is not None and max(now, s["next_start"]) > s["end_at"]:
                 self._finish_schedule(s["id"], "Reached end_at.", now)
                 continue
             req = TaskRequest(

@@ -105,7 +105,11 @@ class EngineServer:
         self.project_id, self.token = store.default_project()
         dispatcher = self._dispatcher = Dispatcher(store, self.workers, self.poll_interval)
         app = create_app(Engine(store, dispatcher, self.limits))
-        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
+        # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on accepted sockets whose
+        # proto says TCP, and without it every keep-alive response waits ~40 ms (Nagle
+        # against the client's delayed ACK: headers and body go out as two writes).
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.host, self.port))

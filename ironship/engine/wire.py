@@ -30,31 +30,55 @@ def new_id() -> str:
     return secrets.token_hex(12)
 
 
+# Times the engine accepts and stores: from the epoch to well before year 10000, so a time
+# plus any run_every still renders (datetime stops at 9999).
+MIN_TIME = 0.0
+MAX_TIME = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
+
+
 def rfc3339(ts: float | None) -> str | None:
     """Epoch seconds as RFC3339 UTC with milliseconds, or None."""
     if ts is None:
         return None
-    dt = datetime.fromtimestamp(ts, tz=UTC)
+    try:
+        dt = datetime.fromtimestamp(ts, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        # Never stored by this engine (parse_time bounds every input); a row from elsewhere
+        # must not turn a whole list into a 500.
+        return ZERO_TIME
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
 def parse_time(value: object, field: str) -> float | None:
-    """An RFC3339 / ISO 8601 string (or epoch number) as epoch seconds; None for unset."""
+    """An RFC3339 / ISO 8601 string (or epoch number) as epoch seconds; None for unset.
+
+    Go's zero time (year 1, however it is written) means unset too; anything else outside
+    1970..9000 is a 400, so no stored time can break rendering later.
+    """
     if value is None or value == "" or value == ZERO_TIME:
         return None
     if isinstance(value, bool):
         raise HttpFailure(400, f"{field} must be an RFC3339 time")
     if isinstance(value, int | float):
-        return float(value)
-    if not isinstance(value, str):
+        ts = float(value)
+    elif isinstance(value, str):
+        try:
+            dt = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise HttpFailure(400, f"{field}: {value!r} is not an RFC3339 time") from None
+        if dt.year == 1:
+            return None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        try:
+            ts = dt.timestamp()
+        except (OverflowError, ValueError):
+            raise HttpFailure(400, f"{field}: {value!r} is out of range") from None
+    else:
         raise HttpFailure(400, f"{field} must be an RFC3339 time")
-    try:
-        dt = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise HttpFailure(400, f"{field}: {value!r} is not an RFC3339 time") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
+    if not MIN_TIME <= ts <= MAX_TIME:  # also false for NaN
+        raise HttpFailure(400, f"{field}: {value!r} is out of range (1970 to 9000)")
+    return ts
 
 
 def _env(raw: str | None) -> dict[str, str]:

@@ -116,3 +116,21 @@ def test_path_prefix(api: Api) -> None:
     """The API answers behind any path prefix, as PY's cloud=http://host:port/prefix needs."""
     r = api.session.get(f"{api.url}/some/prefix/2/projects/{api.project_id}/codes", timeout=30)
     assert r.status_code == 200 and "codes" in r.json()
+
+
+@pytest.mark.parametrize("scheme", ["OAuth", "JWT"])
+def test_authorization_schemes(api: Api, objects: dict[str, str], scheme: str) -> None:
+    """'Authorization: OAuth T' (every client) and 'JWT T' (RB) both authenticate."""
+    headers = {"Authorization": f"{scheme} {api.token}"}
+    r = requests.get(f"{api.base}/tasks/{objects['task']}", headers=headers, timeout=30)
+    assert r.status_code == 200 and r.json()["id"] == objects["task"]
+
+
+def test_oauth_query_parameter_on_writes(api: Api, objects: dict[str, str]) -> None:
+    """?oauth= works on POSTs too (RB's webhook URLs carry it); a wrong one is a 401."""
+    url = f"{api.base}/tasks/webhook?code_name={objects['name']}&oauth={api.token}"
+    r = requests.post(url, data=b"{}", timeout=30)
+    assert r.status_code == 200 and r.json()["msg"] == "Queued up."
+    assert api.wait(r.json()["id"])["payload"] == "{}"
+    r = requests.post(url.replace(api.token, "nope"), data=b"{}", timeout=30)
+    assert r.status_code == 401 and r.json()["msg"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -86,3 +88,37 @@ def test_start_removes_leftovers(data_dir: Path) -> None:
     with EngineServer(data_dir):
         assert list((data_dir / "tmp").iterdir()) == []
         assert list((data_dir / "blobs").iterdir()) == kept
+
+
+def test_schedules_carry_on_after_restart(data_dir: Path) -> None:
+    """Schedules survive a restart; one that came due while the engine was down fires once
+    when it is back (missed runs are skipped, not replayed), then keeps its rhythm."""
+    far = "2999-01-01T00:00:00Z"
+    with EngineServer(data_dir, poll_interval=0.02) as eng:
+        api = Api(eng.url, eng.project_id, eng.token)
+        api.upload("w")
+        body = {"code_name": "w", "payload": "{}", "start_at": far, "run_every": 60}
+        due, future = (
+            api.ok("POST", "/schedules", json={"schedules": [body]})["schedules"][0]["id"]
+            for _ in range(2)
+        )
+    # While the engine is down, three runs of `due` go by.
+    down_since = time.time() - 150
+    db = sqlite3.connect(data_dir / "engine.db")
+    with db:
+        db.execute(
+            "UPDATE schedules SET start_at=?, next_start=? WHERE id=?",
+            (down_since, down_since, due),
+        )
+    db.close()
+    with EngineServer(data_dir, poll_interval=0.02) as eng:
+        api = Api(eng.url, eng.project_id, eng.token)
+        wait_for(lambda: api.ok("GET", f"/schedules/{due}")["run_count"] == 1, "the due run")
+        sched = api.ok("GET", f"/schedules/{due}")
+        assert sched["status"] == "scheduled"
+        assert sched["next_start"] > sched["last_run_time"]
+        (task,) = api.ok("GET", "/tasks", params={"code_name": "w"})["tasks"]
+        assert task["schedule_id"] == due and api.wait(task["id"])["status"] == "complete"
+        kept = api.ok("GET", f"/schedules/{future}")
+        assert (kept["status"], kept["run_count"]) == ("scheduled", 0)
+        assert kept["next_start"].startswith("2999-01-01T00:00:00")

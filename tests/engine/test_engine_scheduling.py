@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from engine_helpers import Api, wait_for
 
 from ironship.engine.schedules import advance
+from ironship.engine.server import EngineServer
 
 
 def _ts(rfc: str) -> float:
@@ -69,6 +71,8 @@ def test_pause_and_resume(api: Api, name: str) -> None:
     assert api.ok("POST", f"/codes/{code_id}/pause_task_queue", json={}) == {"msg": "Paused"}
     assert api.ok("POST", f"/codes/{code_id}/pause_task_queue")["msg"] == "Already paused"
     assert api.ok("GET", f"/codes/{code_id}")["max_concurrency"] == -1
+    listed = api.ok("GET", "/codes", params={"per_page": 100})["codes"]
+    assert all(c["max_concurrency"] == -1 for c in listed if c["id"] == code_id)
     task_id = api.queue(name)
     time.sleep(0.2)
     assert api.task(task_id)["status"] == "queued"
@@ -111,6 +115,39 @@ def test_manual_retry_creates_a_new_task(api: Api, name: str) -> None:
     new = body["tasks"][0]["id"]
     assert new != first and api.task(first)["retry_task_id"] == new
     assert api.wait(new)["status"] == "complete" and api.log(new) == "again\n"
+    assert api.task(new)["original_task_id"] == first
+    # A retry of the retry still points at the first task.
+    third = api.ok("POST", f"/tasks/{new}/retry", json={"delay": 0})["tasks"][0]["id"]
+    assert api.task(new)["retry_task_id"] == third
+    assert (api.task(third)["original_task_id"], api.task(third)["retry_count"]) == (first, 2)
+    api.wait(third)
+
+
+def test_retry_of_an_unfinished_task_is_refused(api: Api, name: str) -> None:
+    """Only a finished task can be retried: a queued one is a 400 with msg."""
+    api.upload(name)
+    task_id = api.queue(name, {}, delay=3600)
+    r = api.call("POST", f"/tasks/{task_id}/retry", json={"delay": 0})
+    assert r.status_code == 400 and "queued" in r.json()["msg"]
+    api.ok("POST", f"/tasks/{task_id}/cancel")
+
+
+def test_global_worker_limit(data_dir: Path, tmp_path: Path) -> None:
+    """--workers 1: a task of another code stays queued while the only worker is busy."""
+    with EngineServer(data_dir, workers=1, poll_interval=0.02) as eng:
+        api = Api(eng.url, eng.project_id, eng.token)
+        api.upload("a")
+        api.upload("b")
+        release = tmp_path / "release"
+        first = api.queue("a", {"touch": str(tmp_path / "started"), "wait_for": str(release)})
+        wait_for((tmp_path / "started").exists, "the first task to start")
+        second = api.queue("b")
+        for _ in range(10):
+            assert api.task(second)["status"] == "queued"
+            time.sleep(0.02)
+        release.touch()
+        assert api.wait(second)["status"] == "complete"
+        assert _ts(api.task(second)["start_time"]) >= _ts(api.task(first)["end_time"])
 
 
 def test_schedule_fires(api: Api, name: str) -> None:
@@ -146,6 +183,69 @@ def test_schedule_in_the_future_waits_and_cancels(api: Api, name: str) -> None:
     assert "run_times" not in sched  # run_times 0 means unset
     assert api.ok("POST", f"/schedules/{sid}/cancel") == {"msg": "Cancelled"}
     assert api.ok("GET", f"/schedules/{sid}")["status"] == "cancelled"
+
+
+def _schedule(api: Api, **body: object) -> str:
+    return str(api.ok("POST", "/schedules", json={"schedules": [body]})["schedules"][0]["id"])
+
+
+def _wait_schedule(api: Api, sid: str, field: str, value: object) -> dict[str, Any]:
+    def reached() -> bool:
+        return bool(api.ok("GET", f"/schedules/{sid}")[field] == value)
+
+    wait_for(reached, f"schedule {field} to become {value!r}")
+    result: dict[str, Any] = api.ok("GET", f"/schedules/{sid}")
+    return result
+
+
+def test_schedule_start_at_is_honoured(api: Api, name: str) -> None:
+    """A schedule starting in a second fires then, not at creation."""
+    api.upload(name)
+    start = datetime.now(UTC) + timedelta(seconds=1)
+    sid = _schedule(api, code_name=name, start_at=start.isoformat(), run_times=1)
+    assert api.ok("GET", f"/schedules/{sid}")["run_count"] == 0
+    sched = _wait_schedule(api, sid, "status", "complete")
+    (task,) = api.ok("GET", "/tasks", params={"code_name": name})["tasks"]
+    assert _ts(task["created_at"]) >= start.timestamp()
+    assert _ts(sched["last_run_time"]) >= start.timestamp()
+    assert sched["next_start"] == "0001-01-01T00:00:00Z"
+
+
+def test_repeating_schedule_reports_its_next_run(api: Api, name: str) -> None:
+    """After its first run a repeating schedule reports run_count, last_run_time, next_start."""
+    api.upload(name)
+    start = datetime.now(UTC)
+    sid = _schedule(api, code_name=name, start_at=start.isoformat(), run_every=3600)
+    sched = _wait_schedule(api, sid, "run_count", 1)
+    assert sched["status"] == "scheduled" and "msg" not in sched
+    assert _ts(sched["next_start"]) == pytest.approx(start.timestamp() + 3600, abs=0.01)
+    assert _ts(sched["last_run_time"]) >= start.timestamp()
+    assert api.ok("POST", f"/schedules/{sid}/cancel") == {"msg": "Cancelled"}
+    sched = api.ok("GET", f"/schedules/{sid}")
+    assert (sched["status"], sched["run_count"]) == ("cancelled", 1)
+    assert sched["next_start"] == "0001-01-01T00:00:00Z"
+
+
+def test_schedule_end_at_is_honoured(api: Api, name: str) -> None:
+    """A schedule whose next run would pass end_at completes after its last run."""
+    api.upload(name)
+    now = datetime.now(UTC)
+    body = {"code_name": name, "run_every": 60, "end_at": (now + timedelta(seconds=30)).isoformat()}
+    sid = _schedule(api, start_at=now.isoformat(), **body)
+    sched = _wait_schedule(api, sid, "status", "complete")
+    assert (sched["run_count"], sched["msg"]) == (1, "Reached end_at.")
+    assert len(api.ok("GET", "/tasks", params={"code_name": name})["tasks"]) == 1
+
+
+def test_schedule_ending_before_its_start_never_runs(api: Api, name: str) -> None:
+    """A window already over (start and end_at past): it completes without queueing anything."""
+    api.upload(name)
+    now = datetime.now(UTC)
+    start, end = (now - timedelta(hours=2)).isoformat(), (now - timedelta(hours=1)).isoformat()
+    sid = _schedule(api, code_name=name, start_at=start, end_at=end, run_every=60)
+    sched = _wait_schedule(api, sid, "status", "complete")
+    assert (sched["run_count"], sched["msg"]) == (0, "Reached end_at.")
+    assert api.ok("GET", "/tasks", params={"code_name": name})["tasks"] == []
 
 
 @pytest.mark.parametrize("run_every", [0, 1, 59])

@@ -107,6 +107,8 @@ HOSTILE = {
     "empty": (b"", "not a zip"),
     "absolute": (make_zip({"worker.py": "", "/etc/evil": "x"}), "absolute path"),
     "dotdot": (make_zip({"worker.py": "", "a/../../evil": "x"}), "'..'"),
+    "backslash-dotdot": (make_zip({"worker.py": "", "a\\..\\..\\evil": "x"}), "'..'"),
+    "drive-letter": (make_zip({"worker.py": "", "C:/evil": "x"}), "absolute path"),
     "symlink": (_symlink_zip(), "symlink"),
     "bomb": (_bomb(), "zip bomb"),
     "truncated": (make_zip({"worker.py": "print(1)" * 100})[:-30], "zip"),

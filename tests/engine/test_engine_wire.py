@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import socket
 import time
 
 import pytest
 import requests
+from dateutil import parser as dateutil_parser
 from engine_helpers import Api, make_zip
+
+from ironship.engine.server import EngineServer
 
 BIG = "x" * (64 * 1024 + 1)
 
@@ -218,3 +223,98 @@ def test_go_and_node_shaped_requests(api: Api, name: str) -> None:
     code = api.call("GET", f"/codes/{r.json()['id']}", data=b"{}", headers=go_headers)
     assert code.status_code == 200 and "priority" not in code.json()
     assert code.json()["latest_checksum"] == hashlib.md5(zip_bytes).hexdigest()
+
+
+HEX24 = re.compile(r"^[0-9a-f]{24}$")
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
+
+
+def _check_shape(obj: dict[str, object], ids: tuple[str, ...], times: tuple[str, ...]) -> None:
+    for key in ids:
+        assert isinstance(obj[key], str) and HEX24.match(str(obj[key])), (key, obj[key])
+    for key in times:
+        value = obj[key]
+        assert isinstance(value, str) and RFC3339.match(value), (key, value)
+        dateutil_parser.isoparse(value)  # what PY parses latest_change & co. with
+    for key, value in obj.items():
+        assert not isinstance(value, float), (key, value)  # integers, never 3600.0
+
+
+def test_every_object_has_wire_types(api: Api, name: str) -> None:
+    """Code, revision, task and schedule: 24-hex ids, RFC3339 times, ints, code_rev string."""
+    assert HEX24.match(api.project_id)
+    r = api.upload_raw(
+        {"name": name, "runtime": "python", "file_name": "worker.py", "max_concurrency": 2.0},
+        make_zip({"worker.py": "print(1)"}),
+    )
+    upload = r.json()
+    assert HEX24.match(upload["id"]) and upload["msg"] == "Upload successful."
+    code = api.ok("GET", f"/codes/{upload['id']}")
+    _check_shape(
+        code,
+        ("id", "project_id", "latest_history_id"),
+        ("created_at", "updated_at", "latest_change"),
+    )
+    assert type(code["rev"]) is int and type(code["max_concurrency"]) is int
+    for listed in api.ok("GET", "/codes", params={"per_page": 100})["codes"]:
+        _check_shape(listed, ("id", "project_id", "latest_history_id"), ("latest_change",))
+    (rev,) = api.ok("GET", f"/codes/{upload['id']}/revisions")["revisions"]
+    _check_shape(rev, ("id", "code_id", "project_id"), ("created_at", "updated_at"))
+    assert rev["id"] == code["latest_history_id"] and type(rev["code_size"]) is int
+    task_id = api.queue(name)
+    assert HEX24.match(task_id)
+    api.ok("POST", f"/tasks/{task_id}/progress", json={"percent": 50.0, "msg": "half"})
+    task = api.wait(task_id)
+    _check_shape(
+        task,
+        ("id", "project_id", "code_id", "code_history_id"),
+        ("created_at", "updated_at", "start_time", "end_time"),
+    )
+    assert task["code_rev"] == "1" and type(task["percent"]) is int
+    assert task["code_history_id"] == rev["id"]
+    start = "2999-01-01T00:00:00Z"
+    body = {"code_name": name, "start_at": start, "run_every": 3600.0, "run_times": 5}
+    sid = api.ok("POST", "/schedules", json={"schedules": [body]})["schedules"][0]["id"]
+    sched = api.ok("GET", f"/schedules/{sid}")
+    _check_shape(
+        sched,
+        ("id", "project_id"),
+        ("created_at", "updated_at", "start_at", "end_at", "next_start", "last_run_time"),
+    )
+    assert (sched["run_every"], sched["run_times"], sched["run_count"]) == (3600, 5, 0)
+    api.ok("POST", f"/schedules/{sid}/cancel")
+
+
+def test_log_is_text_plain_even_when_json_is_asked_for(api: Api, name: str) -> None:
+    """log and outlog answer text/plain whatever Accept says (PY sends application/json)."""
+    api.upload(name)
+    task_id = api.queue(name, {"print": "plain"})
+    api.wait(task_id)
+    for path in ("log", "outlog"):
+        r = api.call("GET", f"/tasks/{task_id}/{path}", headers={"Accept": "application/json"})
+        assert r.status_code == 200 and r.text == "plain\n"
+        assert r.headers["content-type"].startswith("text/plain")
+
+
+def test_to_time_filter(api: Api, name: str) -> None:
+    """to_time (epoch seconds) excludes tasks created after it."""
+    api.upload(name)
+    task_id = api.queue(name, {}, delay=3600)
+    params = {"code_name": name}
+    assert api.ok("GET", "/tasks", params={**params, "to_time": 1})["tasks"] == []
+    later = int(time.time()) + 60
+    listed = api.ok("GET", "/tasks", params={**params, "to_time": later})["tasks"]
+    assert [t["id"] for t in listed] == [task_id]
+    api.ok("POST", f"/tasks/{task_id}/cancel")
+
+
+def test_accepted_connections_get_tcp_nodelay(engine: EngineServer) -> None:
+    """The listening socket is TCP by proto, so asyncio sets TCP_NODELAY on each connection.
+
+    Without it every keep-alive response waits ~40 ms for the client's delayed ACK (headers
+    and body are two writes): a 50x slowdown of every client loop.
+    """
+    server = engine._server
+    assert server is not None
+    sockets = [s for srv in server.servers for s in srv.sockets]
+    assert sockets and all(s.proto == socket.IPPROTO_TCP for s in sockets)

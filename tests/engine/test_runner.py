@@ -533,3 +533,41 @@ def test_many_tasks_polled_while_another_thread_cancels(tmp_path: Path) -> None:
     for thread in cancellers:
         thread.join()
     assert [results[i].status for i in range(8)] == ["complete", "cancelled"] * 4
+
+
+@pytest.mark.parametrize(
+    ("runtime", "program", "file_name"),
+    [
+        ("python", "python3", "w.py"),
+        ("php", "php", "w.php"),
+        ("node", "node", "w.js"),
+        ("ruby", "ruby", "w.rb"),
+        ("sh", "sh", "w.sh"),
+    ],
+)
+def test_each_runtime_runs_the_program_found_on_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runtime: str, program: str, file_name: str
+) -> None:
+    """Each runtime runs its program as found on PATH (installed or not here: a stub stands in)
+    with the worker file and the platform arguments."""
+    fake_bin = tmp_path / "fakebin"
+    fake_bin.mkdir()
+    stub = fake_bin / program
+    stub.write_text('#!/bin/sh\necho "stub=${0##*/}" "$@"\n')  # builtins only: PATH is fakebin
+    stub.chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake_bin))
+    result, log = run(make_spec(tmp_path, {file_name: "worker source"}, file_name, runtime))
+    assert result.status == "complete", result.msg
+    words = log.split()
+    assert words[0] == f"stub={program}" and file_name in words
+    assert words[words.index(file_name) + 1 :][:1] == ["-payload"]
+    assert "-id" in words and "-d" in words
+
+
+@pytest.mark.skipif(shutil.which("ruby") is None, reason="ruby is not installed")
+def test_ruby_worker(tmp_path: Path) -> None:
+    """A ruby worker reads its payload through -payload."""
+    worker = 'puts File.read(ARGV[ARGV.index("-payload") + 1])\n'
+    result, log = run(make_spec(tmp_path, {"w.rb": worker}, "w.rb", "ruby", payload="from ruby"))
+    assert result.status == "complete", result.msg
+    assert "from ruby" in log
