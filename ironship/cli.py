@@ -17,6 +17,7 @@ from typing import Annotated
 
 import click
 import typer
+import typer._click.exceptions as _typer_click
 from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
@@ -363,32 +364,44 @@ def _register_more() -> None:
 _register_more()
 
 
+# typer >= 0.22 bundles its own copy of click, whose exceptions are not click's: catch both.
+_CLICK_ERRORS: tuple[type[Exception], ...] = (click.ClickException, _typer_click.ClickException)
+_ABORTS: tuple[type[BaseException], ...] = (click.exceptions.Abort, typer.Abort, KeyboardInterrupt)
+_EXITS: tuple[type[Exception], ...] = (typer.Exit, click.exceptions.Exit)
+
+
+def _normalise(args: list[str]) -> list[str]:
+    """A bare ``--smoke`` means the changed workers; ``--smoke all`` is read as ``--smoke=all``."""
+    out: list[str] = []
+    for i, a in enumerate(args):
+        if out and out[-1] == "--smoke=changed" and a in ("all", "changed") and i > 0:
+            out[-1] = f"--smoke={a}"
+        else:
+            out.append("--smoke=changed" if a == "--smoke" else a)
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: the only place errors are caught and turned into exit codes."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    # A bare --smoke means "the changed workers"; --smoke=all selects every worker.
-    args = ["--smoke=changed" if a == "--smoke" else a for a in args]
+    args = _normalise(list(sys.argv[1:] if argv is None else argv))
+    if not args:
+        args = ["--help"]  # no command: show the help and succeed
     try:
         # Without standalone mode, click returns the code of a typer.Exit instead of raising it.
         code = app(args=args, prog_name="ironship", standalone_mode=False)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except _EXITS as exc:
+        sys.exit(getattr(exc, "exit_code", 0))
+    except _ABORTS:
         err.print("interrupted")
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
+    except _CLICK_ERRORS as exc:
+        exc.show()  # type: ignore[attr-defined]
         sys.exit(1)
     except IronshipError as exc:
         err.print(f"[red]error:[/red] {escape(exc.message)}", markup=True, highlight=False)
         if exc.hint:
             err.print(f"hint: {exc.hint}", markup=False)
         sys.exit(1)
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
     except Exception as exc:  # anything else is our bug: short message, traceback on --debug
         if _State.debug:
             traceback.print_exc()

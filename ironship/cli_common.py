@@ -110,9 +110,11 @@ def read_manifest(path: Path) -> Manifest:
 
 
 @contextmanager
-def connected(base: Path, opts: ConnectOptions, *, quiet: bool = False) -> Iterator[Target]:
+def connected(
+    base: Path, opts: ConnectOptions, *, quiet: bool = False, create_engine: bool = True
+) -> Iterator[Target]:
     """Open the target and say in one line (on stderr) where we deploy."""
-    with open_target(base, opts) as target:
+    with open_target(base, opts, create_engine=create_engine) as target:
         if not quiet:
             err.print(f"[dim]target: {target.description}[/dim]")
         yield target

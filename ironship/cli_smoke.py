@@ -92,8 +92,8 @@ def run_smoke_after_apply(
 ) -> tuple[int, dict[str, Any]]:
     """Smoke-test the workers this apply changed (or all with mode 'all'); maybe roll back.
 
-    Returns the exit code (0 or EXIT_SMOKE) and the ``smoke`` section of ``apply --json``,
-    present even when there was nothing to run so scripts always find it.
+    Returns the exit code (0, EXIT_SMOKE, or 1 when a test could not run at all) and the
+    ``smoke`` section of ``apply --json``, present even when there was nothing to run.
     """
     planned = {w.name for w in result.plan.workers}
     changed = {r.name for r in result.changed}
@@ -124,9 +124,10 @@ def run_smoke_after_apply(
                 out.print(f"  {name}: {what}", markup=False)
             if not report:
                 out.print("  nothing to roll back: this apply changed no worker", markup=False)
+    code = _exit_code(results)
     if not as_json:
         err.print(
-            f"error: deployed, but {failed} smoke test(s) failed (exit code {EXIT_SMOKE})",
+            f"error: deployed, but {failed} smoke test(s) failed (exit code {code})",
             markup=False,
         )
         if not rollback and result.changed:
@@ -135,7 +136,14 @@ def run_smoke_after_apply(
                 "previous revisions when a smoke test fails",
                 markup=False,
             )
-    return EXIT_SMOKE, doc
+    return code, doc
+
+
+def _exit_code(results: list[SmokeResult]) -> int:
+    """3 when a test failed; 1 when one could not run at all (an API or network error)."""
+    if any(not r.passed and not r.failures for r in results):
+        return 1
+    return EXIT_SMOKE if any(not r.passed for r in results) else 0
 
 
 def _write_junit(junit: Path | None, results: list[SmokeResult]) -> None:
@@ -172,9 +180,10 @@ def register(app: typer.Typer) -> None:
                 tgt.client, cases, parallelism=parallelism, junit=junit, as_json=as_json
             )
         failed = sum(1 for r in results if not r.passed)
+        code = _exit_code(results)
         if as_json:
             print_json(to_json(results))
         elif failed:
-            err.print(f"error: {failed} smoke test(s) failed (exit code {EXIT_SMOKE})")
-        if failed:
-            raise typer.Exit(EXIT_SMOKE)
+            err.print(f"error: {failed} smoke test(s) failed (exit code {code})")
+        if code:
+            raise typer.Exit(code)

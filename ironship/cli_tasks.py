@@ -23,7 +23,7 @@ from ironship.cli_common import (
     with_connection,
 )
 from ironship.client import Client, Task
-from ironship.errors import IronshipError
+from ironship.errors import ApiError, IronshipError
 from ironship.merge import deep_merge
 from ironship.payload import read_payload_arg
 from ironship.planner import make_plan
@@ -32,13 +32,28 @@ from ironship.target import ConnectOptions
 FINAL = ("complete", "error", "cancelled", "timeout", "killed")
 
 
-def _base_and_payload(file: Path, worker: str) -> tuple[Path, Any]:
-    """The manifest's folder and the worker's default payload (None when not declared)."""
+def _manifest_context(file: Path, worker: str | None = None) -> tuple[Path, Any, list[str] | None]:
+    """The manifest's folder (else the cwd), the worker's default payload and the worker names.
+
+    Task commands work without a manifest too (names is then None).
+    """
     if not file.exists():
-        return Path.cwd(), None
+        return Path.cwd(), None, None
     manifest = read_manifest(file)
-    w = manifest.worker(worker)
-    return manifest.directory, (w.payload if w else None)
+    w = manifest.worker(worker) if worker else None
+    return manifest.directory, (w.payload if w else None), [x.name for x in manifest.workers]
+
+
+def _status_line(t: Task) -> str:
+    return f"task {t.id}: {t.status}" + (f" ({t.msg})" if t.msg else "")
+
+
+def _task_not_found(task_id: str, exc: ApiError) -> IronshipError:
+    return IronshipError(
+        f"task {task_id}: {exc.msg}",
+        hint="a task id belongs to one engine and project: check -f/--data (local engine) "
+        "or the credentials (--target iron)",
+    )
 
 
 def _task_doc(t: Task) -> dict[str, Any]:
@@ -91,8 +106,11 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOpt = False,
         conn: ConnectOptions = NO_OPTIONS,
     ) -> None:
-        """Queue a task for a worker with its default payload merged with --payload."""
-        base, default = _base_and_payload(file, worker)
+        """Queue a task for a worker with its default payload merged with --payload.
+
+        Prints the task id; with --wait, waits and prints the log (the id then goes to stderr).
+        """
+        base, default, names = _manifest_context(file, worker)
         given = read_payload_arg(payload) if payload is not None else None
         body = deep_merge(default, given) if given is not None else default
         options = {
@@ -101,28 +119,41 @@ def register(app: typer.Typer) -> None:
             if v is not None
         }
         with connected(base, conn, quiet=as_json) as tgt:
-            task_id = tgt.client.queue_task(
-                worker, json.dumps(body if body is not None else {}), **options
-            )
-            must_wait = wait or tgt.description.startswith("local engine in")
-            if not wait and must_wait and not as_json:
-                err.print(
-                    "the local engine runs inside this command, so it waits for the task "
-                    "(start `ironship server` to keep an engine running in the background)"
+            try:
+                task_id = tgt.client.queue_task(
+                    worker, json.dumps(body if body is not None else {}), **options
                 )
-            if not must_wait:
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+                if names is not None and worker not in names:
+                    hint = f"workers in {file}: {', '.join(names) or 'none'}"
+                else:
+                    hint = "deploy it first: ironship apply"
+                raise IronshipError(f"cannot queue {worker!r}: {exc.msg}", hint) from None
+            if not wait:
                 if as_json:
                     print_json({"format_version": "1", "id": task_id})
                 else:
                     out.print(task_id, markup=False)
+                if tgt.in_process:
+                    # Stopping the engine now would leave the task for the next start.
+                    err.print(
+                        "the local engine runs inside this command, so it waits for the task "
+                        "(start `ironship server` to keep an engine running in the background)"
+                    )
+                    done = wait_task(tgt.client, task_id)
+                    err.print(_status_line(done))
                 return
+            if not as_json:
+                err.print(f"queued task {task_id}")
             task = wait_task(tgt.client, task_id)
             if as_json:
                 doc = _task_doc(task)
                 doc["log"] = tgt.client.get_log(task_id)
                 print_json({"format_version": "1", **doc})
             else:
-                err.print(f"task {task_id}: {task.status}" + (f" ({task.msg})" if task.msg else ""))
+                err.print(_status_line(task))
                 _print_log(tgt.client, task_id)
         if task.status != "complete":
             raise typer.Exit(1)
@@ -171,11 +202,16 @@ def register(app: typer.Typer) -> None:
     def task(
         task_id: Annotated[str, typer.Argument(help="Task id.")],
         as_json: JsonOpt = False,
+        file: FileOpt = Path(DEFAULT_MANIFEST),
         conn: ConnectOptions = NO_OPTIONS,
     ) -> None:
         """Show one task."""
-        with connected(Path.cwd(), conn, quiet=True) as tgt:
-            t = tgt.client.get_task(task_id)
+        base = _manifest_context(file)[0]
+        with connected(base, conn, quiet=True, create_engine=False) as tgt:
+            try:
+                t = tgt.client.get_task(task_id)
+            except ApiError as exc:
+                raise _task_not_found(task_id, exc) if exc.status == 404 else exc from None
         doc = _task_doc(t)
         if as_json:
             print_json({"format_version": "1", **doc})
@@ -189,10 +225,16 @@ def register(app: typer.Typer) -> None:
     def log(
         task_id: Annotated[str, typer.Argument(help="Task id.")],
         follow: Annotated[bool, typer.Option("--follow", help="Keep printing until done.")] = False,
+        file: FileOpt = Path(DEFAULT_MANIFEST),
         conn: ConnectOptions = NO_OPTIONS,
     ) -> None:
         """Print a task's log (stdout and stderr)."""
-        with connected(Path.cwd(), conn, quiet=True) as tgt:
+        base = _manifest_context(file)[0]
+        with connected(base, conn, quiet=True, create_engine=False) as tgt:
+            try:
+                tgt.client.get_task(task_id)
+            except ApiError as exc:
+                raise _task_not_found(task_id, exc) if exc.status == 404 else exc from None
             if not follow:
                 text = tgt.client.get_log(task_id)
                 if text is None:
@@ -208,17 +250,24 @@ def register(app: typer.Typer) -> None:
     @with_connection
     def cancel(
         task_id: Annotated[str, typer.Argument(help="Task id.")],
+        file: FileOpt = Path(DEFAULT_MANIFEST),
         conn: ConnectOptions = NO_OPTIONS,
     ) -> None:
         """Cancel a queued or running task."""
-        with connected(Path.cwd(), conn, quiet=True) as tgt:
-            tgt.client.cancel_task(task_id)
+        base = _manifest_context(file)[0]
+        with connected(base, conn, quiet=True, create_engine=False) as tgt:
+            try:
+                tgt.client.cancel_task(task_id)
+            except ApiError as exc:
+                raise _task_not_found(task_id, exc) if exc.status == 404 else exc from None
         out.print(f"cancelled {task_id}", markup=False)
 
     @app.command()
     def server(
         host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
-        port: Annotated[int, typer.Option("--port", help="Port (0: any free).")] = 8080,
+        port: Annotated[
+            int, typer.Option("--port", min=0, max=65535, help="Port (0: any free).")
+        ] = 8080,
         data: Annotated[
             Path, typer.Option("--data", help="Data folder.", envvar="IRONSHIP_DATA")
         ] = Path(".ironship/engine"),
@@ -245,6 +294,6 @@ def _follow(client: Client, task_id: str) -> None:
             text = client.get_log(task_id) or ""
             if len(text) > shown:
                 out.print(text[shown:], markup=False, end="")
-            err.print(f"task {task_id}: {t.status}" + (f" ({t.msg})" if t.msg else ""))
+            err.print(_status_line(t))
             return
         time.sleep(0.5)

@@ -38,6 +38,7 @@ class Target:
     client: Client
     kind: TargetKind
     description: str  # one line, never holding the token
+    in_process: bool = False  # a local engine that lives only as long as this command
 
 
 def engine_dir(base: Path, opts: ConnectOptions) -> Path:
@@ -52,8 +53,13 @@ def open_target(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     home: Path | None = None,
+    create_engine: bool = True,
 ) -> Iterator[Target]:
-    """Yield a connected Target; an in-process engine is stopped when the block ends."""
+    """Yield a connected Target; an in-process engine is stopped when the block ends.
+
+    ``create_engine=False`` (commands that read existing tasks) refuses to start an engine on
+    a folder that has none, rather than answering from a new, empty one.
+    """
     if opts.target not in (None, "local", "iron"):
         raise IronshipError(
             f"unknown target {opts.target!r}", hint="use --target local or --target iron"
@@ -84,12 +90,20 @@ def open_target(
         finally:
             client.close()
         return
-    with local_engine(engine_dir(base, opts)) as target:
+    why = "--target local" if opts.target == "local" else "no IronWorker credentials"
+    data_dir = engine_dir(base, opts)
+    if not create_engine and not data_dir.is_dir():
+        raise IronshipError(
+            f"no local engine at {data_dir}",
+            hint="run this beside your ironship.yml, or pass -f FILE or --data DIR "
+            "(the engine lives in .ironship/engine beside the manifest)",
+        )
+    with local_engine(data_dir, why) as target:
         yield target
 
 
 @contextmanager
-def local_engine(data_dir: Path) -> Iterator[Target]:
+def local_engine(data_dir: Path, why: str = "no IronWorker credentials") -> Iterator[Target]:
     from ironship.engine.server import EngineServer, project_credentials, running_server
 
     running = running_server(data_dir)
@@ -106,7 +120,7 @@ def local_engine(data_dir: Path) -> Iterator[Target]:
     server.start()
     client = Client(server.url, server.project_id, server.token, retries=1)
     try:
-        yield Target(client, "local", f"local engine in {data_dir} (no IronWorker credentials)")
+        yield Target(client, "local", f"local engine in {data_dir} ({why})", in_process=True)
     finally:
         client.close()
         server.stop()

@@ -32,9 +32,11 @@ class Limits:
     max_entries: int = 20_000
     max_unpacked_bytes: int = 2 * 1024 * 1024 * 1024
     # An entry may expand this many times over its compressed size once it is past
-    # ``ratio_floor`` bytes: text compresses ~10x, a zip bomb ~1000x.
+    # ``ratio_floor`` bytes: text compresses ~10x, a zip bomb ~1000x. Smaller entries are
+    # left alone (a few MB of zeros is a real data file, not an attack; max_unpacked_bytes
+    # bounds the total anyway).
     max_ratio: int = 200
-    ratio_floor: int = 1024 * 1024
+    ratio_floor: int = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,7 @@ def _symlink_zip() -> bytes:
 
 
 def _bomb() -> bytes:
-    return make_zip({"worker.py": "print(1)", "zeros": b"\0" * (8 * 1024 * 1024)})
+    return make_zip({"worker.py": "print(1)", "zeros": b"\0" * (48 * 1024 * 1024)})
 
 
 HOSTILE = {
