@@ -222,6 +222,11 @@ class _Checker:
             self.output((*path, "output"), test.get("output"))
             log = test.get("log")
             if isinstance(log, Mapping):
+                if not log:
+                    hint = "add one of: contains, not_contains, matches"
+                    self.add(
+                        (*path, "log"), "no matcher: the log would not be checked", hint, key=True
+                    )
                 self.regexes((*path, "log", "matches"), log.get("matches"))
             self.duration(path, test)
 

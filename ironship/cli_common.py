@@ -46,7 +46,9 @@ TokenOpt = Annotated[
     str | None, typer.Option("--token", help="IronWorker token (prefer IRON_TOKEN).")
 ]
 ProjectOpt = Annotated[str | None, typer.Option("--project-id", help="IronWorker project id.")]
-HostOpt = Annotated[str | None, typer.Option("--host", help="API host.")]
+HostOpt = Annotated[str | None, typer.Option("--host", help="API host name.")]
+PortOpt = Annotated[int | None, typer.Option("--port", min=1, max=65535, help="API port.")]
+SchemeOpt = Annotated[str | None, typer.Option("--scheme", help="API scheme: https or http.")]
 DataOpt = Annotated[
     Path | None,
     typer.Option(
@@ -70,6 +72,8 @@ _CONNECTION_PARAMS = tuple(
         ("token", TokenOpt),
         ("project_id", ProjectOpt),
         ("host", HostOpt),
+        ("port", PortOpt),
+        ("scheme", SchemeOpt),
         ("data", DataOpt),
     )
 )
@@ -94,6 +98,8 @@ def with_connection(command: Callable[..., None]) -> Callable[..., None]:
             token=shared["token"],
             project_id=shared["project_id"],
             host=shared["host"],
+            port=shared["port"],
+            scheme=shared["scheme"],
             data_dir=shared["data"],
         )
         command(*args, conn=conn, **kwargs)

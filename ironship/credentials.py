@@ -219,7 +219,8 @@ def _host(value: str, label: str) -> str:
     if "/" in value or (":" in value and not value.startswith("[")):
         raise IronshipError(
             f"{label}: host must be a bare host name, not {value!r}",
-            hint="put the scheme and port in scheme/port, or set a whole URL with "
+            hint="give the port and scheme separately (--port/--scheme, IRON_PORT/IRON_SCHEME, "
+            '"port"/"scheme" in iron.json), or a whole URL with '
             "IRON_WORKER_CLOUD=http://127.0.0.1:8080",
         )
     return value

@@ -101,6 +101,10 @@ class Plan:
         return {a: self.count(a) for a in actions}
 
 
+def _files(n: int) -> str:
+    return f"{n} file" if n == 1 else f"{n} files"
+
+
 def _show(value: Any) -> str:
     return "unset" if value is None else json.dumps(value)
 
@@ -187,7 +191,7 @@ def plan_worker(
         return WorkerPlan(
             fileset.worker,
             "create",
-            (f"new worker ({len(fileset.files)} files)",),
+            (f"new worker ({_files(len(fileset.files))})",),
             code_changed=True,
             local=fileset,
             smoke_digest=smoke_digest,

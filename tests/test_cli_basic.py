@@ -75,3 +75,53 @@ def test_version(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyP
     """--version prints the version and exits 0."""
     res = run_cli(["--version"], capsys, monkeypatch)
     assert res.code == 0 and res.out.startswith("ironship ")
+
+
+def test_usage_errors_name_the_problem_not_an_internal_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bad flags, missing arguments and out-of-range values get click's message and exit 1."""
+    cases = {
+        ("plan", "--bogus"): "No such option: --bogus",
+        ("nosuchcmd",): "No such command 'nosuchcmd'",
+        ("queue",): "Missing argument 'WORKER'",
+        ("test", "--parallelism", "0"): "Invalid value for '--parallelism'",
+        ("server", "--port", "99999"): "Invalid value for '--port'",
+    }
+    for args, message in cases.items():
+        res = run_cli(list(args), capsys, monkeypatch)
+        assert res.code == 1, args
+        assert message.lower() in res.err.lower(), (args, res.err)
+        assert "internal error" not in res.err
+    bare = run_cli([], capsys, monkeypatch)
+    assert bare.code == 0 and "Usage" in bare.out
+
+
+def test_empty_log_expectation_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A smoke test with `log: {}` would check nothing, so validate says so."""
+    write_tree(tmp_path, {"m.py": "print(1)\n"})
+    (tmp_path / "ironship.yml").write_text(
+        "version: 1\nworkers:\n  x:\n    entry: m.py\n"
+        "    smoke:\n      - name: t\n        log: {}\n"
+    )
+    res = run_cli(["validate"], capsys, monkeypatch, cwd=tmp_path)
+    assert res.code == 1
+    assert "workers.x.smoke[0].log: no matcher" in res.err
+
+
+def test_payload_argument_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--payload @ with no name, a missing file or bad JSON in a file each get their own fix."""
+    (tmp_path / "bad.json").write_text("{nope")
+    expected = {
+        "@": "no file name after @",
+        "@missing.json": "cannot read the file",
+        "@bad.json": "--payload @bad.json: not valid JSON",
+    }
+    for arg, message in expected.items():
+        res = run_cli(["queue", "w", "--payload", arg], capsys, monkeypatch, cwd=tmp_path)
+        assert res.code == 1 and message in res.err, (arg, res.err)
+    assert "fix the JSON in bad.json" in res.err

@@ -46,7 +46,7 @@ def test_new_worker_is_created() -> None:
     """A worker missing on the server is planned as a create with its file count."""
     fs = fileset({"fib.py": "1"})
     wp = plan_worker(fs, None)
-    assert (wp.action, wp.reasons, wp.code_changed) == ("create", ("new worker (1 files)",), True)
+    assert (wp.action, wp.reasons, wp.code_changed) == ("create", ("new worker (1 file)",), True)
 
 
 def test_same_stamp_and_settings_is_unchanged() -> None:
