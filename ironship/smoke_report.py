@@ -30,12 +30,21 @@ def summary_rows(results: Sequence[SmokeResult]) -> list[tuple[str, str, str, st
         (
             r.worker,
             r.test,
-            r.status or "-",
+            _shown_status(r),
             _seconds(r.duration),
             "pass" if r.passed else "FAIL",
         )
         for r in results
     ]
+
+
+def _shown_status(r: SmokeResult) -> str:
+    """The task's status, except that a test which gave up waiting says why."""
+    if r.reason and r.reason.startswith("task never started"):
+        return "never started"
+    if r.reason and r.reason.startswith("timed out"):
+        return "timeout"
+    return r.status or "-"
 
 
 def summary_line(results: Sequence[SmokeResult]) -> str:
