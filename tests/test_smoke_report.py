@@ -74,7 +74,7 @@ def test_summary_rows_have_one_row_per_result() -> None:
     assert summary_rows(RESULTS) == [
         ("fib", "to 100", "complete", "0.25s", "pass"),
         ("fib", "to 1000", "complete", "1.50s", "FAIL"),
-        ("resize", "small image", "queued", "3.00s", "FAIL"),
+        ("resize", "small image", "never started", "3.00s", "FAIL"),
         ("resize", "big image", "-", "-", "FAIL"),
     ]
     assert summary_line(RESULTS) == "Smoke: 1 passed, 3 failed."
