@@ -35,9 +35,10 @@ def load_manifest(path: Path) -> Manifest:
     Raises IronshipError when the file can't be read and ManifestError listing every problem.
     """
     doc = read_yaml(path)
-    problems = _problems(doc, path)
+    problems, from_schema = _problems(doc, path)
     if problems:
-        raise ManifestError(problems, _HINT)
+        # The schema explains keys and types, not YAML syntax or files on disk.
+        raise ManifestError(problems, _HINT if from_schema else None)
     return parse(doc.data, path, positions=doc)
 
 
@@ -46,11 +47,13 @@ def validate_manifest(path: Path) -> list[str]:
 
     Raises IronshipError only when the file can't be read at all.
     """
-    return _problems(read_yaml(path), path)
+    return _problems(read_yaml(path), path)[0]
 
 
-def _problems(doc: Document, path: Path) -> list[str]:
+def _problems(doc: Document, path: Path) -> tuple[list[str], bool]:
+    """Every problem, in file order, and whether any of them came from the schema."""
     problems = list(doc.problems)
+    from_schema = False
     if doc.data is None and not problems:
         problems.append(
             Problem(
@@ -58,9 +61,16 @@ def _problems(doc: Document, path: Path) -> list[str]:
             )
         )
     if doc.data is not None:
-        problems += schema_problems(doc)
-        problems += semantic_problems(doc, path.resolve().parent)
-    return [str(p) for p in sorted(problems, key=Problem.sort_key)]
+        # An earlier occurrence of a duplicated key (doc.variants) is checked like the last one:
+        # a second `fib:` block must not hide the first one's problems. What the occurrences
+        # share is reported by each, identically, and kept once.
+        for version in (doc, *doc.variants):
+            found = schema_problems(version)
+            from_schema = from_schema or bool(found)
+            problems += found
+            problems += semantic_problems(version, path.resolve().parent)
+    lines = [str(p) for p in sorted(problems, key=Problem.sort_key)]
+    return list(dict.fromkeys(lines)), from_schema
 
 
 def parse(data: Mapping[str, Any], path: Path, *, positions: Document | None = None) -> Manifest:

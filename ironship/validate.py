@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -18,7 +19,7 @@ from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped
 
 from ironship.merge import WORKER_ONLY_KEYS
 from ironship.schema import load_schema
-from ironship.yamlpos import Document, JsonPath, Problem
+from ironship.yamlpos import Document, JsonPath, Problem, plain_value
 
 _TYPE_NAMES = {
     "object": "a mapping",
@@ -34,6 +35,16 @@ _REQUIRED_HINTS = {
     "workers": "declare the workers under 'workers:', keyed by name",
     "entry": "name the file IronWorker runs, relative to the worker's root (e.g. 'entry: fib.py')",
     "name": "give every smoke test a name",
+}
+# (key, expected type) -> what to write instead of a string that isn't a number.
+_NUMBER_HINTS = {
+    ("max_duration", "number"): "give a number of seconds, e.g. 30",
+    ("timeout", "number"): "give a number of seconds, e.g. 60",
+    ("timeout", "integer"): "give a whole number of seconds from 1 to 3600, e.g. 300",
+    ("retries_delay", "integer"): "give a whole number of seconds, e.g. 30",
+    ("retries", "integer"): "give a whole number from 0 to 10, e.g. 3",
+    ("max_concurrency", "integer"): "give a whole number of at least 1, e.g. 5, or -1 for no limit",
+    ("priority", "integer"): "give 0, 1 or 2",
 }
 
 
@@ -165,12 +176,31 @@ def _wrong_type(error: ValidationError, path: JsonPath, doc: Document) -> Proble
         shown = raw if raw is not None else json.dumps(value)
         hint = f'quote it to keep it a string: "{shown}"'
     elif isinstance(value, str) and {"integer", "number"} & set(names):
-        hint = "remove the quotes"
+        hint = _number_hint(value, names, path, doc)
     elif len(path) == 2 and path[0] == "workers" and "object" in names:
         hint = "a worker is a mapping of settings, e.g. 'entry: fib.py'"
     elif value is None and "object" in names:
         hint = "add the keys, indented under this one, or remove it"
     return Problem(doc.at(path), path, message, hint)
+
+
+def _number_hint(text: str, names: Sequence[str], path: JsonPath, doc: Document) -> str:
+    """ "remove the quotes" only when that gives the number; else what a number looks like."""
+    wanted = "number" if "number" in names else "integer"
+    if path in doc.quoted and _is_a(plain_value(text), wanted):
+        return "remove the quotes"
+    key = path[-1] if path else ""
+    fallback = "give a number, e.g. 30" if wanted == "number" else "give a whole number, e.g. 3"
+    return _NUMBER_HINTS.get((str(key), wanted), fallback)
+
+
+def _is_a(value: Any, wanted: str) -> bool:
+    """Whether ``value`` passes as a JSON Schema ``wanted`` ("number" or "integer")."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if not math.isfinite(value):
+        return False
+    return wanted == "number" or isinstance(value, int) or value.is_integer()
 
 
 def _not_in_enum(value: Any, options: Sequence[Any], path: JsonPath, doc: Document) -> Problem:

@@ -19,6 +19,9 @@ MANIFESTS = Path(__file__).parent / "manifests"
 ROOT_HINT = "paths are relative to the worker's root 'workers/fib'"
 PATTERN_HINT = "patterns are gitignore-style, relative to the worker's root 'workers/fib'"
 KEEP_ONE = "rename or remove one: YAML would silently keep only the last"
+REMOVE_ONE = "remove one: YAML would silently keep only the last"
+RETRIES_HINT = "How many times IronWorker re-queues a failed task (0 to 10)."
+SCHEMA_HINT = "'ironship schema' prints the manifest's JSON Schema"
 NOT_PACKAGED = "the package would not contain the file IronWorker runs"
 
 # file -> every line `ironship validate` prints for it, in order (FILE is the path as given).
@@ -61,11 +64,27 @@ EXPECTED: dict[str, list[str]] = {
         "no-runtime.yml:5:12: workers.tool.entry: can't tell the runtime of 'run'"
         " (hint: add 'runtime:' (python, php, node, ruby, sh, binary))",
     ],
+    # Both blocks of `fib` are validated, each at its own lines; both duplicates at both lines.
     "duplicate-worker.yml": [
-        "duplicate-worker.yml:6:3: workers.fib: worker 'fib' is declared twice,"
-        f" at lines 3 and 6 (hint: {KEEP_ONE})",
-        "duplicate-worker.yml:10:5: workers.fib.retries: key 'retries' appears twice,"
-        " at lines 9 and 10 (hint: remove one: YAML would silently keep only the last)",
+        "duplicate-worker.yml:3:3: workers.fib: worker 'fib' is declared twice,"
+        f" at lines 3 and 9 (hint: {KEEP_ONE})",
+        f"duplicate-worker.yml:5:12: workers.fib.entry: 'fibb.py' does not exist"
+        f" (hint: {ROOT_HINT}; did you mean 'fib.py'?)",
+        "duplicate-worker.yml:6:14: workers.fib.runtime: 'pyhton' is not one of: python, php,"
+        " node, ruby, sh, binary (hint: did you mean 'python'?)",
+        "duplicate-worker.yml:7:14: workers.fib.retries: 11 is more than the maximum 10"
+        f" (hint: {RETRIES_HINT})",
+        "duplicate-worker.yml:8:5: workers.fib.colour: unknown key 'colour' (hint: allowed keys:"
+        " root, entry, runtime, include, exclude, payload, config, env, max_concurrency,"
+        " retries, retries_delay, priority, timeout, separator, smoke)",
+        "duplicate-worker.yml:9:3: workers.fib: worker 'fib' is declared twice,"
+        f" at lines 3 and 9 (hint: {KEEP_ONE})",
+        "duplicate-worker.yml:12:5: workers.fib.retries: key 'retries' appears twice,"
+        f" at lines 12 and 13 (hint: {REMOVE_ONE})",
+        "duplicate-worker.yml:12:14: workers.fib.retries: 12 is more than the maximum 10"
+        f" (hint: {RETRIES_HINT})",
+        "duplicate-worker.yml:13:5: workers.fib.retries: key 'retries' appears twice,"
+        f" at lines 12 and 13 (hint: {REMOVE_ONE})",
     ],
     "path-escape.yml": [
         "path-escape.yml:4:11: workers.up.root: '..' leaves the manifest's folder"
@@ -164,6 +183,15 @@ EXPECTED: dict[str, list[str]] = {
         " (hint: use plain strings, numbers, lists and mappings)",
     ],
 }
+# Fixtures with a problem the JSON Schema found: only their errors point to `ironship schema`.
+FROM_SCHEMA = {
+    "bad-smoke.yml",
+    "bad-version.yml",
+    "duplicate-worker.yml",
+    "missing-entry.yml",
+    "unknown-key.yml",
+    "wrong-types.yml",
+}
 
 
 @pytest.fixture
@@ -194,7 +222,18 @@ def test_load_raises_with_every_problem(in_manifests: Path, name: str) -> None:
     assert str(caught.value).startswith(
         f"{count} problem{'s' if count > 1 else ''} in the manifest"
     )
-    assert caught.value.hint == "'ironship schema' prints the manifest's JSON Schema"
+    assert caught.value.hint == (SCHEMA_HINT if name in FROM_SCHEMA else None)
+
+
+def test_schema_hint_only_for_schema_problems(in_manifests: Path) -> None:
+    """`ironship schema` is suggested for a wrong key or type, not for bad YAML or missing files."""
+    for name in ("bad-yaml.yml", "empty.yml", "missing-entry.yml", "wrong-types.yml"):
+        with pytest.raises(ManifestError) as caught:
+            load_manifest(Path(name))
+        assert caught.value.hint == (SCHEMA_HINT if name in FROM_SCHEMA else None), name
+    with pytest.raises(IronshipError) as missing:
+        load_manifest(Path("nowhere.yml"))
+    assert missing.value.hint is not None and "ironship schema" not in missing.value.hint
 
 
 def test_messages_name_the_file_as_given(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -405,3 +444,114 @@ def test_unreadable_file(tmp_path: Path) -> None:
     path.chmod(0)
     with pytest.raises(IronshipError, match="can't read"):
         validate_manifest(path)
+
+
+def test_every_occurrence_of_a_duplicate_is_validated(tmp_path: Path) -> None:
+    """Three blocks of one worker, a duplicate inside a hidden block and one under defaults:
+    each occurrence is checked at its own lines and each duplicate is reported at every line."""
+    worker_tree(tmp_path)
+    text = (
+        "version: 1\n"  # 1
+        "defaults:\n"  # 2
+        "  retries: x\n"  # 3
+        "  retries: 1\n"  # 4
+        "workers:\n"  # 5
+        "  a:\n"  # 6
+        "    root: w\n"  # 7
+        "    entry: main.py\n"  # 8
+        "    env: {A: 1, A: b}\n"  # 9
+        "  a:\n"  # 10
+        "    root: nope\n"  # 11
+        "    entry: main.py\n"  # 12
+        "  a:\n"  # 13
+        "    root: w\n"  # 14
+        "    entry: main.py\n"  # 15
+    )
+    path = write(tmp_path, text)
+    twice = f"key 'A' appears twice, on line 9 (hint: {REMOVE_ONE})"
+    thrice = f"worker 'a' is declared 3 times, at lines 6, 10 and 13 (hint: {KEEP_ONE})"
+    retries = f"key 'retries' appears twice, at lines 3 and 4 (hint: {REMOVE_ONE})"
+    assert validate_manifest(path) == [
+        f"{path}:3:3: defaults.retries: {retries}",
+        f"{path}:3:12: defaults.retries: expected an integer, got a string ('x')"
+        " (hint: give a whole number from 0 to 10, e.g. 3)",
+        f"{path}:4:3: defaults.retries: {retries}",
+        f"{path}:6:3: workers.a: {thrice}",
+        f"{path}:9:11: workers.a.env.A: {twice}",
+        f"{path}:9:14: workers.a.env.A: expected a string, got a number (1)"
+        ' (hint: quote it to keep it a string: "1")',
+        f"{path}:9:17: workers.a.env.A: {twice}",
+        f"{path}:10:3: workers.a: {thrice}",
+        f"{path}:11:11: workers.a.root: folder 'nope' does not exist"
+        " (hint: root is relative to the manifest's folder"
+        f" '{tmp_path}')",
+        f"{path}:13:3: workers.a: {thrice}",
+    ]
+
+
+def test_merge_keys_are_not_duplicates(tmp_path: Path) -> None:
+    """A key overriding one brought in by `<<: *anchor` is no duplicate and isn't checked twice."""
+    worker_tree(tmp_path)
+    text = (
+        "version: 1\n"
+        "base: &base {root: w, entry: nope.py}\n"
+        "workers:\n"
+        "  a:\n"
+        "    <<: *base\n"
+        "    entry: main.py\n"
+    )
+    path = write(tmp_path, text)
+    assert validate_manifest(path) == [
+        f"{path}:2:1: base: unknown key 'base' (hint: allowed keys: version, defaults, workers)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("setting", "hint"),
+    [
+        # Quoted text that is the expected number: the quotes are the problem.
+        ("max_duration: '45'", "remove the quotes"),
+        ('max_duration: "1.5"', "remove the quotes"),
+        ('timeout: "30"', "remove the quotes"),
+        # Not a number, quoted or not: say what a number looks like.
+        ("max_duration: abc", "give a number of seconds, e.g. 30"),
+        ("max_duration: 30s", "give a number of seconds, e.g. 30"),
+        ("max_duration: 'abc'", "give a number of seconds, e.g. 30"),
+        ("max_duration: |\n          45", "give a number of seconds, e.g. 30"),
+        ("timeout: soon", "give a number of seconds, e.g. 60"),
+    ],
+)
+def test_string_for_a_smoke_number(tmp_path: Path, setting: str, hint: str) -> None:
+    """A string for a smoke test's number says "remove the quotes" only when that fixes it."""
+    worker_tree(tmp_path)
+    text = (
+        "version: 1\nworkers:\n  a:\n    root: w\n    entry: main.py\n"
+        f"    smoke:\n      - name: t\n        {setting}\n"
+    )
+    path = write(tmp_path, text)
+    [line] = validate_manifest(path)
+    assert line.endswith(f" (hint: {hint})")
+
+
+@pytest.mark.parametrize(
+    ("setting", "hint"),
+    [
+        ('retries: "3"', "remove the quotes"),
+        ("retries: '3.0'", "remove the quotes"),
+        ("retries: '3.5'", "give a whole number from 0 to 10, e.g. 3"),
+        ("retries: three", "give a whole number from 0 to 10, e.g. 3"),
+        ("retries: 'yes'", "give a whole number from 0 to 10, e.g. 3"),
+        ("retries_delay: 5m", "give a whole number of seconds, e.g. 30"),
+        ("timeout: 1h", "give a whole number of seconds from 1 to 3600, e.g. 300"),
+        ("max_concurrency: many", "give a whole number of at least 1, e.g. 5, or -1 for no limit"),
+        ("priority: high", "give 0, 1 or 2"),
+    ],
+)
+def test_string_for_a_worker_integer(tmp_path: Path, setting: str, hint: str) -> None:
+    """A string where a worker wants an integer gets the hint that fixes it."""
+    worker_tree(tmp_path)
+    text = f"version: 1\nworkers:\n  a:\n    root: w\n    entry: main.py\n    {setting}\n"
+    path = write(tmp_path, text)
+    [line] = [p for p in validate_manifest(path) if "expected an integer" in p]
+    assert line.startswith(f"{path}:6:")
+    assert line.endswith(f" (hint: {hint})")
