@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -48,12 +50,24 @@ def _status_line(t: Task) -> str:
     return f"task {t.id}: {t.status}" + (f" ({t.msg})" if t.msg else "")
 
 
-def _task_not_found(task_id: str, exc: ApiError) -> IronshipError:
-    return IronshipError(
-        f"task {task_id}: {exc.msg}",
-        hint="a task id belongs to one engine and project: check -f/--data (local engine) "
-        "or the credentials (--target iron)",
-    )
+@contextmanager
+def _task_client(file: Path, conn: ConnectOptions, task_id: str) -> Iterator[Client]:
+    """The client of the engine or project that holds ``task_id``; a 404 gets a hint.
+
+    Never starts an engine on a folder that has none (it could not hold the task).
+    """
+    base = _manifest_context(file)[0]
+    with connected(base, conn, quiet=True, create_engine=False) as tgt:
+        try:
+            yield tgt.client
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            raise IronshipError(
+                f"task {task_id}: {exc.msg}",
+                hint="a task id belongs to one engine and project: check -f/--data (local "
+                "engine) or the credentials (--target iron)",
+            ) from None
 
 
 def _task_doc(t: Task) -> dict[str, Any]:
@@ -206,12 +220,8 @@ def register(app: typer.Typer) -> None:
         conn: ConnectOptions = NO_OPTIONS,
     ) -> None:
         """Show one task."""
-        base = _manifest_context(file)[0]
-        with connected(base, conn, quiet=True, create_engine=False) as tgt:
-            try:
-                t = tgt.client.get_task(task_id)
-            except ApiError as exc:
-                raise _task_not_found(task_id, exc) if exc.status == 404 else exc from None
+        with _task_client(file, conn, task_id) as client:
+            t = client.get_task(task_id)
         doc = _task_doc(t)
         if as_json:
             print_json({"format_version": "1", **doc})
@@ -229,14 +239,10 @@ def register(app: typer.Typer) -> None:
         conn: ConnectOptions = NO_OPTIONS,
     ) -> None:
         """Print a task's log (stdout and stderr)."""
-        base = _manifest_context(file)[0]
-        with connected(base, conn, quiet=True, create_engine=False) as tgt:
-            try:
-                tgt.client.get_task(task_id)
-            except ApiError as exc:
-                raise _task_not_found(task_id, exc) if exc.status == 404 else exc from None
+        with _task_client(file, conn, task_id) as client:
+            client.get_task(task_id)  # a clear 404 for an unknown id, not "no log yet"
             if not follow:
-                text = tgt.client.get_log(task_id)
+                text = client.get_log(task_id)
                 if text is None:
                     raise IronshipError(
                         f"task {task_id} has no log yet",
@@ -244,7 +250,7 @@ def register(app: typer.Typer) -> None:
                     )
                 out.print(text, markup=False, end="")
                 return
-            _follow(tgt.client, task_id)
+            _follow(client, task_id)
 
     @app.command()
     @with_connection
@@ -254,12 +260,8 @@ def register(app: typer.Typer) -> None:
         conn: ConnectOptions = NO_OPTIONS,
     ) -> None:
         """Cancel a queued or running task."""
-        base = _manifest_context(file)[0]
-        with connected(base, conn, quiet=True, create_engine=False) as tgt:
-            try:
-                tgt.client.cancel_task(task_id)
-            except ApiError as exc:
-                raise _task_not_found(task_id, exc) if exc.status == 404 else exc from None
+        with _task_client(file, conn, task_id) as client:
+            client.cancel_task(task_id)
         out.print(f"cancelled {task_id}", markup=False)
 
     @app.command()

@@ -125,3 +125,14 @@ def test_payload_argument_errors(
         res = run_cli(["queue", "w", "--payload", arg], capsys, monkeypatch, cwd=tmp_path)
         assert res.code == 1 and message in res.err, (arg, res.err)
     assert "fix the JSON in bad.json" in res.err
+
+
+def test_task_commands_never_start_an_empty_engine(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """task/log/cancel with no engine beside the manifest say where they looked, exit 1."""
+    for command in ("task", "log", "cancel"):
+        res = run_cli([command, "0" * 24], capsys, monkeypatch, cwd=tmp_path)
+        assert res.code == 1
+        assert "no local engine at" in res.err and "-f FILE or --data DIR" in res.err
+    assert not (tmp_path / ".ironship").exists()

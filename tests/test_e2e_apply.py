@@ -359,3 +359,11 @@ def test_clearing_a_setting_converges(cli: Cli, project: Project, tmp_path: Path
     with project.client() as c:
         code = c.find_code("alpha")
         assert code is not None and code.max_concurrency in (None, -1)
+
+
+def test_unknown_task_id_gets_a_hint(cli: Cli, tmp_path: Path) -> None:
+    """An id the server doesn't know is a 404 with a hint about which engine or project."""
+    two_workers(tmp_path)
+    res = cli("task", "0" * 24)
+    assert res.code == 1
+    assert "a task id belongs to one engine and project" in res.err
