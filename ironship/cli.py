@@ -38,6 +38,7 @@ from ironship.cli_common import (
     read_manifest,
     with_connection,
 )
+from ironship.client import Client
 from ironship.errors import IronshipError
 from ironship.gitinfo import git_stamp
 from ironship.manifest import validate_manifest
@@ -93,22 +94,21 @@ class _State:
 def validate(file: FileOpt = Path(DEFAULT_MANIFEST)) -> None:
     """Check the manifest without the network; report every problem at once."""
     problems = validate_manifest(file)
-    if not problems:
-        # What only packaging sees: symlinks leaving the root, .ironshipignore hiding the entry.
-        for w in read_manifest(file).workers:
-            try:
-                build_fileset(w)
-            except IronshipError as exc:
-                where = f"{w.location}: " if w.location else f"{file}: "
-                hint = f" (hint: {exc.hint})" if exc.hint else ""
-                problems.append(f"{where}workers.{w.name}: {exc.message}{hint}")
+    workers = () if problems else read_manifest(file).workers
+    # What only packaging sees: symlinks leaving the root, .ironshipignore hiding the entry.
+    for w in workers:
+        try:
+            build_fileset(w)
+        except IronshipError as exc:
+            where = f"{w.location}: " if w.location else f"{file}: "
+            hint = f" (hint: {exc.hint})" if exc.hint else ""
+            problems.append(f"{where}workers.{w.name}: {exc.message}{hint}")
     if problems:
         for p in problems:
             err.print(p, markup=False)
         count = len(problems)
         raise IronshipError(f"{file}: {count} problem{'s' if count != 1 else ''}")
-    manifest = read_manifest(file)
-    out.print(f"{file}: ok ({len(manifest.workers)} worker(s))", markup=False)
+    out.print(f"{file}: ok ({len(workers)} worker(s))", markup=False)
 
 
 @app.command()
@@ -326,11 +326,8 @@ def apply(
 
 
 def _run_apply(
-    client: object, the_plan: Plan, base: Path, parallelism: int, quiet: bool
+    client: Client, the_plan: Plan, base: Path, parallelism: int, quiet: bool
 ) -> ApplyResult:
-    from ironship.client import Client
-
-    assert isinstance(client, Client)
     stamps = git_stamp(base)
     todo = sum(1 for w in the_plan.workers if w.changes)
     with tempfile.TemporaryDirectory(prefix="ironship-build-") as tmp:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,7 +14,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from ironship.errors import IronshipError
 from ironship.manifest import load_manifest
 from ironship.model import Manifest
 from ironship.target import ConnectOptions, Target, open_target
@@ -133,11 +131,3 @@ def print_json(doc: Any) -> None:
 
 def is_interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
-
-
-def fail(message: str, hint: str | None = None) -> IronshipError:
-    return IronshipError(message, hint)
-
-
-def in_automation() -> bool:
-    return bool(os.environ.get("IRONSHIP_IN_AUTOMATION") or os.environ.get("CI"))

@@ -27,6 +27,7 @@ from ironship.cli_common import (
 from ironship.client import Client, Task
 from ironship.errors import ApiError, IronshipError
 from ironship.merge import deep_merge
+from ironship.model import GIT_SHA_KEY
 from ironship.payload import read_payload_arg
 from ironship.planner import make_plan
 from ironship.target import ConnectOptions
@@ -182,7 +183,7 @@ def register(app: typer.Typer) -> None:
         """Each worker: revision, when it was uploaded, and whether it is in sync."""
         manifest = read_manifest(file)
         with connected(manifest.directory, conn, quiet=as_json) as tgt:
-            the_plan = make_plan(tgt.client, manifest)
+            the_plan = make_plan(tgt.client, manifest, name_files=False)
         rows: list[dict[str, Any]] = []
         for wp in the_plan.workers:
             state = {"unchanged": "in sync", "create": "not deployed", "orphan": "not in manifest"}
@@ -191,7 +192,7 @@ def register(app: typer.Typer) -> None:
                     "name": wp.name,
                     "rev": wp.remote.rev if wp.remote else None,
                     "uploaded": wp.remote.latest_change if wp.remote else None,
-                    "git_sha": wp.remote.env_vars.get("IRONSHIP_GIT_SHA") if wp.remote else None,
+                    "git_sha": wp.remote.env_vars.get(GIT_SHA_KEY) if wp.remote else None,
                     "state": state.get(wp.action, "out of sync"),
                 }
             )

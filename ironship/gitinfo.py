@@ -8,6 +8,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from ironship.model import GIT_DIRTY_KEY, GIT_SHA_KEY
+
 
 def _git(directory: Path, *args: str) -> str | None:
     try:
@@ -29,4 +31,4 @@ def git_stamp(directory: Path) -> dict[str, str]:
     if not sha:
         return {}
     status = _git(directory, "status", "--porcelain", "--untracked-files=no", "--", ".")
-    return {"IRONSHIP_GIT_SHA": sha, "IRONSHIP_GIT_DIRTY": "1" if status else "0"}
+    return {GIT_SHA_KEY: sha, GIT_DIRTY_KEY: "1" if status else "0"}

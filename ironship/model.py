@@ -15,6 +15,8 @@ RUNTIMES = ("python", "php", "node", "ruby", "sh", "binary")
 # Env-var keys ironship writes on every upload it makes (its "stamp"); never part of settings.
 STAMP_PREFIX = "IRONSHIP_"
 DIGEST_KEY = "IRONSHIP_DIGEST"
+GIT_SHA_KEY = "IRONSHIP_GIT_SHA"
+GIT_DIRTY_KEY = "IRONSHIP_GIT_DIRTY"
 
 
 @dataclass(frozen=True)

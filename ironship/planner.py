@@ -7,7 +7,7 @@ costs one more call, a download of its current zip, so the plan can name the fil
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -60,6 +60,7 @@ def _plan_one(
     remote: Code | None,
     force: bool,
     scratch: Path,
+    name_files: bool,
 ) -> WorkerPlan:
     local_md5 = None
     if remote is not None and FILES_KEY not in remote.env_vars and remote.latest_checksum:
@@ -67,7 +68,7 @@ def _plan_one(
         local_md5 = write_zip(fileset, scratch / f"{fileset.worker}.local.zip")
     smoke = smoke_digest(worker)
     first = plan_worker(fileset, remote, local_md5=local_md5, force=force, smoke_digest=smoke)
-    if remote is None or first.files is None:  # unchanged code, or --force alone
+    if remote is None or first.files is None or not name_files:  # unchanged, --force, or status
         return first
     index = _remote_index(client, remote, scratch)
     if index is None:
@@ -85,15 +86,17 @@ def make_plan(
     prune: bool = False,
     force: bool = False,
     parallelism: int = 4,
-    on_step: Callable[[str], None] | None = None,
+    name_files: bool = True,
 ) -> Plan:
-    """Build the Plan that ``plan`` shows and ``apply`` executes."""
+    """Build the Plan that ``plan`` shows and ``apply`` executes.
+
+    ``name_files=False`` skips downloading changed workers' zips (``status`` only needs to
+    know whether a worker is in sync, not which files differ).
+    """
     workers = select_workers(manifest, only)
     cache = HashCache.load(cache_path(manifest))
     filesets = build_filesets(workers, cache)
     cache.save()
-    if on_step:
-        on_step(f"packaged {len(filesets)} worker(s) in memory; reading the server")
     codes = client.list_codes()
     by_name = {c.name: c for c in codes}
     with tempfile.TemporaryDirectory(prefix="ironship-plan-") as tmp:
@@ -101,7 +104,9 @@ def make_plan(
         with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
             plans = list(
                 pool.map(
-                    lambda w, fs: _plan_one(client, w, fs, by_name.get(w.name), force, scratch),
+                    lambda w, fs: _plan_one(
+                        client, w, fs, by_name.get(w.name), force, scratch, name_files
+                    ),
                     workers,
                     filesets,
                 )

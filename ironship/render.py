@@ -10,6 +10,7 @@ from typing import Any
 
 from ironship import __version__
 from ironship.apply import ApplyResult
+from ironship.model import DIGEST_KEY, GIT_SHA_KEY
 from ironship.plan import FORMAT_VERSION, Plan, WorkerPlan
 
 SYMBOLS = {"create": "+", "update": "~", "delete": "-", "unchanged": " ", "orphan": "?"}
@@ -64,9 +65,9 @@ def _worker_json(wp: WorkerPlan) -> dict[str, Any]:
         doc["before"] = {
             "id": wp.remote.id,
             "rev": wp.remote.rev,
-            "digest": wp.remote.env_vars.get("IRONSHIP_DIGEST"),
+            "digest": wp.remote.env_vars.get(DIGEST_KEY),
             "checksum": wp.remote.latest_checksum,
-            "git_sha": wp.remote.env_vars.get("IRONSHIP_GIT_SHA"),
+            "git_sha": wp.remote.env_vars.get(GIT_SHA_KEY),
         }
     if wp.local is not None:
         doc["after"] = {

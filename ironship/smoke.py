@@ -142,17 +142,7 @@ def run_one(
     duration = task.duration / 1000 if task.duration is not None else clock() - queued_at
     log = _wait_for_log(client, task_id, sleep, poll_interval)
     failures = tuple(check(test, status, log, duration, msg=task.msg))
-    return SmokeResult(
-        worker=worker.name,
-        test=test.name,
-        passed=not failures,
-        status=status,
-        duration=duration,
-        task_id=task_id,
-        failures=failures,
-        log_tail=_tail(log) if failures else None,
-        reason=None,
-    )
+    return _checked(worker, test, status, duration, task_id, failures, log, None)
 
 
 def server_timeout(worker: Worker, test: SmokeTest) -> int:
@@ -191,12 +181,26 @@ def _timed_out(
         failures = tuple(check(test, "timeout", log, None))
     else:
         failures = (Failure("status", reason, expected=test.status, received=status),)
+    return _checked(worker, test, status, waited, task_id, failures, log, reason)
+
+
+def _checked(
+    worker: Worker,
+    test: SmokeTest,
+    status: str,
+    duration: float | None,
+    task_id: str,
+    failures: tuple[Failure, ...],
+    log: str | None,
+    reason: str | None,
+) -> SmokeResult:
+    """A result whose expectations were checked: it passes when nothing failed."""
     return SmokeResult(
         worker=worker.name,
         test=test.name,
         passed=not failures,
         status=status,
-        duration=waited,
+        duration=duration,
         task_id=task_id,
         failures=failures,
         log_tail=_tail(log) if failures else None,
