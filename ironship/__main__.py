@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ironship.cli import main
+from ironship.cli.app import main
 
 main()

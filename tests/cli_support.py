@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ironship.cli import main
-from ironship.client import Client
+from ironship.cli.app import main
 from ironship.engine.server import EngineServer, create_project
+from ironship.iron.client import Client
 
 
 @dataclass(frozen=True)

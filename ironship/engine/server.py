@@ -21,11 +21,11 @@ from typing import IO, Any
 
 import uvicorn
 
-from ironship.engine.app import create_app
-from ironship.engine.context import Engine
-from ironship.engine.db import Db
-from ironship.engine.dispatch import Dispatcher
-from ironship.engine.runs import EngineStore
+from ironship.engine.http.app import create_app
+from ironship.engine.http.context import Engine
+from ironship.engine.run.dispatch import Dispatcher
+from ironship.engine.state.db import Db
+from ironship.engine.state.runs import EngineStore
 from ironship.engine.zipcheck import Limits
 from ironship.errors import IronshipError
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from engine_helpers import Api, wait_for
 
-from ironship.engine.schedules import advance
 from ironship.engine.server import EngineServer
+from ironship.engine.state.schedules import advance
 
 
 def _ts(rfc: str) -> float:

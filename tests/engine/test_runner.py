@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ironship.engine import runner
-from ironship.engine.runner import RunResult, RunSpec, TaskProcess
+from ironship.engine.run import runner
+from ironship.engine.run.runner import RunResult, RunSpec, TaskProcess
 
 WAIT = 60.0  # generous upper bound for a task to end; never a measured threshold
 

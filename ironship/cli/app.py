@@ -1,0 +1,118 @@
+"""The ``ironship`` command: the typer app, its commands, and the one place errors end up.
+
+Every command lives in ``ironship/cli/commands/`` as a module-level function: it parses its
+options, builds the manifest and the client, calls one core function and renders the result.
+Exit codes are in ``ironship/exitcodes.py``.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Annotated
+
+import click
+import typer
+import typer._click.exceptions as _typer_click
+from rich.markup import escape
+
+from ironship import __version__, exitcodes
+from ironship.cli.commands import deploy, package, server, smoke, status, tasks, validate
+from ironship.cli.ui import err, out
+from ironship.errors import IronshipError
+
+app = typer.Typer(
+    name="ironship",
+    help="Declarative deploys, plans and smoke tests for IronWorker.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,  # locals can hold tokens
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class _State:
+    debug = False
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"ironship {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Tracebacks for internal errors.")] = False,
+) -> None:
+    """Declarative deploys, plans and smoke tests for IronWorker."""
+    _State.debug = debug
+
+
+app.command()(validate.validate)
+app.command()(validate.schema)
+app.command()(package.files)
+app.command()(package.package)
+app.command()(deploy.plan)
+app.command()(deploy.apply)
+app.command("test")(smoke.test_cmd)
+app.command()(tasks.queue)
+app.command()(status.status)
+app.command()(tasks.task)
+app.command()(tasks.log)
+app.command()(tasks.cancel)
+app.command()(server.server)
+
+
+# typer >= 0.22 bundles its own copy of click, whose exceptions are not click's: catch both.
+_CLICK_ERRORS: tuple[type[Exception], ...] = (click.ClickException, _typer_click.ClickException)
+_ABORTS: tuple[type[BaseException], ...] = (click.exceptions.Abort, typer.Abort, KeyboardInterrupt)
+_EXITS: tuple[type[Exception], ...] = (typer.Exit, click.exceptions.Exit)
+
+
+def _normalise(args: list[str]) -> list[str]:
+    """A bare ``--smoke`` means the changed workers; ``--smoke all`` is read as ``--smoke=all``."""
+    out: list[str] = []
+    for i, a in enumerate(args):
+        if out and out[-1] == "--smoke=changed" and a in ("all", "changed") and i > 0:
+            out[-1] = f"--smoke={a}"
+        else:
+            out.append("--smoke=changed" if a == "--smoke" else a)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: the only place errors are caught and turned into exit codes."""
+    args = _normalise(list(sys.argv[1:] if argv is None else argv))
+    if not args:
+        args = ["--help"]  # no command: show the help and succeed
+    try:
+        # Without standalone mode, click returns the code of a typer.Exit instead of raising it.
+        code = app(args=args, prog_name="ironship", standalone_mode=False)
+    except _EXITS as exc:
+        sys.exit(getattr(exc, "exit_code", 0))
+    except _ABORTS:
+        err.print("interrupted")
+        sys.exit(exitcodes.INTERRUPTED)
+    except _CLICK_ERRORS as exc:
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(1)
+    except IronshipError as exc:
+        err.print(f"[red]error:[/red] {escape(exc.message)}", markup=True, highlight=False)
+        if exc.hint:
+            err.print(f"hint: {exc.hint}", markup=False)
+        sys.exit(1)
+    except Exception as exc:  # anything else is our bug: short message, traceback on --debug
+        if _State.debug:
+            traceback.print_exc()
+        err.print(
+            f"internal error: {type(exc).__name__}: {exc}"
+            + ("" if _State.debug else " (run with --debug for a traceback)"),
+            markup=False,
+        )
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,119 @@
+"""The deploy core's values: a Plan, each worker's planned change, and what apply did.
+
+Frozen dataclasses (a plan is data): ``diff`` builds them, ``render`` shows them, the
+executor carries them out. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ironship.iron.types import Code
+from ironship.packaging.fileset import FileSet
+
+FORMAT_VERSION = "1"
+
+Action = Literal["create", "update", "unchanged", "orphan", "delete"]
+
+
+@dataclass(frozen=True)
+class SettingChange:
+    key: str
+    before: Any
+    after: Any
+    sensitive: bool = False  # env and config values are never shown, only their keys
+    # The manifest no longer sets it. An upload without a zip keeps unmentioned settings, so
+    # clearing one needs the zip re-sent (a full upload replaces every setting).
+    cleared: bool = False
+
+    def describe(self) -> str:
+        if self.sensitive:
+            return f"{self.key} changed"
+        return f"{self.key}: {_show(self.before)} → {_show(self.after)}"
+
+
+@dataclass(frozen=True)
+class FileChanges:
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    known: bool = True  # False when the server's file list could not be read
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    name: str
+    action: Action
+    reasons: tuple[str, ...] = ()
+    code_changed: bool = False  # a new zip must be uploaded
+    settings: tuple[SettingChange, ...] = ()
+    files: FileChanges | None = None
+    local: FileSet | None = None
+    remote: Code | None = None
+    smoke_digest: str | None = None
+
+    @property
+    def changes(self) -> bool:
+        return self.action in ("create", "update", "delete")
+
+    @property
+    def needs_zip(self) -> bool:
+        """Upload the package, not only settings: code changed, or a setting is cleared."""
+        return self.code_changed or any(s.cleared for s in self.settings)
+
+
+@dataclass(frozen=True)
+class Plan:
+    workers: tuple[WorkerPlan, ...]
+    prune: bool = False
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def has_changes(self) -> bool:
+        return any(w.changes for w in self.workers)
+
+    def count(self, action: Action) -> int:
+        return sum(1 for w in self.workers if w.action == action)
+
+    @property
+    def summary(self) -> dict[str, int]:
+        actions: tuple[Action, ...] = ("create", "update", "delete", "unchanged", "orphan")
+        return {a: self.count(a) for a in actions}
+
+
+Outcome = Literal["created", "updated", "deleted", "unchanged", "orphan", "failed"]
+
+
+@dataclass(frozen=True)
+class WorkerResult:
+    name: str
+    action: str
+    outcome: Outcome
+    rev: int | None = None
+    previous_rev: int | None = None
+    code_uploaded: bool = False
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    plan: Plan
+    results: tuple[WorkerResult, ...]
+
+    @property
+    def failed(self) -> tuple[WorkerResult, ...]:
+        return tuple(r for r in self.results if r.outcome == "failed")
+
+    @property
+    def changed(self) -> tuple[WorkerResult, ...]:
+        return tuple(r for r in self.results if r.outcome in ("created", "updated"))
+
+
+def _show(value: Any) -> str:
+    return "unset" if value is None else json.dumps(value)

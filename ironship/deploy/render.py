@@ -1,0 +1,122 @@
+"""Renderers for plans and apply results: plain text lines and stable JSON (CONVENTIONS §12).
+
+Pure: they return strings and dicts; cli.py decides where they go and whether to colour them.
+Values of ``config`` and ``env`` never appear: only their names (secrets never leak).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ironship import __version__
+from ironship.deploy.models import FORMAT_VERSION, ApplyResult, Plan, WorkerPlan
+from ironship.deploy.stamps import DIGEST_KEY, GIT_SHA_KEY
+
+SYMBOLS = {"create": "+", "update": "~", "delete": "-", "unchanged": " ", "orphan": "?"}
+STYLES = {"create": "green", "update": "yellow", "delete": "red", "orphan": "magenta"}
+
+
+def summary_line(plan: Plan) -> str:
+    s = plan.summary
+    if not plan.has_changes:
+        text = f"No changes. {s['unchanged']} unchanged"
+    else:
+        text = (
+            f"Plan: {s['create']} to create, {s['update']} to update, "
+            f"{s['delete']} to delete, {s['unchanged']} unchanged"
+        )
+    if s["orphan"]:
+        text += f", {s['orphan']} orphan(s) on the server (not touched; see --prune)"
+    return text + "."
+
+
+def plan_lines(plan: Plan, *, verbose: bool = False) -> list[tuple[str, str | None]]:
+    """(text, style) lines: one header per worker and an indented line per reason."""
+    out: list[tuple[str, str | None]] = []
+    for wp in plan.workers:
+        if wp.action == "unchanged" and not verbose:
+            continue
+        head = f"{SYMBOLS[wp.action]} {wp.name}: {wp.action}"
+        if wp.action == "update":
+            kinds = [k for k, on in (("code", wp.code_changed), ("settings", wp.settings)) if on]
+            head += f" ({', '.join(kinds)})"
+        out.append((head, STYLES.get(wp.action)))
+        out.extend((f"    {reason}", None) for reason in wp.reasons)
+    out.extend((f"note: {n}", None) for n in plan.notes)
+    out.append((summary_line(plan), "bold"))
+    return out
+
+
+def _worker_json(wp: WorkerPlan) -> dict[str, Any]:
+    doc: dict[str, Any] = {"name": wp.name, "action": wp.action, "reasons": list(wp.reasons)}
+    doc["code_changed"] = wp.code_changed
+    doc["settings"] = [
+        {"key": s.key} if s.sensitive else {"key": s.key, "before": s.before, "after": s.after}
+        for s in wp.settings
+    ]
+    if wp.files is not None and wp.files.known:
+        doc["files"] = {
+            "added": list(wp.files.added),
+            "removed": list(wp.files.removed),
+            "changed": list(wp.files.changed),
+        }
+    if wp.remote is not None:
+        doc["before"] = {
+            "id": wp.remote.id,
+            "rev": wp.remote.rev,
+            "digest": wp.remote.env_vars.get(DIGEST_KEY),
+            "checksum": wp.remote.latest_checksum,
+            "git_sha": wp.remote.env_vars.get(GIT_SHA_KEY),
+        }
+    if wp.local is not None:
+        doc["after"] = {
+            "digest": wp.local.digest,
+            "files": wp.local.file_count,
+            "bytes": wp.local.total_size,
+        }
+    return doc
+
+
+def plan_json(plan: Plan, target: str) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "ironship_version": __version__,
+        "target": target,
+        "has_changes": plan.has_changes,
+        "summary": plan.summary,
+        "notes": list(plan.notes),
+        "workers": [_worker_json(w) for w in plan.workers],
+    }
+
+
+def result_rows(result: ApplyResult) -> list[tuple[str, str, str, str]]:
+    """worker, action, outcome, detail: the table printed at the end of apply."""
+    rows: list[tuple[str, str, str, str]] = []
+    for r in result.results:
+        if r.outcome == "unchanged":
+            detail = f"rev {r.rev}" if r.rev is not None else ""
+        elif r.outcome in ("created", "updated"):
+            what = "code + settings" if r.code_uploaded else "settings only"
+            before = f"rev {r.previous_rev} → " if r.previous_rev is not None else ""
+            detail = f"{before}rev {r.rev} ({what})"
+        else:
+            detail = r.message or ""
+        rows.append((r.name, r.action, r.outcome, detail))
+    return rows
+
+
+def apply_json(result: ApplyResult, target: str) -> dict[str, Any]:
+    doc = plan_json(result.plan, target)
+    doc["results"] = [
+        {
+            "name": r.name,
+            "action": r.action,
+            "outcome": r.outcome,
+            "rev": r.rev,
+            "previous_rev": r.previous_rev,
+            "code_uploaded": r.code_uploaded,
+            "message": r.message,
+        }
+        for r in result.results
+    ]
+    return doc

@@ -1,0 +1,15 @@
+"""Stamps: the ``IRONSHIP_*`` env vars ironship writes on every upload it makes.
+
+They say what was uploaded and from where, and are never settings: the planner ignores them
+when it compares settings, and they never feed the content digest (docs/architecture.md,
+"Stamps"). This module imports nothing, so every layer may read the key names.
+"""
+
+from __future__ import annotations
+
+STAMP_PREFIX = "IRONSHIP_"
+DIGEST_KEY = "IRONSHIP_DIGEST"  # digest of the file set and the settings
+FILES_KEY = "IRONSHIP_FILES"  # digest of the file set alone (settings excluded)
+SMOKE_KEY = "IRONSHIP_SMOKE"  # digest of the worker's smoke tests
+GIT_SHA_KEY = "IRONSHIP_GIT_SHA"
+GIT_DIRTY_KEY = "IRONSHIP_GIT_DIRTY"

@@ -1,0 +1,156 @@
+"""The ASGI app: route table, auth, JSON errors and the path-prefix rule.
+
+Wire rules every response follows (IRONWORKER_API.md §1, §9): a Content-Type always, errors
+as ``{"msg"}`` with 400/401/403/404/405/406, never 202/204. ``/2/`` answers at the root and
+behind any path prefix (PY's ``cloud=http://host:port/prefix``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ironship.engine.http import routes_codes as codes
+from ironship.engine.http import routes_tasks as tasks
+from ironship.engine.http.context import Ctx, Engine, Handler, failure
+from ironship.engine.http.wire import HttpFailure
+
+log = logging.getLogger("ironship.engine")
+
+
+def _token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "").strip()
+    if header:
+        # "OAuth TOKEN" (every client), "JWT TOKEN" (RB), or a bare token.
+        return header.split()[-1]
+    return request.query_params.get("oauth") or None
+
+
+def endpoint(handler: Handler, *, project: bool = True) -> Any:
+    """Wrap a handler with auth, project scoping and error rendering."""
+
+    async def run(request: Request) -> Response:
+        try:
+            engine: Engine = request.app.state.engine
+            token = _token(request)
+            if token is None:
+                raise HttpFailure(
+                    401, "missing token: send 'Authorization: OAuth TOKEN' or ?oauth=TOKEN"
+                )
+            if not engine.store.token_known(token):
+                raise HttpFailure(401, "invalid token")
+            pid = ""
+            if project:
+                pid = str(request.path_params["pid"])
+                # Another project's objects are invisible, not forbidden (issue 2 §1 "Auth").
+                if engine.store.project_for(token, pid) is None:
+                    raise HttpFailure(404, "Project not found")
+            return await handler(Ctx(request, engine, pid))
+        except HttpFailure as exc:
+            return failure(exc.status, exc.msg)
+        except ClientDisconnect:
+            # The client went away mid-request (e.g. an interrupted upload): nothing was
+            # stored, and nobody is listening for an answer.
+            return failure(400, "client disconnected before the request was complete")
+        except HTTPException as exc:  # e.g. Starlette's multipart parser
+            return failure(exc.status_code if exc.status_code < 500 else 400, str(exc.detail))
+        except Exception as exc:
+            log.exception("engine error on %s %s", request.method, request.url.path)
+            return failure(500, f"internal engine error: {exc!r}")
+
+    return run
+
+
+def _route(path: str, handlers: dict[str, Handler], *, project: bool = True) -> Route:
+    """One Route per path, so a wrong verb gets 405 with the full Allow list."""
+    wrapped = {method: endpoint(h, project=project) for method, h in handlers.items()}
+
+    async def run(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        response: Response = await wrapped[method](request)
+        return response
+
+    return Route(path, run, methods=list(handlers))
+
+
+def _routes() -> list[Route | Mount]:
+    code = "/codes/{code_id}"
+    task = "/tasks/{task_id}"
+    sched = "/schedules/{schedule_id}"
+    table: list[tuple[str, dict[str, Handler]]] = [
+        ("/codes", {"GET": codes.list_codes, "POST": codes.upload}),
+        (code, {"GET": codes.get_code, "DELETE": codes.delete_code}),
+        (code + "/revisions", {"GET": codes.list_revisions}),
+        (code + "/download", {"GET": codes.download}),
+        (code + "/stats", {"GET": codes.stats}),
+        (code + "/pause_task_queue", {"POST": codes.pause}),
+        (code + "/resume_task_queue", {"POST": codes.resume}),
+        (code + "/cancel_all", {"POST": codes.cancel_all}),
+        ("/tasks", {"GET": tasks.list_tasks, "POST": tasks.queue}),
+        ("/tasks/webhook", {"POST": tasks.webhook}),
+        (task, {"GET": tasks.get_task}),
+        (task + "/log", {"GET": tasks.log}),
+        (task + "/outlog", {"GET": tasks.outlog}),
+        (task + "/cancel", {"POST": tasks.cancel}),
+        (task + "/progress", {"POST": tasks.progress}),
+        (task + "/retry", {"POST": tasks.retry}),
+        ("/schedules", {"GET": tasks.list_schedules, "POST": tasks.create_schedules}),
+        (sched, {"GET": tasks.get_schedule}),
+        (sched + "/cancel", {"POST": tasks.cancel_schedule}),
+    ]
+    return [
+        Mount(
+            "/2",
+            routes=[
+                _route("/stacks", {"GET": tasks.stacks}, project=False),
+                _route("/projects/{pid}", {"GET": tasks.get_project}),
+                Mount("/projects/{pid}", routes=[_route(p, h) for p, h in table]),
+            ],
+        )
+    ]
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return failure(404, f"Not found: no endpoint {request.url.path}")
+    if exc.status_code == 405:
+        allow = (exc.headers or {}).get("Allow", "")
+        resp = failure(405, f"Method {request.method} not allowed here (allowed: {allow})")
+        if allow:
+            resp.headers["Allow"] = allow
+        return resp
+    return failure(exc.status_code if exc.status_code < 500 else 400, str(exc.detail))
+
+
+class PrefixStrip:
+    """Serve ``/anything/2/...`` as ``/2/...``, so the engine works behind a path prefix."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if not path.startswith("/2/") and path != "/2":
+                at = path.find("/2/")
+                if at < 0 and path.endswith("/2"):
+                    at = len(path) - 2
+                if at > 0:
+                    # ASGI: path keeps the prefix; routing strips root_path from it.
+                    scope = dict(scope)
+                    scope["root_path"] = path[:at]
+        await self.app(scope, receive, send)
+
+
+def create_app(engine: Engine) -> ASGIApp:
+    app = Starlette(routes=_routes(), exception_handlers={HTTPException: _http_error})
+    app.state.engine = engine
+    return PrefixStrip(app)

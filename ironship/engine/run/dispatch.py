@@ -1,0 +1,210 @@
+"""The dispatcher: one thread that turns queued tasks into processes and records how they end.
+
+Each pass: record finished tasks (re-queueing retries), deliver cancels, fire due schedules,
+then start queued tasks while there is room: highest priority first, then oldest; skipping
+paused codes, delayed tasks and codes at their ``max_concurrency``; never more than
+``workers`` at once (issue 2 §2 "Scheduling"). It sleeps ``poll_interval`` between passes and
+wakes at once when a task is queued or cancelled or a process ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ironship.engine.run import runner
+from ironship.engine.state.db import Row
+from ironship.engine.state.runs import EngineStore
+
+log = logging.getLogger("ironship.engine")
+
+# A package uploaded without a runtime (e.g. by a client that only sends file_name) runs with
+# the runtime its entry file's extension implies.
+_BY_EXTENSION = {".py": "python", ".php": "php", ".js": "node", ".rb": "ruby", ".sh": "sh"}
+
+
+@dataclass(frozen=True)
+class _Running:
+    proc: runner.TaskProcess
+    code_id: str
+
+
+def _runtime_for(rev: Row) -> str | None:
+    if rev["runtime"]:
+        return str(rev["runtime"])
+    name = str(rev["file_name"] or "")
+    for ext, runtime in _BY_EXTENSION.items():
+        if name.endswith(ext):
+            return runtime
+    return None
+
+
+class Dispatcher:
+    """Runs tasks from ``store`` with at most ``workers`` processes at once."""
+
+    def __init__(
+        self,
+        store: EngineStore,
+        workers: int,
+        poll_interval: float,
+        start: Callable[[runner.RunSpec], runner.TaskProcess] = runner.start,
+    ) -> None:
+        self._store = store
+        self._workers = max(1, workers)
+        self._poll = poll_interval
+        self._start_process = start
+        self._running: dict[str, _Running] = {}
+        self._cancels: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="ironship-dispatch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop dispatching and kill running processes; their tasks stay 'running' in the
+        store, exactly as after a crash, so the next start marks them "engine restarted"."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+        for item in self._running.values():
+            item.proc.kill()
+        self._running.clear()
+
+    def wake(self) -> None:
+        """Run a pass now (a task was queued, a queue resumed...)."""
+        self._wake.set()
+
+    def cancel(self, task_id: str) -> None:
+        """Kill ``task_id``'s process if it runs (its status is already 'cancelled')."""
+        with self._lock:
+            self._cancels.add(task_id)
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                self._pass()
+            except Exception:  # the dispatcher must outlive any one bad task
+                log.exception("dispatcher pass failed")
+            self._wake.wait(self._poll)
+
+    def _pass(self) -> None:
+        self._reap()
+        self._deliver_cancels()
+        if self._store.fire_due_schedules(time.time()):
+            self._wake.set()
+        self._start_ready()
+
+    def _reap(self) -> None:
+        for task_id, item in list(self._running.items()):
+            result = item.proc.poll()
+            if result is None:
+                continue
+            del self._running[task_id]
+            log_path = self._store.log_path(task_id)
+            if result.status == "error" and result.exit_code is None and result.error_class is None:
+                # No process ran (missing runtime, bad package): the log says why.
+                with contextlib.suppress(OSError), log_path.open("a", encoding="utf-8") as fh:
+                    fh.write((result.msg or "the task could not start") + "\n")
+            size = log_path.stat().st_size if log_path.exists() else None
+            retry = self._store.finish_task(
+                task_id,
+                result.status,
+                result.msg,
+                result.error_class,
+                result.exit_code,
+                result.duration_ms,
+                size,
+            )
+            if retry:
+                self._wake.set()
+
+    def _deliver_cancels(self) -> None:
+        with self._lock:
+            cancels, self._cancels = self._cancels, set()
+        for task_id in cancels:
+            item = self._running.get(task_id)
+            if item is not None:
+                item.proc.cancel()
+
+    def _start_ready(self) -> None:
+        per_code: dict[str, int] = {}
+        for item in self._running.values():
+            per_code[item.code_id] = per_code.get(item.code_id, 0) + 1
+        blocked: set[str] = set()
+        for code_id, count in per_code.items():
+            limit = self._store.max_concurrency(code_id)
+            if limit is not None and count >= limit:
+                blocked.add(code_id)
+        while len(self._running) < self._workers and not self._stopping.is_set():
+            task = self._store.next_runnable(time.time(), blocked)
+            if task is None:
+                return
+            code_id = str(task["code_id"])
+            limit = self._store.max_concurrency(code_id)
+            if limit is not None and per_code.get(code_id, 0) >= limit:
+                blocked.add(code_id)
+                continue
+            if self._launch(task):
+                per_code[code_id] = per_code.get(code_id, 0) + 1
+
+    def _launch(self, task: Row) -> bool:
+        task_id = str(task["id"])
+        if not self._store.mark_running(task_id, time.time()):
+            return False
+        rev = self._store.revision(task["revision_id"])
+        problem: str | None = None
+        runtime = _runtime_for(rev) if rev else None
+        if rev is None:
+            problem = "the code package revision of this task no longer exists"
+        elif not rev["blob"]:
+            problem = "this code has no zip package (image workers do not run on the local engine)"
+        elif not rev["file_name"]:
+            problem = "this code package has no file_name to run"
+        elif runtime is None:
+            problem = "this code package has no runtime"
+        log_path = self._store.log_path(task_id)
+        if problem or rev is None or runtime is None:
+            msg = problem or "cannot start"
+            # The log says why too, so a client waiting for it gets an answer.
+            log_path.write_text(msg + "\n", encoding="utf-8")
+            self._store.fail_unstarted(task_id, msg, "EngineSetup")
+            return False
+        # Created now so that GET log answers (with output so far) as soon as the task runs.
+        log_path.touch()
+        env = json.loads(rev["env_vars"]) if rev["env_vars"] else {}
+        spec = runner.RunSpec(
+            task_id=task_id,
+            zip_path=self._store.blob_path(rev["blob"]),
+            runtime=runtime,
+            file_name=str(rev["file_name"]),
+            payload=str(task["payload"]),
+            config=rev["config"],
+            env_vars={str(k): str(v) for k, v in env.items()},
+            timeout=float(task["timeout"]),
+            work_root=self._store.work_dir,
+            log_path=log_path,
+            schedule_id=task["schedule_id"],
+        )
+        proc = self._start_process(spec)
+        self._running[task_id] = _Running(proc, str(task["code_id"]))
+        threading.Thread(
+            target=self._wake_when_done, args=(proc,), name=f"wait-{task_id}", daemon=True
+        ).start()
+        return True
+
+    def _wake_when_done(self, proc: runner.TaskProcess) -> None:
+        with contextlib.suppress(Exception):
+            proc.wait()
+        self._wake.set()

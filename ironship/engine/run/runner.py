@@ -1,0 +1,326 @@
+"""Runs one task as a real process and reports how it ended (DESIGN.md "Runner interface").
+
+Pure process execution, no SQLite. ``runtimes`` builds what the worker runtime contract
+(IRONWORKER_API.md §4) asks for: the task directory, the command, the arguments and the
+environment. This module owns the process: stdout+stderr go to the log as written, exit 0 →
+complete, otherwise error with the stderr tail in ``msg`` and ``error_class`` "Process Exit N";
+past its timeout, or on cancel, the whole process group is killed.
+
+Each started task has one watcher thread. It pumps stderr into the log (keeping a tail for
+``msg``), enforces the timeout, escalates SIGTERM to SIGKILL, reaps the process, removes the
+task directory and publishes the RunResult. ``poll``/``wait`` only read that result, so any
+number of threads may call them, and ``cancel``/``kill`` from HTTP threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Literal
+
+from ironship.engine.run.runtimes import (
+    RuntimeUnavailable,
+    SetupError,
+    arguments,
+    available_runtimes,
+    command,
+    environment,
+    prepare,
+    remove_tree,
+)
+
+__all__ = ["RunResult", "RunSpec", "TaskProcess", "available_runtimes", "start"]
+
+KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL on timeout or cancel
+DRAIN_GRACE = 2.0  # after the worker exits, how long a process outside its group may hold stderr
+TAIL_BYTES = 2048  # stderr kept for an error msg
+TICK = 0.05  # watcher's longest sleep: bounds timeout and stray-process detection latency
+
+Status = Literal["complete", "error", "timeout", "cancelled"]
+_Reason = Literal["timeout", "cancelled", "killed"]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything needed to run one task; ``work_root/<task_id>`` becomes its directory."""
+
+    task_id: str
+    zip_path: Path
+    runtime: str
+    file_name: str
+    payload: str
+    config: str | None
+    env_vars: Mapping[str, str]
+    timeout: float  # seconds; 0 or less means no limit
+    work_root: Path
+    log_path: Path  # stdout+stderr appended here as written
+    schedule_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a task ended. ``exit_code`` is None when no process ran or a signal ended it."""
+
+    status: Status
+    msg: str | None
+    exit_code: int | None
+    duration_ms: int
+    error_class: str | None
+
+
+def start(spec: RunSpec) -> TaskProcess:
+    """Prepare the task directory and start the worker; never raises for a task's own failure.
+
+    A missing runtime, a bad package or a process that cannot start yields a TaskProcess whose
+    result is already an ``error`` RunResult with a msg saying why.
+    """
+    started = time.monotonic()
+    # Absolute: the worker runs with cwd = task_dir, so relative file paths would point nowhere.
+    task_dir = (spec.work_root / spec.task_id).absolute()
+    env = environment(spec, task_dir)
+    try:
+        argv = command(spec.runtime, spec.file_name, env["PATH"])
+        prepare(spec, task_dir)
+    except (RuntimeUnavailable, SetupError) as exc:
+        remove_tree(task_dir)
+        return TaskProcess.finished(_error(str(exc), started))
+    argv += arguments(spec, task_dir)
+    try:
+        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(spec.log_path, "ab", buffering=0)  # noqa: SIM115 - closed by the watcher
+    except OSError as exc:
+        remove_tree(task_dir)
+        return TaskProcess.finished(_error(f"could not open the task log: {exc}", started))
+    try:
+        proc = subprocess.Popen(
+            argv,
+            cwd=task_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # own process group: timeout/cancel kill grandchildren too
+        )
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in an env var or argument
+        log.close()
+        remove_tree(task_dir)
+        return TaskProcess.finished(_error(f"could not start {spec.file_name!r}: {exc}", started))
+    # Duration and timeout count from the spawn, not from unpacking the package.
+    return TaskProcess(spec, task_dir, proc, log, time.monotonic())
+
+
+class TaskProcess:
+    """One running (or finished) task. Obtain it from :func:`start`."""
+
+    def __init__(
+        self,
+        spec: RunSpec | None,
+        task_dir: Path | None,
+        proc: subprocess.Popen[bytes] | None,
+        log: IO[bytes] | None,
+        started: float,
+    ) -> None:
+        self._spec = spec
+        self._task_dir = task_dir
+        self._proc = proc
+        self._log = log
+        self._started = started
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._result: RunResult | None = None
+        self._reason: _Reason | None = None
+        self._exited = False  # the worker exited (maybe not reaped yet): signals are moot
+        self._reaped = False  # its pid may be reused now: never signal the group again
+        self._kill_at: float | None = None
+        self._tail = bytearray()
+        if proc is not None:
+            threading.Thread(
+                target=self._watch, name=f"task-{spec.task_id if spec else '?'}", daemon=True
+            ).start()
+
+    @classmethod
+    def finished(cls, result: RunResult) -> TaskProcess:
+        """A TaskProcess that never ran a process and already has ``result``."""
+        task = cls(None, None, None, None, time.monotonic())
+        task._publish(result)
+        return task
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's pid (also its process group id), None when no process was started."""
+        return self._proc.pid if self._proc is not None else None
+
+    def poll(self) -> RunResult | None:
+        """The result once the task has ended and its directory is gone; never blocks."""
+        return self._result
+
+    def wait(self, timeout: float | None = None) -> RunResult | None:
+        """Block up to ``timeout`` seconds (None: until the end) and return the result, if any."""
+        self._done.wait(timeout)
+        return self._result
+
+    def cancel(self) -> None:
+        """Stop the task (SIGTERM to its group, SIGKILL after a grace); its status: cancelled."""
+        self._stop("cancelled", signal.SIGTERM)
+
+    def kill(self) -> None:
+        """Engine shutdown: SIGKILL the group and wait briefly for the watcher to clean up."""
+        self._stop("killed", signal.SIGKILL)
+        self._done.wait(DRAIN_GRACE + 3.0)
+
+    def _stop(self, reason: _Reason, sig: signal.Signals) -> None:
+        with self._lock:
+            if self._proc is None or self._exited:
+                return
+            if self._reason is None:
+                self._reason = reason
+            self._signal_group(sig)
+            if sig == signal.SIGTERM and self._kill_at is None:
+                self._kill_at = time.monotonic() + KILL_GRACE
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        # Caller holds the lock. Until the leader is reaped its pid cannot be reused, so the
+        # group id still names this task's processes.
+        if self._proc is None or self._reaped:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, sig)
+
+    def _publish(self, result: RunResult) -> None:
+        self._result = result
+        self._done.set()
+
+    def _watch(self) -> None:
+        assert self._proc is not None and self._spec is not None
+        try:
+            ended = self._pump_until_exit(self._proc, self._spec)
+            with self._lock:
+                self._proc.wait()
+                self._reaped = True
+                reason = self._reason
+            result = self._result_for(self._proc.returncode, reason, ended)
+        except BaseException as exc:  # a watcher must always publish, or wait() hangs
+            result = _error(f"engine error while running the task: {exc!r}", self._started)
+            with self._lock:
+                self._signal_group(signal.SIGKILL)
+                with contextlib.suppress(Exception):
+                    self._proc.wait(DRAIN_GRACE)
+                self._reaped = True
+        finally:
+            self._close()
+        self._publish(result)
+
+    def _pump_until_exit(self, proc: subprocess.Popen[bytes], spec: RunSpec) -> float:
+        """Copy stderr to the log until the worker has exited and stderr is drained."""
+        assert proc.stderr is not None
+        fd = proc.stderr.fileno()
+        deadline = self._started + spec.timeout if spec.timeout > 0 else None
+        eof = False
+        exited_at: float | None = None
+        nap = 0.001
+        while True:
+            now = time.monotonic()
+            if exited_at is None and _has_exited(proc.pid):
+                exited_at = now
+                with self._lock:
+                    self._exited = True
+                    # Nothing outlives its task: background children still in the group go too.
+                    self._signal_group(signal.SIGKILL)
+            if exited_at is not None and (eof or now - exited_at > DRAIN_GRACE):
+                return exited_at
+            if exited_at is None:
+                self._enforce_limits(now, deadline)
+            if eof:
+                # stderr closed but the worker has not exited yet: back off gently.
+                time.sleep(nap)
+                nap = min(nap * 2, TICK)
+                continue
+            readable, _, _ = select.select([fd], [], [], TICK)
+            if readable:
+                chunk = os.read(fd, 65536)
+                if chunk:
+                    self._write_log(chunk)
+                    self._tail += chunk
+                    del self._tail[:-TAIL_BYTES]
+                else:
+                    eof = True
+
+    def _enforce_limits(self, now: float, deadline: float | None) -> None:
+        with self._lock:
+            if deadline is not None and self._reason is None and now >= deadline:
+                self._reason = "timeout"
+                self._signal_group(signal.SIGTERM)
+                self._kill_at = now + KILL_GRACE
+            if self._kill_at is not None and now >= self._kill_at:
+                self._signal_group(signal.SIGKILL)
+                self._kill_at = None
+
+    def _write_log(self, chunk: bytes) -> None:
+        assert self._log is not None
+        view = memoryview(chunk)
+        while view:
+            written = self._log.write(view)
+            view = view[written or len(view) :]
+
+    def _result_for(self, code: int, reason: _Reason | None, ended: float) -> RunResult:
+        assert self._spec is not None
+        duration_ms = max(0, int((ended - self._started) * 1000))
+        exit_code = code if code >= 0 else None
+        if reason == "timeout":
+            msg = f"task exceeded its timeout of {self._spec.timeout:g} s and was killed"
+            return RunResult("timeout", msg, exit_code, duration_ms, None)
+        if reason == "cancelled":
+            return RunResult("cancelled", "cancelled", exit_code, duration_ms, None)
+        if reason == "killed":
+            msg = "killed because the engine stopped"
+            return RunResult("error", msg, exit_code, duration_ms, None)
+        if code == 0:
+            return RunResult("complete", None, 0, duration_ms, None)
+        tail = _tail_text(bytes(self._tail))
+        if code < 0:
+            name = _signal_name(-code)
+            msg = f"killed by signal {name}" + (f"\n{tail}" if tail else "")
+            return RunResult("error", msg, None, duration_ms, f"Process Killed {name}")
+        msg = tail or f"process exited with status {code}"
+        return RunResult("error", msg, code, duration_ms, f"Process Exit {code}")
+
+    def _close(self) -> None:
+        if self._proc is not None and self._proc.stderr is not None:
+            self._proc.stderr.close()
+        if self._log is not None:
+            self._log.close()
+        if self._task_dir is not None:
+            remove_tree(self._task_dir)
+
+
+def _has_exited(pid: int) -> bool:
+    # WNOWAIT leaves the zombie in place, so the group id stays ours while strays are killed.
+    info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    return info is not None and info.si_pid == pid
+
+
+def _tail_text(data: bytes) -> str:
+    text = data.decode("utf-8", errors="replace")
+    if len(data) >= TAIL_BYTES and "\n" in text:
+        text = text.split("\n", 1)[1]  # the first line was cut; start on a whole one
+    return text.strip()
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _error(msg: str, started: float) -> RunResult:
+    duration_ms = max(0, int((time.monotonic() - started) * 1000))
+    return RunResult("error", msg, None, duration_ms, None)

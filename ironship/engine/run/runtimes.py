@@ -1,0 +1,203 @@
+"""The worker runtime contract (IRONWORKER_API.md §4): what a task's process is launched with.
+
+The task directory (package unpacked, payload and config files), the program per runtime (the
+table in §4, from iron_worker_ng's ``__runner__.sh``), the arguments and the environment.
+``runner`` owns the process itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import sys
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ironship.engine.run.runner import RunSpec
+
+SHIMS_DIR = Path(__file__).resolve().with_name("shims")
+# Defines getArgs()/getPayload()/getConfig() like the classic IronWorker PHP runner did, so PHP
+# workers written for the platform run unchanged (IRONWORKER_API.md §4, "php" row).
+PHP_PRELUDE = SHIMS_DIR / "ironworker_prelude.php"
+
+PAYLOAD_NAME = "__payload__"  # the names iron_worker_ng's own local runner uses (§4)
+CONFIG_NAME = "__config__"
+
+RUNTIMES = ("python", "php", "node", "ruby", "sh", "binary")
+
+# Programs looked up on PATH, first found wins.
+_PROGRAMS: dict[str, tuple[str, ...]] = {
+    "python": ("python3",),
+    "php": ("php",),
+    "node": ("node", "nodejs"),
+    "ruby": ("ruby",),
+    "sh": ("sh",),
+}
+
+# available_runtimes() value for "binary": the worker file itself is executed, nothing to find.
+BINARY_EXEC = "exec"
+
+
+class RuntimeUnavailable(Exception):
+    """The runtime is unknown or its program is not installed; ``str()`` is the task's msg."""
+
+
+def find_program(runtime: str, path: str | None = None) -> str | None:
+    """Absolute path of the program for ``runtime`` on ``path`` (default: the engine's PATH)."""
+    if runtime == "binary":
+        return BINARY_EXEC
+    for name in _PROGRAMS.get(runtime, ()):
+        found = shutil.which(name, path=path)
+        if found and runtime == "python" and Path(found).parent.name == "shims":
+            # A version manager's shim (pyenv, asdf) would add its own variables to the
+            # worker's environment; run the interpreter the engine itself is built on instead.
+            return _base_python() or found
+        if found:
+            return found
+    if runtime == "python":
+        # The engine itself runs on Python 3, so a python worker can always run.
+        return _base_python()
+    return None
+
+
+def _base_python() -> str | None:
+    """The engine's interpreter outside any virtualenv (workers don't see its packages)."""
+    base = getattr(sys, "_base_executable", "") or sys.executable
+    return base or None
+
+
+def available_runtimes(path: str | None = None) -> dict[str, str | None]:
+    """Each supported runtime mapped to the program that runs it, or None when not installed."""
+    return {runtime: find_program(runtime, path) for runtime in RUNTIMES}
+
+
+def command(runtime: str, file_name: str, path: str | None = None) -> list[str]:
+    """The argv prefix that runs ``file_name`` (relative to the task dir) with ``runtime``."""
+    runtime = runtime.strip().lower()
+    if runtime not in RUNTIMES:
+        supported = ", ".join(RUNTIMES)
+        raise RuntimeUnavailable(
+            f"runtime {runtime!r} is not supported by this engine (supported: {supported})"
+        )
+    program = find_program(runtime, path)
+    if program is None:
+        looked_for = " or ".join(repr(name) for name in _PROGRAMS[runtime])
+        raise RuntimeUnavailable(
+            f"runtime {runtime!r} is not installed on this engine (looked for {looked_for} on PATH)"
+        )
+    match runtime:
+        case "binary":
+            return ["./" + file_name]
+        case "python":
+            # -u: the log must show output as it is written, not when a buffer fills.
+            return [program, "-u", file_name]
+        case "php":
+            return [program, "-d", f"auto_prepend_file={PHP_PRELUDE}", file_name]
+        case _:
+            return [program, file_name]
+
+
+class SetupError(Exception):
+    """The task directory could not be prepared; ``str()`` is the task's msg."""
+
+
+def environment(spec: RunSpec, task_dir: Path) -> dict[str, str]:
+    """PATH, HOME, LANG, the code's env_vars, then PAYLOAD_FILE, CONFIG_FILE, TASK_ID, TASK_DIR."""
+    # Built from nothing: the engine's own variables (tokens, cloud credentials) never leak.
+    env = {
+        "PATH": os.environ.get("PATH") or os.defpath,
+        "HOME": str(task_dir),
+        "LANG": os.environ.get("LANG") or "C.UTF-8",
+    }
+    env.update(spec.env_vars)
+    env["PAYLOAD_FILE"] = str(task_dir / PAYLOAD_NAME)
+    if spec.config is not None:
+        env["CONFIG_FILE"] = str(task_dir / CONFIG_NAME)
+    env["TASK_ID"] = spec.task_id
+    env["TASK_DIR"] = str(task_dir)
+    return env
+
+
+def arguments(spec: RunSpec, task_dir: Path) -> list[str]:
+    """``-payload FILE [-config FILE] -id ID -d DIR [-schedule_id S]`` (§4)."""
+    args = ["-payload", str(task_dir / PAYLOAD_NAME)]
+    if spec.config is not None:
+        args += ["-config", str(task_dir / CONFIG_NAME)]
+    args += ["-id", spec.task_id, "-d", str(task_dir)]
+    if spec.schedule_id:
+        args += ["-schedule_id", spec.schedule_id]
+    return args
+
+
+def prepare(spec: RunSpec, task_dir: Path) -> None:
+    """Make a fresh ``task_dir`` holding the unpacked package, the payload and the config."""
+    remove_tree(task_dir)  # left over from a run the engine did not see end
+    try:
+        task_dir.mkdir(parents=True)
+        unpack(spec.zip_path, task_dir)
+        entry = inside(task_dir, spec.file_name)
+        if entry is None or not entry.is_file():
+            raise SetupError(f"file_name {spec.file_name!r} is not in the code package")
+        if spec.runtime.strip().lower() == "binary":
+            entry.chmod(entry.stat().st_mode | 0o111)
+        # errors="replace": a lone surrogate from a JSON escape must not stop the task.
+        (task_dir / PAYLOAD_NAME).write_text(spec.payload, encoding="utf-8", errors="replace")
+        if spec.config is not None:
+            (task_dir / CONFIG_NAME).write_text(spec.config, encoding="utf-8", errors="replace")
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise SetupError(f"could not prepare the task directory: {exc}") from exc
+
+
+def unpack(zip_path: Path, task_dir: Path) -> None:
+    # The engine validated the zip on upload; refusing escapes again costs nothing.
+    with zipfile.ZipFile(zip_path) as archive:
+        for info in archive.infolist():
+            mode = info.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                raise SetupError(f"the code package holds a symlink: {info.filename!r}")
+            target = inside(task_dir, info.filename)
+            if target is None:
+                raise SetupError(f"the code package entry {info.filename!r} escapes its folder")
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(info) as source, open(target, "wb") as sink:
+                shutil.copyfileobj(source, sink)
+            if mode & 0o111:
+                target.chmod(0o755)
+
+
+def inside(root: Path, name: str) -> Path | None:
+    """``root/name`` when it stays inside ``root``, else None."""
+    parts = name.replace("\\", "/").split("/")
+    if not name or name.startswith(("/", "\\")) or ".." in parts:
+        return None
+    target = (root / name).resolve()
+    return target if target.is_relative_to(root.resolve()) else None
+
+
+def remove_tree(path: Path) -> None:
+    """Delete ``path`` and everything below it, whatever permissions the worker left."""
+    if path.is_symlink():
+        path.unlink()
+        return
+    if not path.exists():
+        return
+    shutil.rmtree(path, ignore_errors=True)
+    if path.exists():
+        # A worker may have removed write permission from its own folders.
+        _make_writable(path)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _make_writable(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.chmod(0o700)
+        for entry in os.scandir(path):
+            if entry.is_dir(follow_symlinks=False):
+                _make_writable(Path(entry.path))

@@ -1,0 +1,462 @@
+"""IronWorker API v2 over one ``requests.Session`` (IRONWORKER_API.md §1-§2, issue 3 §3).
+
+The only module that imports requests. Every failure leaves as ``ApiError`` carrying the
+server's ``msg``; the token lives only inside ``_OAuth`` and never reaches a message or repr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import quote, urlsplit
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from ironship import __version__
+from ironship.errors import ApiError, IronshipError
+from ironship.iron.multipart import MultipartBody
+from ironship.iron.types import Code, Revision, Schedule, Task
+
+if TYPE_CHECKING:
+    from ironship.iron.credentials import Credentials
+
+__all__ = [
+    "RETRY_STATUSES",
+    "USER_AGENT",
+    "Client",
+    "Code",
+    "MultipartBody",
+    "Revision",
+    "Schedule",
+    "Task",
+]
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"ironship/{__version__}"
+PER_PAGE = 100  # the API maximum (§1 Pagination)
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# A POST is not idempotent here: a repeated POST tasks runs the worker twice, a repeated POST codes
+# adds a revision. 429 and 503 mean "not processed, come back later", so they are retried for POST
+# too; 502/504 come from a gateway that may already have forwarded the request, so they are not.
+# Connection errors follow the same line: connect errors (nothing was sent) are retried for every
+# method, read errors (the request may have arrived) only for the idempotent methods.
+POST_RETRY_STATUSES = frozenset({429, 503})
+RETRY_AFTER_CAP = 120.0  # seconds; a server asking for more should not hang a deploy for hours
+_OAUTH_IN_URL = re.compile(r"(?i)(oauth=)[^&#\s\"']*")
+
+
+class _ApiRetry(Retry):
+    """urllib3 ``Retry`` that also retries POST, but only on the statuses that mean "not processed".
+
+    POST stays out of ``allowed_methods``, so urllib3 never retries it after a read error.
+    """
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if method.upper() == "POST":
+            return status_code in POST_RETRY_STATUSES and status_code in (
+                self.status_forcelist or ()
+            )
+        return super().is_retry(method, status_code, has_retry_after)
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        return min(super().parse_retry_after(retry_after), RETRY_AFTER_CAP)
+
+
+class _OAuth(requests.auth.AuthBase):
+    """Adds ``Authorization: OAuth TOKEN`` (§1 Auth); an auth object also keeps ~/.netrc out."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers["Authorization"] = f"OAuth {self._token}"
+        return r
+
+    def __repr__(self) -> str:
+        return "<OAuth token redacted>"
+
+
+class Client:
+    """IronWorker API v2 for one project; ``base_url`` like ``https://worker-aws-us-east-1.iron.io``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        project_id: str,
+        token: str,
+        *,
+        timeout: float = 30.0,
+        retries: int = 5,
+        backoff: float = 0.5,
+        session: requests.Session | None = None,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise IronshipError(
+                f"invalid IronWorker API URL {_redact(base_url, token)!r}",
+                hint="expected something like https://worker-aws-us-east-1.iron.io",
+            )
+        if not token or not project_id:
+            raise IronshipError("the IronWorker client needs a token and a project id")
+        self._root = base_url.rstrip("/")
+        self._host = parts.netloc.rpartition("@")[2]
+        self.project_id = project_id
+        self._project = f"/2/projects/{quote(project_id, safe='')}"
+        self._timeout = (min(connect_timeout, timeout), timeout)
+        self._auth = _OAuth(token)
+        self._secret = token
+        self._owns_session = session is None
+        self._session = session if session is not None else requests.Session()
+        self._retry = _ApiRetry(
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=retries,
+            other=0,
+            allowed_methods=Retry.DEFAULT_ALLOWED_METHODS,
+            status_forcelist=RETRY_STATUSES,
+            backoff_factor=backoff,
+            backoff_jitter=backoff,  # urllib3 >= 2: adds random() * backoff_jitter to each wait
+            backoff_max=30.0,
+            raise_on_status=False,  # the last 503 comes back as a response, so its msg is kept
+            respect_retry_after_header=True,
+        )
+        # Mounted on this API's prefix only, so a caller's session keeps its other adapters.
+        self._session.mount(base_url.rstrip("/") + "/", HTTPAdapter(max_retries=self._retry))
+
+    @classmethod
+    def from_credentials(cls, creds: Credentials, **kwargs: Any) -> Client:
+        """A client for resolved credentials (``ironship.credentials.resolve``)."""
+        return cls(creds.base_url, creds.project_id, creds.token, **kwargs)
+
+    def __repr__(self) -> str:
+        shown = _redact(self._root, self._secret)
+        return f"Client({shown!r}, project_id={self.project_id!r})"
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._owns_session:
+            self._session.close()
+
+    # -- project and code packages (§2.1, §2.4) ---------------------------------------------
+
+    def project(self) -> dict[str, Any]:
+        return self._get_object(self._project)
+
+    def list_codes(self) -> list[Code]:
+        return [Code.from_json(d) for d in self._pages(f"{self._project}/codes", "codes")]
+
+    def get_code(self, code_id: str) -> Code:
+        return Code.from_json(self._get_object(self._code_path(code_id)))
+
+    def find_code(self, name: str) -> Code | None:
+        return next((c for c in self.list_codes() if c.name == name), None)
+
+    def upload_code(self, data: Mapping[str, Any], zip_path: Path | None) -> str:
+        """Upload a package (or only settings) as a new revision; returns the code id."""
+        path = f"{self._project}/codes"
+        # ensure_ascii keeps the untyped ``data`` part free of charset questions.
+        fields = {"data": json.dumps(dict(data), sort_keys=True)}
+        file = ("file", "worker.zip", "application/zip", zip_path) if zip_path else None
+        try:
+            body = MultipartBody(fields, file)
+        except OSError as exc:
+            raise IronshipError(f"cannot read {zip_path}: {exc.strerror or exc}") from None
+        with body:
+            resp = self._send("POST", path, body=body, content_type=body.content_type)
+        code_id = self._object(resp, "POST", path).get("id")
+        if not isinstance(code_id, str) or not code_id:
+            self._fail("POST", path, resp.status_code, "the upload response carries no code id")
+        return code_id
+
+    def delete_code(self, code_id: str) -> None:
+        self._send("DELETE", self._code_path(code_id))
+
+    def list_revisions(self, code_id: str) -> list[Revision]:
+        items = self._pages(f"{self._code_path(code_id)}/revisions", "revisions")
+        return [Revision.from_json(d) for d in items]
+
+    def download_code(self, code_id: str, dest: Path, revision: int | None = None) -> Path:
+        """Write the package zip to ``dest`` via a temp file and a rename: never a partial file."""
+        path = f"{self._code_path(code_id)}/download"
+        params = {"revision": str(revision)} if revision is not None else None
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        resp = self._send("GET", path, params=params, stream=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        try:
+            with resp, os.fdopen(fd, "wb") as out:
+                for chunk in resp.iter_content(1 << 16):
+                    out.write(chunk)
+            os.replace(tmp, dest)
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            Path(tmp).unlink(missing_ok=True)
+            raise self._transport_error("GET", path, exc) from None
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return dest
+
+    def pause_queue(self, code_id: str) -> None:
+        self._send("POST", f"{self._code_path(code_id)}/pause_task_queue", json_body={})
+
+    def resume_queue(self, code_id: str) -> None:
+        self._send("POST", f"{self._code_path(code_id)}/resume_task_queue", json_body={})
+
+    # -- tasks (§2.2) ------------------------------------------------------------------------
+
+    def queue_tasks(self, tasks: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Queue several tasks in one call; each ``payload`` must already be a JSON string."""
+        for task in tasks:
+            if not isinstance(task.get("payload", ""), str):
+                raise TypeError("task payload must be a str (JSON-encode it first)")
+        path = f"{self._project}/tasks"
+        resp = self._send("POST", path, json_body={"tasks": [dict(t) for t in tasks]})
+        items = self._object(resp, "POST", path).get("tasks")
+        ids = [t.get("id") for t in items if isinstance(t, dict)] if isinstance(items, list) else []
+        if len(ids) != len(tasks) or not all(isinstance(i, str) and i for i in ids):
+            self._fail("POST", path, resp.status_code, "the response does not list one id per task")
+        return [str(i) for i in ids]
+
+    def queue_task(self, code_name: str, payload: str, **options: Any) -> str:
+        return self.queue_tasks([{"code_name": code_name, "payload": payload, **options}])[0]
+
+    def get_task(self, task_id: str) -> Task:
+        return Task.from_json(self._get_object(self._task_path(task_id)))
+
+    def list_tasks(
+        self,
+        code_name: str | None = None,
+        statuses: Sequence[str] = (),
+        per_page: int = PER_PAGE,
+        page: int = 0,
+    ) -> list[Task]:
+        """One page of tasks, newest first as the server orders them; status flags are OR-ed."""
+        params: dict[str, str] = {"per_page": str(per_page), "page": str(page)}
+        if code_name is not None:
+            params["code_name"] = code_name
+        params.update({s: "1" for s in statuses})
+        path = f"{self._project}/tasks"
+        return [Task.from_json(d) for d in self._list(path, "tasks", params)]
+
+    def get_log(self, task_id: str) -> str | None:
+        """The task's log, or None while the server answers 404 "log not found" (§2.2)."""
+        try:
+            resp = self._send("GET", f"{self._task_path(task_id)}/log")
+        except ApiError as exc:
+            if exc.status == 404 and "log" in exc.msg.lower():
+                return None
+            raise
+        # text/plain without a charset would make requests guess ISO-8859-1; workers write UTF-8.
+        return resp.content.decode("utf-8", "replace")
+
+    def cancel_task(self, task_id: str) -> None:
+        self._send("POST", f"{self._task_path(task_id)}/cancel", json_body={})
+
+    # -- schedules (§2.3) ----------------------------------------------------------------------
+
+    def create_schedule(self, code_name: str, payload: str, **options: Any) -> str:
+        """Create one schedule (``run_every``, ``run_times``, ``start_at``…); returns its id."""
+        path = f"{self._project}/schedules"
+        spec = {"code_name": code_name, "payload": payload, **options}
+        resp = self._send("POST", path, json_body={"schedules": [spec]})
+        items = self._object(resp, "POST", path).get("schedules")
+        first = items[0] if isinstance(items, list) and items else None
+        if not isinstance(first, dict) or not isinstance(first.get("id"), str):
+            self._fail("POST", path, resp.status_code, "the response carries no schedule id")
+        return str(first["id"])
+
+    def get_schedule(self, schedule_id: str) -> Schedule:
+        return Schedule.from_json(self._get_object(self._schedule_path(schedule_id)))
+
+    def list_schedules(self) -> list[Schedule]:
+        items = self._pages(f"{self._project}/schedules", "schedules")
+        return [Schedule.from_json(d) for d in items]
+
+    def cancel_schedule(self, schedule_id: str) -> None:
+        self._send("POST", f"{self._schedule_path(schedule_id)}/cancel", json_body={})
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def _code_path(self, code_id: str) -> str:
+        return f"{self._project}/codes/{quote(code_id, safe='')}"
+
+    def _task_path(self, task_id: str) -> str:
+        return f"{self._project}/tasks/{quote(task_id, safe='')}"
+
+    def _schedule_path(self, schedule_id: str) -> str:
+        return f"{self._project}/schedules/{quote(schedule_id, safe='')}"
+
+    def _pages(self, path: str, key: str) -> Iterator[dict[str, Any]]:
+        """Every item of a paged list: pages of ``PER_PAGE`` from 0 until a short page."""
+        seen: set[str] = set()
+        page = 0
+        while True:
+            params = {"per_page": str(PER_PAGE), "page": str(page)}
+            items = self._list(path, key, params)
+            fresh = [d for d in items if str(d.get("id")) not in seen]
+            if items and not fresh:
+                return  # the server ignores ``page``: stop instead of looping forever
+            seen.update(str(d.get("id")) for d in items)
+            yield from fresh
+            if len(items) < PER_PAGE:
+                return
+            page += 1
+
+    def _list(self, path: str, key: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        resp = self._send("GET", path, params=params)
+        items = self._object(resp, "GET", path).get(key)
+        if not isinstance(items, list):
+            self._fail("GET", path, resp.status_code, f"the response has no {key!r} list")
+        return [d for d in items if isinstance(d, dict)]
+
+    def _get_object(self, path: str) -> dict[str, Any]:
+        return self._object(self._send("GET", path), "GET", path)
+
+    def _object(self, resp: requests.Response, method: str, path: str) -> dict[str, Any]:
+        try:
+            value = resp.json()
+        except ValueError:
+            kind = resp.headers.get("Content-Type") or "no content type"
+            self._fail(method, path, resp.status_code, f"expected JSON, got {kind}: {_text(resp)}")
+        if not isinstance(value, dict):
+            self._fail(method, path, resp.status_code, "expected a JSON object")
+        return value
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        body: MultipartBody | None = None,
+        content_type: str | None = None,
+        stream: bool = False,
+    ) -> requests.Response:
+        """One HTTP call with timeout and retries; a non-2xx answer raises ApiError."""
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        data: bytes | MultipartBody | None = body
+        if json_body is not None:
+            data = json.dumps(json_body).encode()
+            content_type = "application/json"
+        if content_type:
+            headers["Content-Type"] = content_type
+        try:
+            resp = self._session.request(
+                method,
+                self._root + path,
+                params=params,
+                data=data,
+                headers=headers,
+                auth=self._auth,
+                timeout=self._timeout,
+                stream=stream,
+                # Only GET follows redirects (a download may live elsewhere; requests drops the
+                # Authorization header across hosts). A redirected POST would turn into a GET.
+                allow_redirects=method == "GET",
+            )
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            raise self._transport_error(method, path, exc) from None
+        log.debug("%s %s -> %s", method, path, resp.status_code)
+        if not 200 <= resp.status_code < 300:
+            with resp:
+                self._fail(method, path, resp.status_code, _error_message(resp))
+        return resp
+
+    def _fail(self, method: str, path: str, status: int | None, msg: str) -> NoReturn:
+        err = ApiError(method, path, status, _redact(msg, self._secret))
+        if status == 401:
+            err.hint = "the token was rejected: check IRON_TOKEN, iron.json or --token"
+        raise err
+
+    def _transport_error(self, method: str, path: str, exc: BaseException) -> ApiError:
+        chain = _chain(exc)
+        reason = _redact(_reason(chain[-1]), self._secret)
+        kinds = tuple(type(e) for e in chain)
+
+        def seen(*types: type[BaseException]) -> bool:
+            return any(issubclass(k, types) for k in kinds)
+
+        # requests reports a read timeout that exhausted urllib3's retries as a ConnectionError,
+        # so the exception chain, not the outer type, says what happened.
+        if seen(urllib3.exceptions.ReadTimeoutError, requests.ReadTimeout):
+            msg = f"{self._host} sent no response within {self._timeout[1]:g}s"
+        elif seen(requests.ConnectTimeout) or (
+            seen(urllib3.exceptions.ConnectTimeoutError)
+            and not seen(urllib3.exceptions.NewConnectionError)
+        ):
+            msg = f"timed out connecting to {self._host} after {self._timeout[0]:g}s"
+        elif seen(requests.exceptions.ChunkedEncodingError):
+            msg = f"connection to {self._host} broke mid-response: {reason}"
+        else:
+            msg = f"cannot talk to {self._host}: {reason}"
+        err = ApiError(method, path, None, msg)
+        err.hint = (
+            "check that the server is up and the host setting (IRON_HOST, iron.json) is right"
+        )
+        return err
+
+
+def _redact(text: str, token: str) -> str:
+    """Remove the token and any ``oauth=`` query value from text that may reach the user."""
+    if len(token) >= 6:  # a shorter (test) token would mangle ordinary words
+        text = text.replace(token, "***")
+    return _OAUTH_IN_URL.sub(r"\1***", text)
+
+
+def _text(resp: requests.Response, limit: int = 200) -> str:
+    raw = resp.content.decode("utf-8", "replace")
+    if "html" in resp.headers.get("Content-Type", "").lower() or raw.lstrip().startswith("<"):
+        title = re.search(r"(?is)<title>(.*?)</title>", raw)
+        raw = title.group(1) if title else re.sub(r"<[^>]*>", " ", raw)
+    return " ".join(raw.split())[:limit].rstrip()
+
+
+def _error_message(resp: requests.Response) -> str:
+    """The server's JSON ``msg``, else a short text: the reason phrase or the body's start."""
+    try:
+        value = resp.json()
+    except ValueError:
+        value = None
+    if isinstance(value, dict) and isinstance(value.get("msg"), str) and value["msg"]:
+        return str(value["msg"])
+    if value is None and (text := _text(resp)):
+        return text
+    return resp.reason or f"HTTP {resp.status_code}"
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and its causes, outermost first: requests wraps urllib3 wraps the socket error."""
+    chain = [exc]
+    while True:
+        current = chain[-1]
+        inner = getattr(current, "reason", None)
+        if not isinstance(inner, BaseException):
+            args = [a for a in current.args if isinstance(a, BaseException)]
+            inner = args[-1] if args else current.__cause__ or current.__context__
+        if inner is None or any(inner is e for e in chain):
+            return chain
+        chain.append(inner)
+
+
+def _reason(exc: BaseException) -> str:
+    """A short text for the innermost cause, e.g. "Connection refused"."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

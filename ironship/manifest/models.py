@@ -1,0 +1,80 @@
+"""Domain values shared by the manifest, the packager, the planner and the smoke runner.
+
+Frozen dataclasses with no behaviour beyond small derived properties (CONVENTIONS §4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+DEFAULT_SEPARATOR = "MAGICALSTDOUTSEPARATOR"
+RUNTIMES = ("python", "php", "node", "ruby", "sh", "binary")
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a value sits in the manifest, for messages like ``ironship.yml:14:5``."""
+
+    file: Path
+    line: int  # 1-based
+    column: int  # 1-based
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class SmokeTest:
+    """One declared smoke test of a worker (issue 4). Expectation blocks stay raw JSON values."""
+
+    name: str
+    payload: Any  # already deep-merged over the worker's default payload
+    timeout: float  # seconds the whole test may take (queue + run)
+    status: Literal["complete", "error", "timeout"] = "complete"
+    separator: str = DEFAULT_SEPARATOR
+    # {"equals"|"subset"|"schema"|"contains"|"matches": value, "block": "first"|"last"|"all"}
+    output: Mapping[str, Any] | None = None
+    # {"contains"|"not_contains"|"matches": str or list of str}
+    log: Mapping[str, Any] | None = None
+    max_duration: float | None = None
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class Worker:
+    """One code package as ironship.yml declares it (defaults already applied)."""
+
+    name: str
+    root: Path  # absolute, resolved
+    entry: str  # posix path relative to root; the package's file_name
+    runtime: str
+    include: tuple[str, ...] = ()  # gitignore-style; empty means everything under root
+    exclude: tuple[str, ...] = ()
+    payload: Any = None  # default payload (a JSON value, usually an object)
+    config: Mapping[str, Any] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    max_concurrency: int | None = None
+    retries: int | None = None
+    retries_delay: int | None = None
+    priority: int | None = None
+    timeout: int | None = None
+    separator: str = DEFAULT_SEPARATOR
+    smoke: tuple[SmokeTest, ...] = ()
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path  # absolute path of ironship.yml
+    version: int
+    workers: tuple[Worker, ...]  # sorted by name
+
+    @property
+    def directory(self) -> Path:
+        return self.path.parent
+
+    def worker(self, name: str) -> Worker | None:
+        return next((w for w in self.workers if w.name == name), None)

@@ -1,0 +1,216 @@
+"""Reproducible zips of a worker's files (issue 3 §2, CONVENTIONS §9).
+
+``write_zip`` gives byte-identical output for the same FileSet whatever the umask, timezone,
+mtimes or directory order: entries sorted by path, one fixed UTC date (1980-01-01, or
+``SOURCE_DATE_EPOCH`` clamped to the ZIP range), ``create_system`` unix, modes 0644/0755 from the
+exec bit only, no extra fields, no directory entries (unzip creates parents itself), deflate at
+a fixed level and already-compressed formats stored. The bytes still depend on the zlib build
+(zlib-ng deflates differently), which is why a package's identity is its content digest and the
+zip's MD5 is only the fallback for packages ironship did not upload (API reference §3).
+
+Selection and the digest live in ``ironship.fileset`` and are re-exported here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import zipfile
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ironship.errors import IronshipError
+from ironship.manifest.models import Worker
+from ironship.packaging.fileset import (
+    DEFAULT_EXCLUDES,
+    IGNORE_FILE,
+    FileEntry,
+    FileSet,
+    build_fileset,
+    content_digest,
+    hash_file,
+    select_files,
+    upload_settings,
+)
+
+__all__ = [
+    "COMPRESS_LEVEL",
+    "DEFAULT_EXCLUDES",
+    "IGNORE_FILE",
+    "STORED_EXTENSIONS",
+    "FileEntry",
+    "FileSet",
+    "build_fileset",
+    "content_digest",
+    "files_of_zip",
+    "hash_file",
+    "package_workers",
+    "select_files",
+    "upload_settings",
+    "write_zip",
+    "zip_date_time",
+    "zip_md5",
+    "zip_name",
+]
+
+COMPRESS_LEVEL = 6
+# Deflating these again costs CPU and gains nothing; storing them keeps packaging fast.
+_IMAGES = {"png", "jpg", "jpeg", "gif", "webp", "avif", "heic", "ico"}
+_ARCHIVES = {"gz", "tgz", "bz2", "tbz", "xz", "txz", "lz", "lzma", "zst", "br", "zip", "7z", "rar"}
+_PACKAGES = {"whl", "egg", "jar", "war", "ear", "apk", "docx", "xlsx", "pptx", "odt", "ods"}
+_MEDIA = {"mp3", "mp4", "m4a", "m4v", "mov", "avi", "mkv", "webm", "ogg", "oga", "ogv", "opus"}
+_OTHER = {"flac", "woff", "woff2", "pdf", "npz", "parquet"}
+STORED_EXTENSIONS = frozenset(_IMAGES | _ARCHIVES | _PACKAGES | _MEDIA | _OTHER)
+DateTime = tuple[int, int, int, int, int, int]
+ZIP_EPOCH: DateTime = (1980, 1, 1, 0, 0, 0)
+_ZIP_MAX = datetime(2107, 12, 31, 23, 59, 58, tzinfo=UTC)  # the DOS date field's last value
+_CHUNK = 1 << 20
+_MODE_EXEC = 0o100755 << 16
+_MODE_FILE = 0o100644 << 16
+
+
+def zip_date_time(env: Mapping[str, str] | None = None) -> DateTime:
+    """The date of every entry: ``SOURCE_DATE_EPOCH`` (UTC, clamped to 1980..2107) or 1980-01-01.
+
+    Dates before 1980 do not fit the ZIP field and read back as 2098, which makes Python treat
+    every shipped file as stale (PEERS pain point 3).
+    """
+    raw = (os.environ if env is None else env).get("SOURCE_DATE_EPOCH", "").strip()
+    if not raw:
+        return ZIP_EPOCH
+    try:
+        epoch = int(raw)
+    except ValueError:
+        raise IronshipError(
+            f"SOURCE_DATE_EPOCH={raw!r} is not an integer",
+            hint="set it to seconds since 1970 (e.g. git log -1 --format=%ct), or unset it",
+        ) from None
+    when = datetime.fromtimestamp(min(max(epoch, 315532800), int(_ZIP_MAX.timestamp())), tz=UTC)
+    return (when.year, when.month, when.day, when.hour, when.minute, when.second)
+
+
+def _zipinfo(entry: FileEntry, date_time: DateTime) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(entry.path, date_time)
+    info.create_system = 3  # unix, so external_attr carries the mode on every platform
+    info.external_attr = _MODE_EXEC if entry.executable else _MODE_FILE
+    info.file_size = entry.size  # known up front, so zipfile decides zip64 the same way each time
+    suffix = entry.path.rpartition(".")[2].lower() if "." in entry.path else ""
+    if suffix in STORED_EXTENSIONS:
+        info.compress_type = zipfile.ZIP_STORED
+    else:
+        info.compress_type = zipfile.ZIP_DEFLATED
+        # ZipFile.open(zinfo, "w") ignores the archive's level; 3.13 renamed the attribute.
+        attr = "compress_level" if hasattr(zipfile.ZipInfo, "compress_level") else "_compresslevel"
+        setattr(info, attr, COMPRESS_LEVEL)
+    return info
+
+
+def _copy_verified(entry: FileEntry, out: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    """Stream the file into the zip, checking it still has the content that was hashed."""
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with open(entry.source, "rb") as src, out.open(info, "w") as dst:
+            while chunk := src.read(_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                dst.write(chunk)
+    except OSError as exc:
+        raise IronshipError(
+            f"cannot read '{entry.path}': {exc.strerror or exc}",
+            hint="if it changed while packaging, run again",
+        ) from exc
+    if size != entry.size or digest.hexdigest() != entry.sha256:
+        raise IronshipError(
+            f"'{entry.path}' changed while packaging; run again",
+            hint="stop whatever is writing to the worker's files during packaging",
+        )
+
+
+def write_zip(fileset: FileSet, dest: Path, *, date_time: DateTime | None = None) -> str:
+    """Write the reproducible zip of ``fileset`` to ``dest`` atomically; return its MD5 hex.
+
+    The MD5 is what the server reports as ``latest_checksum``. ``date_time`` defaults to
+    ``zip_date_time()``. The zip appears at ``dest`` complete or not at all.
+    """
+    stamp = zip_date_time() if date_time is None else date_time
+    entries = sorted(fileset.files, key=lambda f: f.path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w+b") as raw, zipfile.ZipFile(raw, "w", allowZip64=True) as out:
+            for entry in entries:
+                _copy_verified(entry, out, _zipinfo(entry, stamp))
+        md5 = zip_md5(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a package is not a secret
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return md5
+
+
+def zip_md5(path: Path) -> str:
+    """MD5 hex of a file's bytes (the server's ``latest_checksum`` of a zip)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, lambda: hashlib.md5(usedforsecurity=False)).hexdigest()
+
+
+def files_of_zip(path: Path) -> dict[str, tuple[bool, str]]:
+    """path -> (exec bit, content sha256) of every file in an existing zip (directories skipped).
+
+    For zips not made on unix the mode bits are absent, so every file reads as not executable.
+    """
+    result: dict[str, tuple[bool, str]] = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if info.is_dir():
+                    continue
+                mode = info.external_attr >> 16 if info.create_system == 3 else 0
+                digest = hashlib.sha256()
+                with archive.open(info) as member:
+                    while chunk := member.read(_CHUNK):
+                        digest.update(chunk)
+                result[info.filename] = (bool(mode & 0o100), digest.hexdigest())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
+        raise IronshipError(
+            f"'{path}' is not a readable zip: {exc}",
+            hint="the package on the server may not be a zip package",
+        ) from exc
+    return result
+
+
+def zip_name(worker_name: str) -> str:
+    """A file name for a worker's zip (characters unsafe in file names become ``_``)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", worker_name).lstrip(".") + ".zip"
+
+
+def package_workers(
+    workers: Sequence[Worker], out_dir: Path, parallelism: int = 4
+) -> list[tuple[FileSet, Path, str]]:
+    """Build and zip several workers on a thread pool; (fileset, zip path, md5) in input order.
+
+    Raises the first failure in input order, after every job has finished.
+    """
+    names = [zip_name(w.name) for w in workers]
+    clash = sorted({n for n in names if names.count(n) > 1})
+    if clash:
+        raise IronshipError(
+            f"workers would share the zip file name {clash[0]!r}",
+            hint="rename one of them",
+        )
+
+    def one(worker: Worker, name: str) -> tuple[FileSet, Path, str]:
+        fileset = build_fileset(worker)
+        dest = out_dir / name
+        return fileset, dest, write_zip(fileset, dest)
+
+    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+        futures = [pool.submit(one, w, n) for w, n in zip(workers, names, strict=True)]
+        return [f.result() for f in futures]

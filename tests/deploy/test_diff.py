@@ -1,0 +1,134 @@
+"""plan() is pure: the same file set and code list always give the same Plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ironship.deploy.diff import (
+    diff_files,
+    plan,
+    plan_worker,
+    setting_changes,
+)
+from ironship.deploy.models import FileChanges, SettingChange
+from ironship.deploy.stamps import FILES_KEY
+from ironship.iron.client import Code
+from ironship.packaging.archive import FileEntry, FileSet, content_digest
+
+SETTINGS = {"name": "fib", "runtime": "python", "file_name": "fib.py", "env_vars": {}}
+
+
+def fileset(files: dict[str, str], settings: dict[str, object] | None = None) -> FileSet:
+    entries = tuple(
+        FileEntry(p, False, sha, 1, Path("/nowhere") / p) for p, sha in sorted(files.items())
+    )
+    s = dict(settings or SETTINGS)
+    return FileSet("fib", Path("/nowhere"), entries, s, content_digest(entries, s))
+
+
+def code(fs: FileSet, **over: object) -> Code:
+    """The code as the server would list it after ironship uploaded ``fs``."""
+    fields: dict[str, object] = {
+        "id": "a" * 24,
+        "name": "fib",
+        "rev": 3,
+        "latest_checksum": "0" * 32,
+        "runtime": "python",
+        "file_name": "fib.py",
+        "env_vars": {FILES_KEY: content_digest(fs.files, {})},
+    }
+    fields.update(over)
+    return Code(**fields)  # type: ignore[arg-type]
+
+
+def test_new_worker_is_created() -> None:
+    """A worker missing on the server is planned as a create with its file count."""
+    fs = fileset({"fib.py": "1"})
+    wp = plan_worker(fs, None)
+    assert (wp.action, wp.reasons, wp.code_changed) == ("create", ("new worker (1 file)",), True)
+
+
+def test_same_stamp_and_settings_is_unchanged() -> None:
+    """A stamp equal to the local files digest and equal settings mean no change."""
+    fs = fileset({"fib.py": "1"})
+    wp = plan_worker(fs, code(fs))
+    assert wp.action == "unchanged" and not wp.changes
+
+
+def test_file_changes_are_named() -> None:
+    """With the server's file index, the plan names added, removed and changed files."""
+    old = fileset({"fib.py": "1", "a.py": "1"})
+    new = fileset({"fib.py": "2", "b.py": "1"})
+    remote_files = {f.path: (f.executable, f.sha256) for f in old.files}
+    wp = plan_worker(new, code(old), remote_files=remote_files)
+    assert wp.action == "update"
+    assert wp.files == FileChanges(added=("b.py",), removed=("a.py",), changed=("fib.py",))
+    assert wp.reasons == ("+ b.py", "- a.py", "~ fib.py")
+
+
+def test_settings_change_shows_before_and_after() -> None:
+    """Changed scalar settings read 'key: before → after'; code stays as it is."""
+    fs = fileset({"fib.py": "1"}, {**SETTINGS, "max_concurrency": 10})
+    wp = plan_worker(fs, code(fs, max_concurrency=5))
+    assert wp.settings == (SettingChange("max_concurrency", 5, 10),)
+    assert wp.reasons == ("max_concurrency: 5 → 10",)
+    assert not wp.code_changed
+
+
+def test_env_and_config_values_are_never_shown() -> None:
+    """Env and config changes name the key only, so secrets stay out of plans."""
+    desired = {**SETTINGS, "env_vars": {"KEY": "new-secret"}, "config": '{"a":1}'}
+    remote = code(fileset({"fib.py": "1"}), env_vars={"KEY": "old-secret"}, config='{"a": 2}')
+    text = " ".join(c.describe() for c in setting_changes(desired, remote))
+    assert text == "config changed env.KEY changed"
+    assert "secret" not in text
+
+
+def test_stamps_are_not_settings() -> None:
+    """IRONSHIP_* env vars on the server are stamps, never reported as env changes."""
+    fs = fileset({"fib.py": "1"})
+    remote = code(fs)
+    assert setting_changes(fs.settings, remote) == ()
+
+
+def test_unlimited_concurrency_spellings_are_equal() -> None:
+    """-1 from the server and 'not set' in the manifest both mean unlimited."""
+    fs = fileset({"fib.py": "1"})
+    assert plan_worker(fs, code(fs, max_concurrency=-1)).action == "unchanged"
+
+
+def test_foreign_package_compares_by_checksum() -> None:
+    """Without a stamp, the local zip MD5 against latest_checksum decides."""
+    fs = fileset({"fib.py": "1"})
+    foreign = code(fs, env_vars={}, latest_checksum="f" * 32)
+    assert plan_worker(fs, foreign, local_md5="f" * 32).action == "unchanged"
+    changed = plan_worker(fs, foreign, local_md5="e" * 32)
+    assert changed.action == "update" and changed.code_changed
+
+
+def test_force_uploads_unchanged_code() -> None:
+    """--force turns an unchanged worker into a code upload, with the reason."""
+    fs = fileset({"fib.py": "1"})
+    wp = plan_worker(fs, code(fs), force=True)
+    assert wp.action == "update" and wp.code_changed
+    assert wp.reasons == ("--force: upload again",)
+
+
+def test_orphans_are_listed_and_deleted_only_with_prune() -> None:
+    """Codes not in the manifest are orphans, or deletes when pruning; sorted by name."""
+    fs = fileset({"fib.py": "1"})
+    stray = Code(id="b" * 24, name="aaa-stray", rev=1)
+    kept = plan([plan_worker(fs, code(fs))], [code(fs), stray])
+    assert [(w.name, w.action) for w in kept.workers] == [
+        ("aaa-stray", "orphan"),
+        ("fib", "unchanged"),
+    ]
+    assert not kept.has_changes
+    pruned = plan([plan_worker(fs, code(fs))], [code(fs), stray], prune=True)
+    assert pruned.workers[0].action == "delete" and pruned.has_changes
+    assert pruned.summary == {"create": 0, "update": 0, "delete": 1, "unchanged": 1, "orphan": 0}
+
+
+def test_diff_files_counts_exec_bit_as_a_change() -> None:
+    """Flipping the exec bit alone changes the file."""
+    assert diff_files({"a": (True, "x")}, {"a": (False, "x")}).changed == ("a",)
