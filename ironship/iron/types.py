@@ -11,7 +11,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-_UNFINISHED = frozenset({"queued", "preparing", "running"})
+# Task statuses (docs/ironworker-api.md, "Tasks"). The official clients wait while a task is
+# queued, preparing or running; these are the statuses that end a task. A status ironship does
+# not know is treated as not finished yet, like the clients do, so every wait needs a bound.
+NOT_STARTED = frozenset({"queued", "preparing"})
+RUNNING = frozenset({"running"})
+FINISHED = frozenset({"complete", "error", "cancelled", "timeout", "killed"})
+
+
+def is_finished(status: str) -> bool:
+    """True once ``status`` can no longer change."""
+    return status in FINISHED
 
 
 @dataclass(frozen=True)
@@ -99,7 +109,7 @@ class Task:
 
     @property
     def finished(self) -> bool:
-        return self.status not in _UNFINISHED
+        return is_finished(self.status)
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Task:

@@ -14,8 +14,8 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
-from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped]
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
 
 from ironship.manifest.defaults import WORKER_ONLY_KEYS
 from ironship.manifest.schema import load_schema
@@ -92,7 +92,7 @@ def _translate(error: ValidationError, doc: Document) -> Iterator[Problem]:
     elif kind == "additionalProperties":
         yield from _unknown_keys(value, schema, path, doc)
     elif kind == "required":
-        for key in error.validator_value:
+        for key in _seq(error.validator_value):
             if isinstance(value, Mapping) and key not in value:
                 message = f"missing required key '{key}'"
                 yield Problem(doc.at(path, key=True), path, message, _REQUIRED_HINTS.get(key))
@@ -102,7 +102,7 @@ def _translate(error: ValidationError, doc: Document) -> Iterator[Problem]:
         message = f"unsupported manifest version {_short(value)}"
         yield Problem(doc.at(path), path, message, "this ironship reads 'version: 1'")
     elif kind == "enum":
-        yield _not_in_enum(value, error.validator_value, path, doc)
+        yield _not_in_enum(value, _seq(error.validator_value), path, doc)
     else:
         yield Problem(doc.at(path), path, *_simple_message(kind, error, schema))
 
@@ -164,9 +164,14 @@ def _unknown_keys(
         yield Problem(where, (*path, key), f"unknown key '{key}'", hint)
 
 
+def _seq(value: object) -> Sequence[Any]:
+    """A schema keyword's value that the schema writes as a list (``required``, ``enum``)."""
+    return list(value) if isinstance(value, (list, tuple)) else []
+
+
 def _wrong_type(error: ValidationError, path: JsonPath, doc: Document) -> Problem:
     expected = error.validator_value
-    names = [expected] if isinstance(expected, str) else list(expected)
+    names = [expected] if isinstance(expected, str) else list(_seq(expected))
     wanted = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
     value = error.instance
     message = f"expected {wanted}, got {describe(value)}"

@@ -6,6 +6,7 @@ import json
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_support import Project, Run, new_project, run_cli, write_tree
@@ -25,9 +26,11 @@ Cli = Callable[..., Run]
 
 
 def fib_upto(limit: int) -> list[int]:
-    seq, a, b = [], 0, 1
-    while a <= limit:
-        seq.append(a)
+    """The Fibonacci numbers below ``limit`` from 1, as the tutorial's worker prints them."""
+    seq: list[int] = []
+    a, b = 0, 1
+    while b < limit:
+        seq.append(b)
         a, b = b, a + b
     return seq
 
@@ -79,7 +82,7 @@ def revs(project: Project) -> dict[str, tuple[int, int, str | None]]:
         }
 
 
-def plan_doc(cli: Cli) -> dict[str, dict[str, object]]:
+def plan_doc(cli: Cli) -> dict[str, dict[str, Any]]:
     res = cli("plan", "--json")
     assert res.code == 0, res.err
     return {w["name"]: w for w in json.loads(res.out)["workers"]}
@@ -99,6 +102,8 @@ def test_example_deploys_and_its_task_logs_the_fibonacci_sequence(cli: Cli, tmp_
     assert followed.code == 0, followed.err
     assert "complete" in followed.err
     assert json.loads(followed.out.split(SEP)[1]) == fib_upto(1000)
+    # The tutorial's sequence: no leading 0, the last number below the limit.
+    assert json.loads(followed.out.split(SEP)[1])[:3] == [1, 1, 2]
     again = cli("log", task_id)
     assert again.out == followed.out
 
@@ -280,7 +285,7 @@ def test_package_not_uploaded_by_ironship_is_compared_by_checksum(
     assert cli("package", "--out", str(dist)).code == 0
     with project.client() as c:
         for name in ("alpha", "beta"):
-            data = {"name": name, "runtime": "python", "file_name": "main.py"}
+            data: dict[str, Any] = {"name": name, "runtime": "python", "file_name": "main.py"}
             if name == "alpha":
                 data["max_concurrency"] = 5
             c.upload_code(data, dist / f"{name}.zip")

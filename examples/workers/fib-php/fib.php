@@ -1,7 +1,8 @@
 <?php
-// The seed tutorial's PHP Fibonacci worker, unchanged: getPayload() comes from the runtime.
-$payload = getPayload(true);
-$max = $payload['max'];
+// A Fibonacci worker in the shape of IronWorker's PHP tutorial: getPayload() is provided by
+// the runtime and returns the payload as an object, so the limit is $payload->max.
+$payload = getPayload();
+$max = isset($payload->max) ? $payload->max : 100;
 if (!is_numeric($max)) {
     fwrite(STDERR, "max must be a number\n");
     exit(1);
@@ -9,8 +10,8 @@ if (!is_numeric($max)) {
 $seq = array();
 $a = 0;
 $b = 1;
-while ($a <= $max) {
-    $seq[] = $a;
+while ($b < $max) {
+    $seq[] = $b;
     $next = $a + $b;
     $a = $b;
     $b = $next;
