@@ -18,6 +18,16 @@ def _ts(rfc: str) -> float:
     return datetime.fromisoformat(rfc).timestamp()
 
 
+def _now_ms(later: timedelta = timedelta()) -> datetime:
+    """Now (plus ``later``) in whole milliseconds, the precision the engine reports times in.
+
+    A time with microseconds can lie inside the millisecond a schedule then fires in, and the
+    fire time as reported (cut to that millisecond) would read as earlier than the start.
+    """
+    at = datetime.now(UTC) + later
+    return at.replace(microsecond=at.microsecond // 1000 * 1000)
+
+
 def test_max_concurrency_keeps_extra_tasks_queued(api: Api, name: str, tmp_path: Path) -> None:
     """With max_concurrency 1 a second task stays queued while the first runs."""
     api.upload(name, max_concurrency=1)
@@ -201,25 +211,25 @@ def _wait_schedule(api: Api, sid: str, field: str, value: object) -> dict[str, A
 def test_schedule_start_at_is_honoured(api: Api, name: str) -> None:
     """A schedule starting in a second fires then, not at creation."""
     api.upload(name)
-    start = datetime.now(UTC) + timedelta(seconds=1)
+    start = _now_ms(timedelta(seconds=1))
     sid = _schedule(api, code_name=name, start_at=start.isoformat(), run_times=1)
     assert api.ok("GET", f"/schedules/{sid}")["run_count"] == 0
     sched = _wait_schedule(api, sid, "status", "complete")
     (task,) = api.ok("GET", "/tasks", params={"code_name": name})["tasks"]
-    assert _ts(task["created_at"]) >= start.timestamp()
-    assert _ts(sched["last_run_time"]) >= start.timestamp()
+    assert datetime.fromisoformat(task["created_at"]) >= start
+    assert datetime.fromisoformat(sched["last_run_time"]) >= start
     assert sched["next_start"] == "0001-01-01T00:00:00Z"
 
 
 def test_repeating_schedule_reports_its_next_run(api: Api, name: str) -> None:
     """After its first run a repeating schedule reports run_count, last_run_time, next_start."""
     api.upload(name)
-    start = datetime.now(UTC)
+    start = _now_ms()
     sid = _schedule(api, code_name=name, start_at=start.isoformat(), run_every=3600)
     sched = _wait_schedule(api, sid, "run_count", 1)
     assert sched["status"] == "scheduled" and "msg" not in sched
-    assert _ts(sched["next_start"]) == pytest.approx(start.timestamp() + 3600, abs=0.01)
-    assert _ts(sched["last_run_time"]) >= start.timestamp()
+    assert datetime.fromisoformat(sched["next_start"]) == start + timedelta(hours=1)
+    assert datetime.fromisoformat(sched["last_run_time"]) >= start
     assert api.ok("POST", f"/schedules/{sid}/cancel") == {"msg": "Cancelled"}
     sched = api.ok("GET", f"/schedules/{sid}")
     assert (sched["status"], sched["run_count"]) == ("cancelled", 1)
