@@ -1,7 +1,8 @@
 """Check manifest data against schemas/ironship.schema.json and say what is wrong in plain words.
 
 jsonschema's own messages (``'3' is not of type 'integer'``) name neither the place nor the fix;
-each error is translated into a Problem located at the failing key or value (CONVENTIONS §3).
+each error is translated into a Problem located at the failing key or value
+(docs/architecture.md, Conventions 3). A value gets one problem, not one per rule it breaks.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -55,10 +57,25 @@ def _validator() -> Draft202012Validator:
 
 def schema_problems(doc: Document) -> list[Problem]:
     """Every schema violation in ``doc.data``, translated and located."""
+    errors = list(_validator().iter_errors(doc.data))
+    # A value of the wrong type breaks its other rules too (`priority: high` is neither an
+    # integer nor one of 0, 1, 2): report only the type, with the allowed values as the hint.
+    mistyped = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
+    allowed = {
+        tuple(e.absolute_path): _seq(e.validator_value) for e in errors if e.validator == "enum"
+    }
     problems: list[Problem] = []
-    for error in _validator().iter_errors(doc.data):
-        # `required` yields one error per missing key, each naming them all: keep one of each.
-        problems.extend(p for p in _translate(error, doc) if p not in problems)
+    for error in errors:
+        path = tuple(error.absolute_path)
+        if path in mistyped and error.validator != "type":
+            continue
+        for problem in _translate(error, doc):
+            if path in allowed and error.validator == "type" and problem.hint is None:
+                listed = ", ".join(str(option) for option in allowed[path])
+                problem = replace(problem, hint=f"use one of: {listed}")
+            # `required` yields one error per missing key, each naming them all: keep one of each.
+            if problem not in problems:
+                problems.append(problem)
     return problems
 
 

@@ -149,6 +149,13 @@ EXPECTED: dict[str, list[str]] = {
         "wrong-types.yml:21:8: workers.str: expected a mapping, got a string ('fib.py')"
         " (hint: a worker is a mapping of settings, e.g. 'entry: fib.py')",
     ],
+    # One problem per value: a word where 0, 1 or 2 goes is a wrong type, not also a wrong value.
+    "wrong-words.yml": [
+        "wrong-words.yml:4:13: defaults.priority: expected an integer, got a number (1.5)"
+        " (hint: use one of: 0, 1, 2)",
+        "wrong-words.yml:9:15: workers.fib.priority: expected an integer, got a string ('high')"
+        " (hint: give 0, 1 or 2)",
+    ],
     "bad-smoke.yml": [
         "bad-smoke.yml:11:18: workers.fib.smoke[0].output.block: 'middle' is not one of:"
         " first, last, all",
@@ -191,6 +198,7 @@ FROM_SCHEMA = {
     "missing-entry.yml",
     "unknown-key.yml",
     "wrong-types.yml",
+    "wrong-words.yml",
 }
 
 
