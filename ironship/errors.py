@@ -1,4 +1,4 @@
-"""The one error type the CLI catches (CONVENTIONS §10) and its few subclasses."""
+"""The one error type the CLI catches (docs/architecture.md, Conventions 10) and its subclasses."""
 
 from __future__ import annotations
 

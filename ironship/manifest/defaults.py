@@ -30,9 +30,9 @@ RUNTIME_BY_SUFFIX = {
 RUNTIMES_HINT = ", ".join(RUNTIMES)
 MATCHERS = ("equals", "subset", "schema", "contains", "matches")
 DEFAULT_SMOKE_TIMEOUT = 60.0
-# Like the seed tutorial's split(SEPARATOR)[1]; smoke_check.DEFAULT_BLOCK agrees.
+# Like the tutorial's split(SEPARATOR)[1]; smoke/expectations.py's DEFAULT_BLOCK agrees.
 DEFAULT_BLOCK = "first"
-# IronWorker API reference §1 "Limits": payload and config are at most 64 KB each.
+# Payload and config are at most 64 KB each (docs/ironworker-api.md §1 (Transport), "Limits").
 MAX_JSON_BYTES = 65536
 
 
@@ -69,7 +69,7 @@ def infer_runtime(entry: str) -> str | None:
 
 
 def smoke_payload(worker_payload: Any, test: Mapping[str, Any]) -> Any:
-    """A smoke test's effective payload (issue 4 §1)."""
+    """A smoke test's effective payload: its own deep-merged over the worker's."""
     if "payload" not in test:
         return copy.deepcopy(worker_payload)
     return deep_merge(worker_payload, test["payload"])

@@ -1,6 +1,7 @@
 """Domain values shared by the manifest, the packager, the planner and the smoke runner.
 
-Frozen dataclasses with no behaviour beyond small derived properties (CONVENTIONS §4).
+Frozen dataclasses with no behaviour beyond small derived properties (docs/architecture.md,
+Conventions 4).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ class Location:
 
 @dataclass(frozen=True)
 class SmokeTest:
-    """One declared smoke test of a worker (issue 4). Expectation blocks stay raw JSON values."""
+    """One declared smoke test of a worker (README "Smoke tests"). Expectation blocks stay raw
+    JSON values."""
 
     name: str
     payload: Any  # already deep-merged over the worker's default payload

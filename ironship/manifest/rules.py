@@ -1,5 +1,6 @@
 """Checks a JSON Schema can't express: files on disk, paths that leave their folder, pattern
-matches, sizes, unique smoke-test names, regexes and embedded schemas (issue 3 §1, issue 4 §1).
+matches, sizes, unique smoke-test names, regexes and embedded schemas (the README's manifest
+rules and "Smoke tests").
 
 Runs on raw data that may also have schema errors, so every access is guarded by isinstance:
 one broken worker must not hide the problems of the others.

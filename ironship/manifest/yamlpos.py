@@ -1,9 +1,9 @@
 """Read YAML into plain JSON-like data while remembering where every key and value sits.
 
 ``yaml.safe_load`` forgets positions and silently keeps the last of two equal keys, so we
-compose the node tree ourselves (CONVENTIONS §2): every value and key gets a Location under its
-JSON path, duplicate keys are reported at every line they appear on, and YAML syntax errors
-become located problems instead of tracebacks.
+compose the node tree ourselves (docs/architecture.md, Conventions 2): every value and key gets
+a Location under its JSON path, duplicate keys are reported at every line they appear on, and
+YAML syntax errors become located problems instead of tracebacks.
 
 The data keeps the last occurrence of a duplicated key (as YAML would), but the earlier ones
 are not thrown away: each becomes a ``Document.variants`` entry (the same document with that
