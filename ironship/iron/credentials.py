@@ -1,9 +1,11 @@
-"""Where the IronWorker token and project come from (IRONWORKER_API.md §5, issue 3 §3).
+"""Where the IronWorker token and project come from (docs/ironworker-api.md §7 (Client
+configuration); README "Credentials").
 
-Lowest priority first: ``~/.iron.json``, ``IRON_*``, ``IRON_WORKER_*``, ``./iron.json`` (the cwd,
-as in PY), ``--config FILE``, then flags. Inside a file the top-level keys come first and the
-``iron_worker`` object overrides them. ``cloud`` (PY) sets scheme, host, port and prefix at once.
-Nothing here reads ``os.environ``, the real cwd or home: the caller passes them in.
+Lowest priority first: ``~/.iron.json``, ``IRON_*``, ``IRON_WORKER_*``, ``./iron.json`` (the
+cwd, as the Python client does), ``--config FILE``, then flags. Inside a file the top-level keys
+come first and the ``iron_worker`` object overrides them. ``cloud`` (a Python client setting)
+sets scheme, host, port and prefix at once. Nothing here reads ``os.environ``, the real cwd or
+home: the caller passes them in.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from ironship.errors import IronshipError
 
 DEFAULT_HOST = "worker-aws-us-east-1.iron.io"
 DEFAULT_PORTS = {"https": 443, "http": 80}
-# The keys PY copies from a file's top level (§5); ``protocol`` is PY's name for ``scheme``.
+# The keys the Python client copies from a file's top level (docs/ironworker-api.md §7);
+# ``protocol`` is its name for ``scheme``.
 _FILE_KEYS = (
     *("token", "project_id", "host", "protocol", "scheme", "port", "api_version"),
     *("path_prefix", "cloud"),
@@ -160,32 +163,34 @@ def _env_layer(env: Mapping[str, str], prefix: str) -> _Layer:
 
 
 def _layer(raw: Mapping[str, Any], label_of: Callable[[str], str]) -> _Layer:
-    """Canonical, checked values from one source; ``cloud`` wins inside its source, as in PY."""
+    """Canonical, checked values from one source; ``cloud`` wins inside its source, as in the
+    Python client."""
     out: _Layer = {}
     for key in _FILE_KEYS:
         value = raw.get(key)
-        if value is None or value == "":  # unset; templates and GO write empty strings
+        if key == "cloud" or value is None or value == "":  # "": templates and Go write them
             continue
         label = label_of(key)
-        if key == "cloud":
-            continue  # applied last, below
-        if key in ("protocol", "scheme"):  # in that order: ``scheme`` wins a tie
-            out["scheme"] = (_scheme(value, label), label)
-        elif key == "port":
-            out["port"] = (_port(value, label), label)
-        elif key == "api_version":
-            if not isinstance(value, str | int) or isinstance(value, bool):
-                raise IronshipError(f'{label}: api_version must be a string such as "2"')
-            out["api_version"] = (str(value), label)
-        elif key == "path_prefix":
-            out["path_prefix"] = (_prefix(_string(key, value, label)), label)
-        elif key == "host":
-            out["host"] = (_host(_string(key, value, label), label), label)
-        else:
-            out[key] = (_string(key, value, label), label)
-    if "cloud" in raw and raw["cloud"] not in (None, ""):
-        out.update(_cloud(raw["cloud"], label_of("cloud")))
+        canonical, check = _CHECKS.get(key, (key, _string))
+        out[canonical] = (check(key, value, label), label)
+    cloud = raw.get("cloud")
+    if cloud is not None and cloud != "":
+        out.update(_cloud(cloud, label_of("cloud")))
     return out
+
+
+def _api_version(key: str, value: Any, label: str) -> str:
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise IronshipError(f'{label}: api_version must be a string such as "2"')
+    return str(value)
+
+
+def _path_prefix(key: str, value: Any, label: str) -> str:
+    return _prefix(_string(key, value, label))
+
+
+def _host_value(key: str, value: Any, label: str) -> str:
+    return _host(_string(key, value, label), label)
 
 
 def _string(key: str, value: Any, label: str) -> str:
@@ -194,14 +199,14 @@ def _string(key: str, value: Any, label: str) -> str:
     return value.strip()
 
 
-def _scheme(value: Any, label: str) -> str:
+def _scheme(key: str, value: Any, label: str) -> str:
     scheme = str(value).strip().lower()
     if scheme not in DEFAULT_PORTS:
         raise IronshipError(f"{label}: scheme must be http or https, not {value!r}")
     return scheme
 
 
-def _port(value: Any, label: str) -> int:
+def _port(key: str, value: Any, label: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise IronshipError(f"{label}: port must be a number, not {value!r}")
     text = str(value).strip()
@@ -244,3 +249,15 @@ def _cloud(value: Any, label: str) -> _Layer:
         "port": (port, label),
         "path_prefix": (_prefix(parts.path), label),
     }
+
+
+# key in a source -> (canonical key, check). ``protocol`` comes before ``scheme`` in _FILE_KEYS,
+# so ``scheme`` wins when a source has both.
+_CHECKS: dict[str, tuple[str, Callable[[str, Any, str], Any]]] = {
+    "protocol": ("scheme", _scheme),
+    "scheme": ("scheme", _scheme),
+    "port": ("port", _port),
+    "api_version": ("api_version", _api_version),
+    "path_prefix": ("path_prefix", _path_prefix),
+    "host": ("host", _host_value),
+}
