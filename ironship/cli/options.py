@@ -11,43 +11,83 @@ from typing import Annotated, Any
 
 import typer
 
+from ironship.cli.outputs import folder_path, writable_dir
 from ironship.cli.ui import err
 from ironship.iron.target import ConnectOptions, Target, open_target
 
 FileOpt = Annotated[
     Path,
-    typer.Option("-f", "--file", help="The manifest.", envvar="IRONSHIP_FILE", show_default=True),
+    typer.Option(
+        "-f",
+        "--file",
+        metavar="FILE",
+        help="The manifest.",
+        envvar="IRONSHIP_FILE",
+        show_default=True,
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print only JSON on stdout.")]
 TargetOpt = Annotated[
     str | None,
     typer.Option(
         "--target",
+        metavar="local|iron",
         help="'iron' (hosted IronWorker) or 'local' (the local engine). Default: iron when "
         "credentials are found, else local.",
         envvar="IRONSHIP_TARGET",
     ),
 ]
 ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="An iron.json file with credentials.")
+    Path | None,
+    typer.Option("--config", metavar="FILE", help="An iron.json file with credentials."),
 ]
 TokenOpt = Annotated[
-    str | None, typer.Option("--token", help="IronWorker token (prefer IRON_TOKEN).")
+    str | None,
+    typer.Option("--token", metavar="TOKEN", help="IronWorker token (prefer IRON_TOKEN)."),
 ]
-ProjectOpt = Annotated[str | None, typer.Option("--project-id", help="IronWorker project id.")]
-HostOpt = Annotated[str | None, typer.Option("--host", help="API host name.")]
-PortOpt = Annotated[int | None, typer.Option("--port", min=1, max=65535, help="API port.")]
-SchemeOpt = Annotated[str | None, typer.Option("--scheme", help="API scheme: https or http.")]
+ProjectOpt = Annotated[
+    str | None, typer.Option("--project-id", metavar="ID", help="IronWorker project id.")
+]
+HostOpt = Annotated[str | None, typer.Option("--host", metavar="HOST", help="API host name.")]
+PortOpt = Annotated[
+    int | None, typer.Option("--port", metavar="PORT", min=1, max=65535, help="API port.")
+]
+SchemeOpt = Annotated[
+    str | None, typer.Option("--scheme", metavar="https|http", help="API scheme.")
+]
 DataOpt = Annotated[
     Path | None,
     typer.Option(
         "--data",
+        metavar="DIR",
         help="Local engine folder (default .ironship/engine beside the manifest).",
         envvar="IRONSHIP_DATA",
     ),
 ]
+# --parallelism bounds every concurrent step of a command: plan downloads changed workers'
+# current zips (to name the changed files), apply also uploads, and the smoke tests of
+# apply --smoke and test run that many at once. PlanParallelOpt says only what plan does.
 ParallelOpt = Annotated[
-    int, typer.Option("--parallelism", min=1, max=64, help="Concurrent uploads/tests.")
+    int,
+    typer.Option(
+        "--parallelism",
+        metavar="N",
+        min=1,
+        max=64,
+        help="How many at once: zip downloads to name changed files (plan), uploads (apply), "
+        "smoke tests (--smoke, test).",
+    ),
+]
+PlanParallelOpt = Annotated[
+    int,
+    typer.Option(
+        "--parallelism",
+        metavar="N",
+        min=1,
+        max=64,
+        help="How many changed workers' current zips to download at once (to name the files "
+        "that changed).",
+    ),
 ]
 
 
@@ -70,7 +110,7 @@ _CONNECTION_PARAMS = tuple(
 
 def with_connection(command: Callable[..., None]) -> Callable[..., None]:
     """Give a command the connection options (--target, --config, --token, --project-id,
-    --host, --data); it receives them as one ``conn: ConnectOptions`` argument.
+    --host, --port, --scheme, --data); it receives them as one ``conn: ConnectOptions``.
 
     typer reads options from the function signature, so the wrapper advertises the command's
     own parameters (minus ``conn``) followed by the shared ones.
@@ -104,7 +144,13 @@ def with_connection(command: Callable[..., None]) -> Callable[..., None]:
 def connected(
     base: Path, opts: ConnectOptions, *, quiet: bool = False, create_engine: bool = True
 ) -> Iterator[Target]:
-    """Open the target and say in one line (on stderr) where we deploy."""
+    """Open the target and say in one line (on stderr) where we deploy.
+
+    A ``--data`` that names a file is reported before anything starts; the folder must be
+    writable when this command may start an engine in it.
+    """
+    if opts.data_dir is not None:
+        (writable_dir if create_engine else folder_path)(opts.data_dir, "--data")
     with open_target(base, opts, create_engine=create_engine) as target:
         if not quiet:
             err.print(f"[dim]target: {target.description}[/dim]")

@@ -1,6 +1,7 @@
 """Where a command deploys: the hosted IronWorker (credentials found) or the local engine.
 
-Credentials follow the Iron conventions (issue 3 §3). With none, ironship uses the engine in
+Credentials are found as the official clients find them (docs/ironworker-api.md §7 (Client
+configuration), ``iron/credentials.py``). With none, ironship uses the engine in
 ``.ironship/engine/`` beside the manifest: an ``ironship server`` already running on that
 folder if there is one, else the same engine started in-process for this one command.
 """
@@ -99,8 +100,12 @@ def open_target(
             hint="run this beside your ironship.yml, or pass -f FILE or --data DIR "
             "(the engine lives in .ironship/engine beside the manifest)",
         )
-    if opts.data_dir is None and create_engine:
-        paths.ensure_state_dir(base)
+    if create_engine:
+        # .ironship/ carries a .gitignore of its own, so its state never shows in git status
+        if opts.data_dir is None:
+            paths.ensure_state_dir(base)
+        else:
+            paths.ensure_state_dir_of(data_dir)
     with local_engine(data_dir, why) as target:
         yield target
 

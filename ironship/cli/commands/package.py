@@ -7,9 +7,12 @@ from typing import Annotated
 
 import typer
 
+from ironship import FORMAT_VERSION
 from ironship.cli.options import FileOpt, JsonOpt
+from ironship.cli.outputs import writable_dir
 from ironship.cli.ui import out, print_json
 from ironship.deploy.planner import select_workers
+from ironship.errors import IronshipError
 from ironship.manifest.load import load_manifest
 from ironship.packaging.archive import build_fileset, write_zip
 from ironship.paths import DEFAULT_MANIFEST
@@ -27,7 +30,7 @@ def files(
     if as_json:
         print_json(
             {
-                "format_version": "1",
+                "format_version": FORMAT_VERSION,
                 "worker": fs.worker,
                 "digest": fs.digest,
                 "files": [
@@ -39,22 +42,42 @@ def files(
         return
     for f in fs.files:
         out.print(f"{'x' if f.executable else '-'} {f.size:>10}  {f.path}", markup=False)
-    out.print(f"{fs.file_count} files, {fs.total_size} bytes, digest {fs.digest}", markup=False)
+    out.print(
+        f"{_count(fs.file_count, 'file')}, {_count(fs.total_size, 'byte')}, digest {fs.digest}",
+        markup=False,
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def package(
     workers: Annotated[list[str] | None, typer.Argument(help="Workers (default: all).")] = None,
-    out_dir: Annotated[Path, typer.Option("--out", help="Where to write the zips.")] = Path("dist"),
+    out_dir: Annotated[
+        Path, typer.Option("--out", metavar="DIR", help="The folder to write the zips to.")
+    ] = Path("dist"),
     file: FileOpt = Path(DEFAULT_MANIFEST),
 ) -> None:
     """Write reproducible zips of the workers and print their size and digest."""
+    writable_dir(out_dir, "--out")  # before any work: a bad --out must not cost a build
     manifest = load_manifest(file)
+    selected = select_workers(manifest, workers or [])
+    for w in selected:
+        if (out_dir / f"{w.name}.zip").is_dir():
+            raise IronshipError(
+                f"--out {out_dir}: {out_dir / f'{w.name}.zip'} is a folder, where the zip of "
+                f"{w.name} goes",
+                hint="move that folder away or choose another --out",
+            )
+    filesets = [build_fileset(w) for w in selected]  # every selection problem before writing
     out_dir.mkdir(parents=True, exist_ok=True)
-    for w in select_workers(manifest, workers or []):
-        fs = build_fileset(w)
-        dest = out_dir / f"{w.name}.zip"
+    for fs in filesets:
+        dest = out_dir / f"{fs.worker}.zip"
         md5 = write_zip(fs, dest)
         size = dest.stat().st_size
         out.print(
-            f"{dest}  {fs.file_count} files  {size} bytes  {fs.digest}  md5 {md5}", markup=False
+            f"{dest}  {_count(fs.file_count, 'file')}  {_count(size, 'byte')}  {fs.digest}  "
+            f"md5 {md5}",
+            markup=False,
         )

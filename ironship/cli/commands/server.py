@@ -8,21 +8,29 @@ from typing import Annotated
 import typer
 
 from ironship import paths
+from ironship.cli.outputs import writable_dir
 
 DEFAULT_DATA = paths.engine_dir(Path("."))
 
 
 def server(
-    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", metavar="ADDRESS", help="Address to bind.")
+    ] = "127.0.0.1",
     port: Annotated[
-        int, typer.Option("--port", min=0, max=65535, help="Port (0: any free).")
+        int, typer.Option("--port", metavar="PORT", min=0, max=65535, help="Port (0: any free).")
     ] = 8080,
     data: Annotated[
-        Path, typer.Option("--data", help="Data folder.", envvar="IRONSHIP_DATA")
+        Path,
+        typer.Option("--data", metavar="DIR", help="Data folder.", envvar="IRONSHIP_DATA"),
     ] = DEFAULT_DATA,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Tasks at once.")] = 2,
+    workers: Annotated[
+        int, typer.Option("--workers", metavar="N", min=1, help="Tasks at once.")
+    ] = 2,
 ) -> None:
     """Run the local IronWorker-compatible engine until Ctrl-C."""
     from ironship.engine.server import serve_forever
 
+    writable_dir(data, "--data")
+    paths.ensure_state_dir_of(data)
     serve_forever(data.resolve(), host=host, port=port, workers=workers)
