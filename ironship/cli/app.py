@@ -1,8 +1,9 @@
 """The ``ironship`` command: the typer app, its commands, and the one place errors end up.
 
 Every command lives in ``ironship/cli/commands/`` as a module-level function: it parses its
-options, builds the manifest and the client, calls one core function and renders the result.
-Exit codes are in ``ironship/exitcodes.py``.
+options, builds the manifest and the client, calls one core function and renders the result
+(docs/architecture.md, Conventions 1). ``main`` is the one place errors end up (Conventions 10);
+exit codes are in ``ironship/exitcodes.py``.
 """
 
 from __future__ import annotations
@@ -15,14 +16,58 @@ import click
 import typer
 import typer._click.exceptions as _typer_click
 from rich.markup import escape
+from typer._click import Context, Parameter
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from ironship import __version__, exitcodes
 from ironship.cli.commands import deploy, package, server, smoke, status, tasks, validate
 from ironship.cli.ui import err, out
 from ironship.errors import IronshipError
 
+# Help that reads like typer's own examples: a flag shows no type (``--yes``, not
+# ``--yes <bool>``), an option that takes a value shows what it takes (``--only TEXT``,
+# ``--data DIR``), an argument shows its name in capitals (``WORKER``). typer 0.29 writes a
+# ``<type>`` tag for every parameter, flags included; these classes rewrite the tags once,
+# when click asks a command for its parameters.
+_CLASSIC_TYPES = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "path": "PATH"}
+
+
+def _no_type(ctx: Context) -> None:
+    return None
+
+
+def _classic_type(param: TyperOption, ctx: Context) -> str:
+    label = param.display_type(ctx).strip("<>").removesuffix(" range")
+    if label.startswith("list[") and label.endswith("]"):
+        label = label[len("list[") : -1]  # a repeatable option takes one value each time
+    if "|" in label:
+        return label  # choices, shown as they are typed
+    return _CLASSIC_TYPES.get(label, label.upper())
+
+
+def _plain_help(params: list[Parameter], ctx: Context) -> list[Parameter]:
+    for param in params:
+        if isinstance(param, TyperOption) and param.metavar is None:
+            param.metavar = "" if param.is_flag else _classic_type(param, ctx)
+        elif isinstance(param, TyperArgument) and param.metavar is None:
+            param.metavar = (param.name or "value").upper()
+            param.display_type_rich = _no_type  # type: ignore[method-assign]
+    return params
+
+
+class _Command(TyperCommand):
+    def get_params(self, ctx: Context) -> list[Parameter]:
+        return _plain_help(super().get_params(ctx), ctx)
+
+
+class _Group(TyperGroup):
+    def get_params(self, ctx: Context) -> list[Parameter]:
+        return _plain_help(super().get_params(ctx), ctx)
+
+
 app = typer.Typer(
     name="ironship",
+    cls=_Group,
     help="Declarative deploys, plans and smoke tests for IronWorker.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -53,19 +98,19 @@ def _root(
     _State.debug = debug
 
 
-app.command()(validate.validate)
-app.command()(validate.schema)
-app.command()(package.files)
-app.command()(package.package)
-app.command()(deploy.plan)
-app.command()(deploy.apply)
-app.command("test")(smoke.test_cmd)
-app.command()(tasks.queue)
-app.command()(status.status)
-app.command()(tasks.task)
-app.command()(tasks.log)
-app.command()(tasks.cancel)
-app.command()(server.server)
+app.command(cls=_Command)(validate.validate)
+app.command(cls=_Command)(validate.schema)
+app.command(cls=_Command)(package.files)
+app.command(cls=_Command)(package.package)
+app.command(cls=_Command)(deploy.plan)
+app.command(cls=_Command)(deploy.apply)
+app.command("test", cls=_Command)(smoke.test_cmd)
+app.command(cls=_Command)(tasks.queue)
+app.command(cls=_Command)(status.status)
+app.command(cls=_Command)(tasks.task)
+app.command(cls=_Command)(tasks.log)
+app.command(cls=_Command)(tasks.cancel)
+app.command(cls=_Command)(server.server)
 
 
 # typer >= 0.22 bundles its own copy of click, whose exceptions are not click's: catch both.
@@ -94,18 +139,18 @@ def main(argv: list[str] | None = None) -> None:
         # Without standalone mode, click returns the code of a typer.Exit instead of raising it.
         code = app(args=args, prog_name="ironship", standalone_mode=False)
     except _EXITS as exc:
-        sys.exit(getattr(exc, "exit_code", 0))
+        sys.exit(getattr(exc, "exit_code", exitcodes.OK))
     except _ABORTS:
         err.print("interrupted")
         sys.exit(exitcodes.INTERRUPTED)
     except _CLICK_ERRORS as exc:
         exc.show()  # type: ignore[attr-defined]
-        sys.exit(1)
+        sys.exit(exitcodes.ERROR)
     except IronshipError as exc:
         err.print(f"[red]error:[/red] {escape(exc.message)}", markup=True, highlight=False)
         if exc.hint:
             err.print(f"hint: {exc.hint}", markup=False)
-        sys.exit(1)
+        sys.exit(exitcodes.ERROR)
     except Exception as exc:  # anything else is our bug: short message, traceback on --debug
         if _State.debug:
             traceback.print_exc()
@@ -114,5 +159,5 @@ def main(argv: list[str] | None = None) -> None:
             + ("" if _State.debug else " (run with --debug for a traceback)"),
             markup=False,
         )
-        sys.exit(1)
-    sys.exit(code if isinstance(code, int) else 0)
+        sys.exit(exitcodes.ERROR)
+    sys.exit(code if isinstance(code, int) else exitcodes.OK)
