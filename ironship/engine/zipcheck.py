@@ -1,4 +1,4 @@
-"""Checks an uploaded code package before any revision exists (issue 2 §4).
+"""Checks an uploaded code package before any revision exists.
 
 A package is unpacked into a task directory on every run, so a hostile zip must be refused
 at upload time: entries that escape the directory (absolute paths, ``..``, symlinks) and
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # What iron-worker 1.3.8 sends on Python 3: ``str(bytes)``, i.e. the text ``b'PK\x03\x04...'``
-# (IRONWORKER_API.md §2.1 "PY 1.3.8 on Python 3 corrupts the zip").
+# (docs/ironworker-api.md §8 (What the official clients send), the upload repair).
 PY3_REPR_PREFIXES = (b"b'PK", b'b"PK')
 PY3_REPR_HINT = (
     "the file part holds the Python repr b'PK...' of a zip instead of its bytes: this is what the "
@@ -91,6 +91,22 @@ def _entry_problem(info: zipfile.ZipInfo) -> str | None:
 
 def check_zip(path: Path, limits: Limits) -> ZipSummary:
     """Validate the zip at ``path``: structure, names, sizes and every entry's CRC."""
+    _check_container(path, limits)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            total = _check_entries(infos, limits)
+            _read_every_entry(zf, infos)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError) as exc:
+        raise ZipRejected(f"corrupt zip file: {exc}") from None
+    except (ValueError, EOFError, RuntimeError, zlib.error) as exc:
+        # zlib errors, encrypted entries and truncated streams surface as these.
+        raise ZipRejected(f"unreadable zip file: {exc}") from None
+    return ZipSummary(entries=len(infos), unpacked_bytes=total)
+
+
+def _check_container(path: Path, limits: Limits) -> None:
+    """The file as a whole: within the size limit, and a zip (not the PY3 repr of one)."""
     size = path.stat().st_size
     if size > limits.max_zip_bytes:
         raise ZipRejected(f"code package is {size} bytes; the limit is {limits.max_zip_bytes}")
@@ -101,42 +117,41 @@ def check_zip(path: Path, limits: Limits) -> ZipSummary:
     if not zipfile.is_zipfile(path):
         hint = "empty file" if size == 0 else f"it starts with {head!r}"
         raise ZipRejected(f"the code package is not a zip file ({hint})")
-    try:
-        with zipfile.ZipFile(path) as zf:
-            infos = zf.infolist()
-            if len(infos) > limits.max_entries:
-                raise ZipRejected(
-                    f"zip has {len(infos)} entries; the limit is {limits.max_entries}"
-                )
-            total = 0
-            for info in infos:
-                problem = _entry_problem(info)
-                if problem:
-                    raise ZipRejected(f"unsafe zip: {problem}")
-                total += info.file_size
-                if total > limits.max_unpacked_bytes:
-                    raise ZipRejected(f"zip unpacks to more than {limits.max_unpacked_bytes} bytes")
-                if info.file_size > limits.ratio_floor and info.file_size > limits.max_ratio * max(
-                    info.compress_size, 1
-                ):
-                    raise ZipRejected(
-                        f"zip bomb suspected: entry {info.filename!r} expands "
-                        f"{info.file_size // max(info.compress_size, 1)}x "
-                        f"(limit {limits.max_ratio}x)"
-                    )
-            # Read every entry: zipfile stops at the declared size and checks the CRC, so a
-            # lying header or a corrupt archive is caught here rather than in a task.
-            for info in infos:
-                if info.is_dir():
-                    continue
-                with zf.open(info) as member:
-                    while member.read(1024 * 1024):
-                        pass
-            return ZipSummary(entries=len(infos), unpacked_bytes=total)
-    except ZipRejected:
-        raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError) as exc:
-        raise ZipRejected(f"corrupt zip file: {exc}") from None
-    except (ValueError, EOFError, RuntimeError, zlib.error) as exc:
-        # zlib errors, encrypted entries and truncated streams surface as these.
-        raise ZipRejected(f"unreadable zip file: {exc}") from None
+
+
+def _check_entries(infos: list[zipfile.ZipInfo], limits: Limits) -> int:
+    """Refuse unsafe names and unbounded sizes, judged from the headers; returns the total
+    unpacked size."""
+    if len(infos) > limits.max_entries:
+        raise ZipRejected(f"zip has {len(infos)} entries; the limit is {limits.max_entries}")
+    total = 0
+    for info in infos:
+        problem = _entry_problem(info)
+        if problem:
+            raise ZipRejected(f"unsafe zip: {problem}")
+        total += info.file_size
+        if total > limits.max_unpacked_bytes:
+            raise ZipRejected(f"zip unpacks to more than {limits.max_unpacked_bytes} bytes")
+        _check_ratio(info, limits)
+    return total
+
+
+def _check_ratio(info: zipfile.ZipInfo, limits: Limits) -> None:
+    """Refuse a large entry that expands far more than real files do (a zip bomb)."""
+    packed = max(info.compress_size, 1)
+    if info.file_size > limits.ratio_floor and info.file_size > limits.max_ratio * packed:
+        raise ZipRejected(
+            f"zip bomb suspected: entry {info.filename!r} expands "
+            f"{info.file_size // packed}x (limit {limits.max_ratio}x)"
+        )
+
+
+def _read_every_entry(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo]) -> None:
+    """Read every entry to its end: zipfile stops at the declared size and checks the CRC, so
+    a lying header or a corrupt archive is caught here rather than in a task."""
+    for info in infos:
+        if info.is_dir():
+            continue
+        with zf.open(info) as member:
+            while member.read(1024 * 1024):
+                pass
