@@ -1,4 +1,4 @@
-"""``--payload`` arguments: inline JSON or ``@FILE``."""
+"""``--payload`` arguments: inline JSON or ``@FILE``, and the size limit of what is queued."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ironship.errors import IronshipError
+from ironship.manifest.defaults import MAX_JSON_BYTES
 
 
 def read_payload_arg(text: str) -> Any:
@@ -36,3 +37,22 @@ def read_payload_arg(text: str) -> Any:
             f"{source}: not valid JSON: {exc}",
             hint=hint,
         ) from None
+
+
+def payload_text(body: Any, *, given: bool) -> str:
+    """The JSON string queued as the task's payload; more than IronWorker's 64 KB is an error.
+
+    The limit is on what is sent: the worker's default payload with ``--payload`` merged in
+    (docs/ironworker-api.md §1 (Transport), "Limits"). ``given`` says whether --payload took
+    part, to name it in the message.
+    """
+    text = json.dumps(body if body is not None else {})
+    size = len(text.encode("utf-8"))
+    if size > MAX_JSON_BYTES:
+        what = "the payload (default merged with --payload)" if given else "the default payload"
+        raise IronshipError(
+            f"--payload: {what} is {size} bytes as JSON; IronWorker accepts at most "
+            f"{MAX_JSON_BYTES} bytes (64 KB)",
+            hint="pass large data by reference (a URL or a storage key the worker fetches)",
+        )
+    return text

@@ -1,7 +1,9 @@
-"""Domain values of the IronWorker API: codes, revisions, tasks, schedules (§2).
+"""Domain values of the IronWorker API: codes, revisions, tasks, schedules.
 
-Frozen dataclasses parsed tolerantly from the JSON the server returns: missing keys become
-None, ``env_vars: null`` becomes ``{}``, ``code_rev`` is always a string and ``rev`` an int.
+Frozen dataclasses (docs/architecture.md, Conventions 4) parsed tolerantly from the JSON the
+server returns (docs/ironworker-api.md §2 (Code packages), §3 (Tasks), §4 (Schedules)):
+missing keys become None, ``env_vars: null`` becomes ``{}``, ``code_rev`` is always a string
+and ``rev`` an int.
 """
 
 from __future__ import annotations
@@ -11,11 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# Task statuses (docs/ironworker-api.md, "Tasks"). The official clients wait while a task is
-# queued, preparing or running; these are the statuses that end a task. A status ironship does
-# not know is treated as not finished yet, like the clients do, so every wait needs a bound.
+# Task statuses (docs/ironworker-api.md §3 (Tasks)). The official clients wait while a task is
+# queued, preparing or running; FINISHED are the statuses that end a task. A status ironship
+# does not know is treated as not finished yet, like the clients do, so every wait needs a bound.
 NOT_STARTED = frozenset({"queued", "preparing"})
-RUNNING = frozenset({"running"})
 FINISHED = frozenset({"complete", "error", "cancelled", "timeout", "killed"})
 
 
@@ -26,7 +27,7 @@ def is_finished(status: str) -> bool:
 
 @dataclass(frozen=True)
 class Code:
-    """A code package as the code list and ``GET codes/{id}`` return it (§2.1)."""
+    """A code package as the code list and ``GET codes/{id}`` return it."""
 
     id: str
     name: str
@@ -58,7 +59,7 @@ class Code:
 
 @dataclass(frozen=True)
 class Revision:
-    """One entry of ``GET codes/{id}/revisions`` (§2.1)."""
+    """One entry of ``GET codes/{id}/revisions``."""
 
     id: str
     code_id: str
@@ -90,7 +91,11 @@ class Revision:
 
 @dataclass(frozen=True)
 class Task:
-    """A task (§2.2); ``code_rev`` is a string on the wire, kept as one."""
+    """A task; ``code_rev`` is a string on the wire, kept as one; ``duration`` is in ms.
+
+    ``timeout`` and ``delay`` (seconds) are what the task was queued with, when the server
+    says so: they bound how long waiting for it can sensibly take.
+    """
 
     id: str
     code_name: str
@@ -102,6 +107,8 @@ class Task:
     start_time: str | None = None
     end_time: str | None = None
     duration: int | None = None
+    timeout: int | None = None
+    delay: int | None = None
     percent: int | None = None
     retry_task_id: str | None = None
     original_task_id: str | None = None
@@ -124,6 +131,8 @@ class Task:
             start_time=_str(d, "start_time"),
             end_time=_str(d, "end_time"),
             duration=_int(d, "duration"),
+            timeout=_int(d, "timeout"),
+            delay=_int(d, "delay"),
             percent=_int(d, "percent"),
             retry_task_id=_str(d, "retry_task_id"),
             original_task_id=_str(d, "original_task_id"),
@@ -133,7 +142,7 @@ class Task:
 
 @dataclass(frozen=True)
 class Schedule:
-    """A schedule (§2.3)."""
+    """A schedule."""
 
     id: str
     code_name: str

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,17 +10,36 @@ from typing import Annotated, Any
 
 import typer
 
+from ironship import FORMAT_VERSION, exitcodes
 from ironship.cli.options import NO_OPTIONS, FileOpt, JsonOpt, connected, with_connection
-from ironship.cli.payload import read_payload_arg
+from ironship.cli.payload import payload_text, read_payload_arg
 from ironship.cli.ui import err, out, print_json
 from ironship.errors import ApiError, IronshipError
-from ironship.iron.client import Client, Task
+from ironship.iron.client import Client
 from ironship.iron.target import ConnectOptions
+from ironship.iron.types import Task
+from ironship.iron.wait import Clock, wait_for_task
 from ironship.manifest.defaults import deep_merge
 from ironship.manifest.load import load_manifest
 from ironship.paths import DEFAULT_MANIFEST
 
-FINAL = ("complete", "error", "cancelled", "timeout", "killed")
+# How long waiting for a task may take when --wait-timeout is not given: its delay, plus its
+# own timeout (the longest IronWorker lets it run; 3600 s when the server does not say), plus
+# a margin for queueing and start-up. After that ironship says the task is still running.
+MAX_TASK_TIMEOUT = 3600
+WAIT_MARGIN = 60.0
+FOLLOW_POLL = 0.5  # seconds between two reads of a followed log
+
+WaitTimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--wait-timeout",
+        metavar="SECONDS",
+        min=0,
+        help="Wait at most this long for the task to finish (default: its delay and timeout "
+        "plus 60 s).",
+    ),
+]
 
 
 def _manifest_context(file: Path, worker: str | None = None) -> tuple[Path, Any, list[str] | None]:
@@ -60,31 +78,47 @@ def _task_client(file: Path, conn: ConnectOptions, task_id: str) -> Iterator[Cli
             ) from None
 
 
+def _number(text: str | None) -> int | None:
+    """``code_rev`` is a string on the wire; ironship's own JSON gives numbers as numbers."""
+    return int(text) if text is not None and text.isdigit() else None
+
+
 def _task_doc(t: Task) -> dict[str, Any]:
     return {
         "id": t.id,
         "code_name": t.code_name,
-        "code_rev": t.code_rev,
+        "code_rev": _number(t.code_rev),
         "status": t.status,
         "msg": t.msg,
         "created_at": t.created_at,
         "start_time": t.start_time,
         "end_time": t.end_time,
-        "duration": t.duration,
+        "duration": t.duration,  # milliseconds, as the API gives it
     }
 
 
-def wait_task(
-    client: Client, task_id: str, *, poll: float = 0.3, timeout: float | None = None
-) -> Task:
-    start = time.monotonic()
-    while True:
-        task = client.get_task(task_id)
-        if task.status in FINAL:
-            return task
-        if timeout is not None and time.monotonic() - start > timeout:
-            return task
-        time.sleep(poll)
+def _wait_bound(task: Task, wait_timeout: float | None) -> float:
+    if wait_timeout is not None:
+        return wait_timeout
+    return (task.delay or 0) + (task.timeout or MAX_TASK_TIMEOUT) + WAIT_MARGIN
+
+
+def _still_running(task: Task, waited: float, in_process: bool) -> IronshipError:
+    hint = f"ironship task {task.id} shows it later; --wait-timeout SECONDS waits longer"
+    if in_process:
+        hint += "; start `ironship server` to keep an engine running in the background"
+    return IronshipError(
+        f"task {task.id} is still {task.status or 'unfinished'} after {waited:g} s", hint
+    )
+
+
+def _wait(client: Client, task_id: str, wait_timeout: float | None, in_process: bool) -> Task:
+    """Wait for the task, at most the bound; a task still running then is an error."""
+    bound = _wait_bound(client.get_task(task_id), wait_timeout)
+    task = wait_for_task(client, task_id, timeout=bound)
+    if not task.finished:
+        raise _still_running(task, bound, in_process)
+    return task
 
 
 def _print_log(client: Client, task_id: str) -> None:
@@ -93,17 +127,52 @@ def _print_log(client: Client, task_id: str) -> None:
         out.print(text, markup=False, end="" if text.endswith("\n") else "\n")
 
 
+def _queue_one(client: Client, worker: str, body: str, options: dict[str, int], hint: str) -> str:
+    try:
+        return client.queue_task(worker, body, **options)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        raise IronshipError(f"cannot queue {worker!r}: {exc.msg}", hint) from None
+
+
 @with_connection
 def queue(
     worker: Annotated[str, typer.Argument(help="The worker (code package name).")],
     payload: Annotated[
         str | None,
-        typer.Option("--payload", help="JSON merged over the default payload, or @FILE."),
+        typer.Option(
+            "--payload",
+            metavar="JSON|@FILE",
+            help="JSON merged over the default payload, or @FILE (at most 64 KB in all).",
+        ),
     ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait, then print the log.")] = False,
-    priority: Annotated[int | None, typer.Option("--priority", min=0, max=2)] = None,
-    delay: Annotated[int | None, typer.Option("--delay", min=0, help="Seconds.")] = None,
-    timeout: Annotated[int | None, typer.Option("--timeout", min=1, max=3600)] = None,
+    wait_timeout: WaitTimeoutOpt = None,
+    priority: Annotated[
+        int | None,
+        typer.Option(
+            "--priority",
+            metavar="0|1|2",
+            min=0,
+            max=2,
+            help="Task priority; 2 runs first. Default: the worker's priority.",
+        ),
+    ] = None,
+    delay: Annotated[
+        int | None,
+        typer.Option("--delay", metavar="SECONDS", min=0, help="Start no sooner than this."),
+    ] = None,
+    timeout: Annotated[
+        int | None,
+        typer.Option(
+            "--timeout",
+            metavar="SECONDS",
+            min=1,
+            max=3600,
+            help="Stop the task after this long. Default: the worker's timeout.",
+        ),
+    ] = None,
     file: FileOpt = Path(DEFAULT_MANIFEST),
     as_json: JsonOpt = False,
     conn: ConnectOptions = NO_OPTIONS,
@@ -114,51 +183,49 @@ def queue(
     """
     base, default, names = _manifest_context(file, worker)
     given = read_payload_arg(payload) if payload is not None else None
-    body = deep_merge(default, given) if given is not None else default
+    body = payload_text(
+        deep_merge(default, given) if given is not None else default, given=given is not None
+    )
     options = {
         k: v
         for k, v in (("priority", priority), ("delay", delay), ("timeout", timeout))
         if v is not None
     }
+    if names is not None and worker not in names:
+        hint = f"workers in {file}: {', '.join(names) or 'none'}"
+    else:
+        hint = "deploy it first: ironship apply"
     with connected(base, conn, quiet=as_json) as tgt:
-        try:
-            task_id = tgt.client.queue_task(
-                worker, json.dumps(body if body is not None else {}), **options
-            )
-        except ApiError as exc:
-            if exc.status != 404:
-                raise
-            if names is not None and worker not in names:
-                hint = f"workers in {file}: {', '.join(names) or 'none'}"
-            else:
-                hint = "deploy it first: ironship apply"
-            raise IronshipError(f"cannot queue {worker!r}: {exc.msg}", hint) from None
+        task_id = _queue_one(tgt.client, worker, body, options, hint)
         if not wait:
-            if as_json:
-                print_json({"format_version": "1", "id": task_id})
-            else:
-                out.print(task_id, markup=False)
+            _print_id(task_id, as_json)
             if tgt.in_process:
                 # Stopping the engine now would leave the task for the next start.
                 err.print(
                     "the local engine runs inside this command, so it waits for the task "
                     "(start `ironship server` to keep an engine running in the background)"
                 )
-                done = wait_task(tgt.client, task_id)
-                err.print(_status_line(done))
+                err.print(_status_line(_wait(tgt.client, task_id, wait_timeout, True)))
             return
         if not as_json:
             err.print(f"queued task {task_id}")
-        task = wait_task(tgt.client, task_id)
+        task = _wait(tgt.client, task_id, wait_timeout, tgt.in_process)
         if as_json:
             doc = _task_doc(task)
             doc["log"] = tgt.client.get_log(task_id)
-            print_json({"format_version": "1", **doc})
+            print_json({"format_version": FORMAT_VERSION, **doc})
         else:
             err.print(_status_line(task))
             _print_log(tgt.client, task_id)
     if task.status != "complete":
-        raise typer.Exit(1)
+        raise typer.Exit(exitcodes.ERROR)
+
+
+def _print_id(task_id: str, as_json: bool) -> None:
+    if as_json:
+        print_json({"format_version": FORMAT_VERSION, "id": task_id})
+    else:
+        out.print(task_id, markup=False)
 
 
 @with_connection
@@ -173,8 +240,9 @@ def task(
         t = client.get_task(task_id)
     doc = _task_doc(t)
     if as_json:
-        print_json({"format_version": "1", **doc})
+        print_json({"format_version": FORMAT_VERSION, **doc})
         return
+    doc["duration"] = f"{t.duration} ms" if t.duration is not None else None
     for key, value in doc.items():
         if value is not None:
             out.print(f"{key:>11}: {value}", markup=False)
@@ -184,12 +252,13 @@ def task(
 def log(
     task_id: Annotated[str, typer.Argument(help="Task id.")],
     follow: Annotated[bool, typer.Option("--follow", help="Keep printing until done.")] = False,
+    wait_timeout: WaitTimeoutOpt = None,
     file: FileOpt = Path(DEFAULT_MANIFEST),
     conn: ConnectOptions = NO_OPTIONS,
 ) -> None:
     """Print a task's log (stdout and stderr)."""
     with _task_client(file, conn, task_id) as client:
-        client.get_task(task_id)  # a clear 404 for an unknown id, not "no log yet"
+        first = client.get_task(task_id)  # a clear 404 for an unknown id, not "no log yet"
         if not follow:
             text = client.get_log(task_id)
             if text is None:
@@ -199,7 +268,7 @@ def log(
                 )
             out.print(text, markup=False, end="")
             return
-        _follow(client, task_id)
+        _follow(client, first, _wait_bound(first, wait_timeout))
 
 
 @with_connection
@@ -210,23 +279,37 @@ def cancel(
 ) -> None:
     """Cancel a queued or running task."""
     with _task_client(file, conn, task_id) as client:
-        client.cancel_task(task_id)
+        try:
+            client.cancel_task(task_id)
+        except ApiError as exc:
+            if exc.status != 400:
+                raise
+            # The API answers 400 for a task that has already ended: say which way it ended.
+            t = client.get_task(task_id)
+            if not t.finished:
+                raise
+            raise IronshipError(
+                f"task {task_id} already finished ({t.status})",
+                hint=f"nothing to cancel; ironship log {task_id} shows what it printed",
+            ) from None
     out.print(f"cancelled {task_id}", markup=False)
 
 
-def _follow(client: Client, task_id: str) -> None:
+def _follow(client: Client, task: Task, bound: float, clock: Clock = time.monotonic) -> None:
+    """Print the log as it grows until the task finishes, for at most ``bound`` seconds."""
     shown = 0
+    deadline = clock() + bound
     while True:
-        t = client.get_task(task_id)
-        text = client.get_log(task_id) or ""
+        remaining = deadline - clock()
+        step = max(0.0, min(FOLLOW_POLL, remaining))
+        task = wait_for_task(client, task.id, timeout=step, clock=clock)
+        # Read the log after the status: output written just before the end is included.
+        text = client.get_log(task.id) or ""
         if len(text) > shown:
             out.print(text[shown:], markup=False, end="")
             shown = len(text)
-        if t.status in FINAL:
-            # one last read: output written just before the end
-            text = client.get_log(task_id) or ""
-            if len(text) > shown:
-                out.print(text[shown:], markup=False, end="")
-            err.print(_status_line(t))
+        if task.finished:
+            err.print(_status_line(task))
             return
-        time.sleep(0.5)
+        if remaining <= 0:
+            raise _still_running(task, bound, False)
