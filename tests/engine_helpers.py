@@ -1,4 +1,5 @@
-"""Helpers for engine tests: a thin HTTP wrapper, zip builders and a scriptable worker."""
+"""Helpers for engine tests: a thin HTTP wrapper, zip builders, a scriptable worker, and specs
+for running one task through the runner directly."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ import json
 import time
 import zipfile
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import requests
+
+from ironship.engine.run import runner
+from ironship.engine.run.spec import RunResult, RunSpec
 
 WAIT = 60.0  # fail-safe upper bound for anything to happen; never a measured threshold
 POLL = 0.02
@@ -158,3 +163,66 @@ def wait_for(predicate: Any, what: str) -> None:
     while not predicate():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(POLL)
+
+
+# -- running one task through the runner, without an engine ------------------------------
+
+
+def package_zip(tmp_path: Path, files: Mapping[str, str], executable: tuple[str, ...] = ()) -> Path:
+    """``tmp_path/code.zip`` holding ``files``; the names in ``executable`` get mode 755."""
+    path = tmp_path / "code.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in files.items():
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = (0o100755 if name in executable else 0o100644) << 16
+            archive.writestr(info, text)
+    return path
+
+
+def make_spec(
+    tmp_path: Path,
+    files: Mapping[str, str],
+    file_name: str,
+    runtime: str = "python",
+    *,
+    payload: str = "{}",
+    config: str | None = None,
+    env_vars: Mapping[str, str] | None = None,
+    timeout: float = 60.0,
+    schedule_id: str | None = None,
+    task_id: str = "0123456789abcdef01234567",
+    executable: tuple[str, ...] = (),
+) -> RunSpec:
+    """A spec running ``file_name`` from ``files``, with its work and log under ``tmp_path``."""
+    return RunSpec(
+        task_id=task_id,
+        zip_path=package_zip(tmp_path, files, executable),
+        runtime=runtime,
+        file_name=file_name,
+        payload=payload,
+        config=config,
+        env_vars=env_vars or {},
+        timeout=timeout,
+        work_root=tmp_path / "work",
+        log_path=tmp_path / "logs" / f"{task_id}.log",
+        schedule_id=schedule_id,
+    )
+
+
+def run_task(spec: RunSpec) -> tuple[RunResult, str]:
+    """Start ``spec`` and wait for its end: the RunResult and the whole log."""
+    result = runner.start(spec).wait(WAIT)
+    assert result is not None, "task did not end"
+    log = spec.log_path.read_text() if spec.log_path.exists() else ""
+    return result, log
+
+
+def wait_for_log(spec: RunSpec, needle: str) -> str:
+    """The log once it contains ``needle`` (fail-safe bound WAIT)."""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        text = spec.log_path.read_text() if spec.log_path.exists() else ""
+        if needle in text:
+            return text
+        time.sleep(0.01)
+    raise AssertionError(f"{needle!r} never appeared in the log")

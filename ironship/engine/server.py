@@ -1,8 +1,10 @@
 """Starting the engine: in-process for one command (``EngineServer``) or as ``ironship server``.
 
-One engine per data folder at a time (an flock on DATA/engine.lock); while it runs,
-DATA/server.json says where, so another ironship command can use it instead of starting its
-own (issue 2 §5).
+This module wires the layers together: it opens the ``EngineState``, builds the
+``Dispatcher`` over it and the http app over both (docs/architecture.md, Packages and what
+they may import). One engine per data folder at a time (an flock on DATA/engine.lock); while
+it runs, DATA/server.json says where, so another ironship command can use that engine instead
+of starting a second one on the same data.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from ironship.engine.http.app import create_app
 from ironship.engine.http.context import Engine
 from ironship.engine.run.dispatch import Dispatcher
 from ironship.engine.state.db import Db
-from ironship.engine.state.runs import EngineStore
+from ironship.engine.state.engine_state import EngineState
+from ironship.engine.state.folders import Folders
+from ironship.engine.state.projects import ProjectRepo
 from ironship.engine.zipcheck import Limits
 from ironship.errors import IronshipError
 
@@ -35,18 +39,18 @@ LOCK_FILE = "engine.lock"
 
 def create_project(data_dir: Path, name: str = "project") -> tuple[str, str]:
     """Add a project with its own token to ``data_dir`` (works while an engine runs on it)."""
-    db = Db(data_dir)
+    db = Db(Folders(data_dir).db_file)
     try:
-        return db.create_project(name)
+        return ProjectRepo(db).create(name)
     finally:
         db.close()
 
 
 def project_credentials(data_dir: Path) -> tuple[str, str]:
     """The data folder's own project id and token (created on first use)."""
-    db = Db(data_dir)
+    db = Db(Folders(data_dir).db_file)
     try:
-        return db.default_project()
+        return ProjectRepo(db).default()
     finally:
         db.close()
 
@@ -82,14 +86,14 @@ class EngineServer:
         self.url = ""
         self.project_id = ""
         self.token = ""
-        self._store: EngineStore | None = None
+        self._state: EngineState | None = None
         self._dispatcher: Dispatcher | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._lock: IO[str] | None = None
 
     def start(self) -> None:
-        """Open the store, recover, serve HTTP in a thread and start dispatching."""
+        """Open the state, recover, serve HTTP in a thread and start dispatching."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._take_lock()
         try:
@@ -99,12 +103,11 @@ class EngineServer:
             raise
 
     def _start(self) -> None:
-        store = self._store = EngineStore(self.data_dir)
-        store.recover_running()
-        store.clean_leftovers()
-        self.project_id, self.token = store.default_project()
-        dispatcher = self._dispatcher = Dispatcher(store, self.workers, self.poll_interval)
-        app = create_app(Engine(store, dispatcher, self.limits))
+        state = self._state = EngineState.open(self.data_dir)
+        state.recover()
+        self.project_id, self.token = state.projects.default()
+        dispatcher = self._dispatcher = Dispatcher(state, self.workers, self.poll_interval)
+        app = create_app(Engine(state, dispatcher, self.limits))
         # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on accepted sockets whose
         # proto says TCP, and without it every keep-alive response waits ~40 ms (Nagle
         # against the client's delayed ACK: headers and body go out as two writes).
@@ -155,7 +158,7 @@ class EngineServer:
         self._lock = fh
 
     def stop(self) -> None:
-        """Stop HTTP, kill running tasks (left 'running' like a crash), close the store."""
+        """Stop HTTP, kill running tasks (left 'running' like a crash), close the state."""
         with contextlib.suppress(FileNotFoundError):
             (self.data_dir / SERVER_JSON).unlink()
         if self._server is not None:
@@ -164,11 +167,11 @@ class EngineServer:
             self._thread.join(timeout=10)
         if self._dispatcher is not None:
             self._dispatcher.stop()
-        if self._store is not None:
-            self._store.close()
+        if self._state is not None:
+            self._state.close()
         if self._lock is not None:
             self._lock.close()  # releases the flock
-        self._server = self._thread = self._dispatcher = self._store = self._lock = None
+        self._server = self._thread = self._dispatcher = self._state = self._lock = None
 
     def __enter__(self) -> EngineServer:
         self.start()

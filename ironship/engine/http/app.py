@@ -1,8 +1,10 @@
 """The ASGI app: route table, auth, JSON errors and the path-prefix rule.
 
-Wire rules every response follows (IRONWORKER_API.md §1, §9): a Content-Type always, errors
-as ``{"msg"}`` with 400/401/403/404/405/406, never 202/204. ``/2/`` answers at the root and
-behind any path prefix (PY's ``cloud=http://host:port/prefix``).
+Wire rules every response follows (docs/ironworker-api.md §1 (Transport)): a Content-Type
+always, errors as ``{"msg"}`` with 400/401/403/404/405/406, never 202/204. ``/2/`` answers at
+the root and behind any path prefix, as PY's ``cloud=http://host:port/prefix`` needs
+(§8 (What the official clients send)). The state layer's refusals (``NotFound``, ``Conflict``,
+``OverLimit``) become 404, 400 and 403 here, the one place that knows about status codes.
 """
 
 from __future__ import annotations
@@ -21,8 +23,18 @@ from ironship.engine.http import routes_codes as codes
 from ironship.engine.http import routes_tasks as tasks
 from ironship.engine.http.context import Ctx, Engine, Handler, failure
 from ironship.engine.http.wire import HttpFailure
+from ironship.engine.state.model import Conflict, NotFound, OverLimit, StateError
 
 log = logging.getLogger("ironship.engine")
+
+
+# Conflict is a 400, not a 409: the status every client already sees for e.g. retrying a
+# queued task, and none of them looks for a 409.
+_STATUS_OF: dict[type[StateError], int] = {NotFound: 404, Conflict: 400, OverLimit: 403}
+
+
+def _status_of(exc: StateError) -> int:
+    return next((s for cls, s in _STATUS_OF.items() if isinstance(exc, cls)), 400)
 
 
 def _token(request: Request) -> str | None:
@@ -44,17 +56,19 @@ def endpoint(handler: Handler, *, project: bool = True) -> Any:
                 raise HttpFailure(
                     401, "missing token: send 'Authorization: OAuth TOKEN' or ?oauth=TOKEN"
                 )
-            if not engine.store.token_known(token):
+            if not engine.state.projects.token_known(token):
                 raise HttpFailure(401, "invalid token")
             pid = ""
             if project:
                 pid = str(request.path_params["pid"])
-                # Another project's objects are invisible, not forbidden (issue 2 §1 "Auth").
-                if engine.store.project_for(token, pid) is None:
-                    raise HttpFailure(404, "Project not found")
+                # Another project is not found rather than forbidden: a token cannot even
+                # learn which project ids exist.
+                engine.state.projects.for_token(token, pid)
             return await handler(Ctx(request, engine, pid))
         except HttpFailure as exc:
             return failure(exc.status, exc.msg)
+        except StateError as exc:
+            return failure(_status_of(exc), str(exc))
         except ClientDisconnect:
             # The client went away mid-request (e.g. an interrupted upload): nothing was
             # stored, and nobody is listening for an answer.

@@ -1,4 +1,8 @@
-"""What a route handler gets: the request, the engine's parts and the caller's project."""
+"""What a route handler gets: the request, the engine's parts and the caller's project.
+
+``Engine`` is the long-lived part (the state, the dispatcher, the upload limits), ``Ctx`` one
+authenticated request with helpers for its query, body and paging.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ironship.engine.http.parse import MAX_INT, loads_object
+from ironship.engine.http.parse import MAX_INT, loads_object, page
 from ironship.engine.http.wire import HttpFailure
 from ironship.engine.run.dispatch import Dispatcher
-from ironship.engine.state.runs import EngineStore
+from ironship.engine.state.engine_state import EngineState
+from ironship.engine.state.model import Page
 from ironship.engine.zipcheck import Limits
 
 MAX_JSON_BODY = 16 * 1024 * 1024  # many 64 KB payloads in one queue request still fit
@@ -22,7 +27,7 @@ MAX_JSON_BODY = 16 * 1024 * 1024  # many 64 KB payloads in one queue request sti
 class Engine:
     """The long-lived parts the routes share."""
 
-    store: EngineStore
+    state: EngineState
     dispatcher: Dispatcher
     limits: Limits
 
@@ -36,8 +41,8 @@ class Ctx:
     pid: str
 
     @property
-    def store(self) -> EngineStore:
-        return self.engine.store
+    def state(self) -> EngineState:
+        return self.engine.state
 
     def path(self, name: str) -> str:
         return str(self.request.path_params[name])
@@ -54,8 +59,9 @@ class Ctx:
             raise HttpFailure(400, f"query parameter {name} is out of range")
         return value
 
-    def paging(self) -> tuple[int, int]:
-        return self.query_int("page", 0), self.query_int("per_page", 30)
+    def paging(self) -> Page:
+        """``?page=`` and ``?per_page=`` (defaults 0 and 30), checked."""
+        return page(self.query_int("page", 0), self.query_int("per_page", 30))
 
     async def body(self, limit: int = MAX_JSON_BODY) -> bytes:
         declared = self.request.headers.get("content-length", "")
@@ -74,8 +80,9 @@ class Ctx:
         """The JSON object body (empty: ``{}``).
 
         ``strict_type``: a non-empty body must say ``Content-Type: application/json``, else 406,
-        as the docs say for queue, retry and schedule (IRONWORKER_API.md §1). Every official
-        client sends it there; PY sends cancel and delete without one, so those stay lenient.
+        as the docs say for queue, retry and schedule (docs/ironworker-api.md §1 (Transport)).
+        Every official client sends it there; PY sends cancel and delete without one, so those
+        stay lenient.
         """
         body = await self.body()
         if strict_type and body.strip():

@@ -1,8 +1,10 @@
-"""Validation of request bodies into plain values, tolerant the way real clients need.
+"""Validation of request bodies into the state layer's values, tolerant the way clients need.
 
 The official clients send nulls, empty strings, ``priority: -3``, ``timeout: 0``, ``sync``,
-``name`` and other unknown keys; all of those mean "use the default" (IRONWORKER_API.md §2.2,
-§9.7). Wrong types and values past the documented limits are a 400 with a message.
+``name`` and other unknown keys; all of those mean "use the default" (docs/ironworker-api.md
+§3 (Tasks) and §8 (What the official clients send)). Wrong types and values past the
+documented limits are a 400 with a message. What comes out is ``state.model``'s values
+(``TaskRequest``, ``ScheduleRequest``, ``CodeSettings``, ``Page``), checked.
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from ironship.engine.http.wire import HttpFailure, parse_time
+from ironship.engine.state.model import CodeSettings, Page, ScheduleRequest, TaskRequest
 
-MAX_PAYLOAD = 64 * 1024  # payload and config, IRONWORKER_API.md §1 "Limits"
+# Limits of docs/ironworker-api.md §1 (Transport).
+MAX_PAYLOAD = 64 * 1024  # payload and config
 MAX_TIMEOUT = 3600
 MAX_DELAY = 604_800
 MAX_RETRIES = 10
@@ -24,49 +27,14 @@ MAX_RUN_EVERY = 10 * 366 * 86_400  # not documented; bounded so next_start stays
 # Integers past this are refused: SQLite stores 64 bits and JavaScript (NODE) reads 53.
 MAX_INT = 2**53 - 1
 
-SETTING_KEYS = (
-    "runtime",
-    "file_name",
-    "stack",
-    "image",
-    "command",
-    "config",
-    "env_vars",
-    "max_concurrency",
-    "retries",
-    "retries_delay",
-    "priority",
-)
 
-
-@dataclass(frozen=True)
-class TaskRequest:
-    """One task to queue; None means "the code's default"."""
-
-    code_name: str
-    payload: str
-    priority: int | None
-    timeout: int
-    delay: int
-    cluster: str
-    label: str | None
-
-
-@dataclass(frozen=True)
-class ScheduleRequest:
-    """One schedule to create (times as epoch seconds)."""
-
-    code_name: str
-    payload: str
-    start_at: float | None
-    end_at: float | None
-    run_every: int | None
-    run_times: int | None
-    priority: int | None
-    timeout: int
-    task_delay: int
-    cluster: str
-    label: str | None
+def page(number: int, size: int) -> Page:
+    """IronWorker paging: ``page`` from 0 to 100, ``per_page`` from 1 to 100."""
+    if number < 0 or number > 100:
+        raise HttpFailure(400, "page must be between 0 and 100")
+    if not 1 <= size <= 100:
+        raise HttpFailure(400, "per_page must be between 1 and 100")
+    return Page(number, size)
 
 
 def loads_object(body: bytes) -> dict[str, Any]:
@@ -213,7 +181,8 @@ def schedule_request(raw: object) -> ScheduleRequest:
         start_at=start_at,
         end_at=end_at,
         run_every=run_every,
-        # CLI sends run_times 0 when the flag is unset (§2.3).
+        # The Go CLI sends run_times 0 when the flag is unset
+        # (docs/ironworker-api.md §8 (What the official clients send)).
         run_times=run_times or None,
         priority=_priority(raw),
         timeout=_timeout(raw),
@@ -231,7 +200,7 @@ def schedule_requests(body: Mapping[str, Any]) -> list[ScheduleRequest]:
     return [schedule_request(s) for s in items]
 
 
-def code_settings(raw: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+def code_settings(raw: Mapping[str, Any]) -> tuple[str, CodeSettings]:
     """The ``data`` part of an upload: the code name and the settings it gives (None = unset)."""
     name = _name(raw, "name")
     if len(name) > 255 or "/" in name or not name.isprintable():
@@ -255,19 +224,19 @@ def code_settings(raw: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     retries_delay = opt_int(raw, "retries_delay")
     if retries_delay is not None and not 0 <= retries_delay <= MAX_DELAY:
         raise HttpFailure(400, f"retries_delay must be between 0 and {MAX_DELAY}")
-    settings: dict[str, Any] = {
-        "runtime": opt_str(raw, "runtime"),
-        "file_name": opt_str(raw, "file_name"),
-        "stack": opt_str(raw, "stack"),
-        "image": opt_str(raw, "image"),
-        "command": opt_str(raw, "command"),
-        "config": text_blob(raw, "config"),
-        "env_vars": {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in env.items()}
+    settings = CodeSettings(
+        runtime=opt_str(raw, "runtime"),
+        file_name=opt_str(raw, "file_name"),
+        stack=opt_str(raw, "stack"),
+        image=opt_str(raw, "image"),
+        command=opt_str(raw, "command"),
+        config=text_blob(raw, "config"),
+        env_vars={str(k): v if isinstance(v, str) else json.dumps(v) for k, v in env.items()}
         or None,
         # -1 or unset means unlimited; GO's `iron register` sends default_priority -1000.
-        "max_concurrency": max_concurrency if max_concurrency and max_concurrency > 0 else None,
-        "retries": retries,
-        "retries_delay": retries_delay,
-        "priority": priority if priority is not None and 0 <= priority <= 2 else None,
-    }
+        max_concurrency=max_concurrency if max_concurrency and max_concurrency > 0 else None,
+        retries=retries,
+        retries_delay=retries_delay,
+        priority=priority if priority is not None and 0 <= priority <= 2 else None,
+    )
     return name, settings

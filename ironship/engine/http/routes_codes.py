@@ -1,12 +1,16 @@
-"""Code package routes (IRONWORKER_API.md §2.1), including the checked, streamed upload."""
+"""Code package routes, including the checked, streamed upload.
+
+The endpoints of docs/ironworker-api.md §2 (Code packages): list, get, delete, revisions,
+download, stats, pause/resume and cancel_all, and the multipart upload whose zip is copied to
+tmp/, checked (``zipcheck``) and only then moved into blobs/.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
-import time
 import zipfile
-from typing import IO, Any
+from typing import IO
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
@@ -16,8 +20,9 @@ from starlette.types import Receive, Scope, Send
 
 from ironship.engine.http.context import Ctx, ok
 from ironship.engine.http.parse import code_settings, loads_object
-from ironship.engine.http.wire import HttpFailure, code_json, new_id, revision_json
-from ironship.engine.state.db import Blob
+from ironship.engine.http.wire import HttpFailure, code_json, revision_json
+from ironship.engine.state.folders import Blob
+from ironship.engine.state.model import CodeSettings, new_id
 from ironship.engine.zipcheck import (
     Limits,
     ZipRejected,
@@ -30,35 +35,33 @@ CHUNK = 1024 * 1024
 
 
 async def list_codes(ctx: Ctx) -> Response:
-    page, per_page = ctx.paging()
-    rows = ctx.store.list_codes(ctx.pid, page, per_page)
+    rows = ctx.state.codes.list_page(ctx.pid, ctx.paging())
     return ok({"codes": [code_json(code, rev) for code, rev in rows]})
 
 
 async def get_code(ctx: Ctx) -> Response:
-    code, rev = ctx.store.get_code(ctx.pid, ctx.path("code_id"))
+    code, rev = ctx.state.codes.get(ctx.pid, ctx.path("code_id"))
     return ok(code_json(code, rev))
 
 
 async def delete_code(ctx: Ctx) -> Response:
-    ctx.store.delete_code(ctx.pid, ctx.path("code_id"))
+    ctx.state.codes.delete(ctx.pid, ctx.path("code_id"))
     return ok({"msg": "Deleted"})
 
 
 async def list_revisions(ctx: Ctx) -> Response:
-    page, per_page = ctx.paging()
-    rows = ctx.store.list_revisions(ctx.pid, ctx.path("code_id"), page, per_page)
+    rows = ctx.state.codes.list_revisions(ctx.pid, ctx.path("code_id"), ctx.paging())
     return ok({"revisions": [revision_json(r) for r in rows]})
 
 
 async def download(ctx: Ctx) -> Response:
     raw = ctx.request.query_params.get("revision")
     rev = ctx.query_int("revision", 0) if raw else None
-    code, revision = ctx.store.get_revision(ctx.pid, ctx.path("code_id"), rev)
+    code, revision = ctx.state.codes.get_revision(ctx.pid, ctx.path("code_id"), rev)
     if not revision["blob"]:
         raise HttpFailure(404, "this revision has no zip package")
     response = _WholeFile(
-        ctx.store.blob_path(revision["blob"]),
+        ctx.state.files.blob_path(revision["blob"]),
         media_type="application/zip",
         headers={"Content-Disposition": _disposition(f"{code['name']}_{revision['rev']}.zip")},
     )
@@ -88,24 +91,24 @@ def _disposition(filename: str) -> str:
 
 async def stats(ctx: Ctx) -> Response:
     # Defaults: the last 24 h up to now (epoch seconds; the query uses whole seconds).
-    end = ctx.query_int("end_date", int(time.time()) + 1)
+    end = ctx.query_int("end_date", int(ctx.state.db.now()) + 1)
     start = ctx.query_int("start_date", end - 86401)
-    return ok(ctx.store.code_stats(ctx.pid, ctx.path("code_id"), start, end))
+    return ok(ctx.state.codes.stats(ctx.pid, ctx.path("code_id"), start, end))
 
 
 async def pause(ctx: Ctx) -> Response:
-    changed = ctx.store.set_paused(ctx.pid, ctx.path("code_id"), True)
+    changed = ctx.state.codes.set_paused(ctx.pid, ctx.path("code_id"), True)
     return ok({"msg": "Paused" if changed else "Already paused"})
 
 
 async def resume(ctx: Ctx) -> Response:
-    changed = ctx.store.set_paused(ctx.pid, ctx.path("code_id"), False)
+    changed = ctx.state.codes.set_paused(ctx.pid, ctx.path("code_id"), False)
     ctx.engine.dispatcher.wake()
     return ok({"msg": "Resumed" if changed else "Already resumed"})
 
 
 async def cancel_all(ctx: Ctx) -> Response:
-    for task_id in ctx.store.cancel_all(ctx.pid, ctx.path("code_id")):
+    for task_id in ctx.state.codes.cancel_all(ctx.pid, ctx.path("code_id")):
         ctx.engine.dispatcher.cancel(task_id)
     return ok({"msg": "Cancelled all tasks"})
 
@@ -139,14 +142,14 @@ async def upload(ctx: Ctx) -> Response:
             blob = await run_in_threadpool(_ingest, ctx, part.file, limits, settings)
     finally:
         await form.close()
-    code_id = ctx.store.add_revision(ctx.pid, name, settings, blob)
+    code_id = ctx.state.codes.add_revision(ctx.pid, name, settings, blob)
     return ok({"id": code_id, "msg": "Upload successful."})
 
 
-def _ingest(ctx: Ctx, src: IO[bytes], limits: Limits, settings: dict[str, Any]) -> Blob:
+def _ingest(ctx: Ctx, src: IO[bytes], limits: Limits, settings: CodeSettings) -> Blob:
     """Copy the zip into tmp/, check it, and move it into blobs/ only if it is acceptable."""
-    store = ctx.store
-    tmp = store.tmp_dir / f"{new_id()}.part"
+    files = ctx.state.files
+    tmp = files.tmp_dir / f"{new_id()}.part"
     try:
         src.seek(0)
         with tmp.open("wb") as out:
@@ -162,7 +165,7 @@ def _ingest(ctx: Ctx, src: IO[bytes], limits: Limits, settings: dict[str, Any]) 
             repaired = repair_py3_repr(tmp, limits)
             tmp.write_bytes(repaired)
         check_zip(tmp, limits)
-        _check_entry(tmp, settings.get("file_name"))
+        _check_entry(tmp, settings.file_name)
         md5, sha = hashlib.md5(), hashlib.sha256()
         with tmp.open("rb") as fh:
             while chunk := fh.read(CHUNK):
@@ -172,7 +175,7 @@ def _ingest(ctx: Ctx, src: IO[bytes], limits: Limits, settings: dict[str, Any]) 
         blob = Blob(sha256=sha.hexdigest(), md5=md5.hexdigest(), size=tmp.stat().st_size)
         # The rename is the commit point: before it nothing is visible, after it the blob
         # is whole. A crash in between leaves only tmp/, which start-up empties.
-        os.replace(tmp, store.blob_path(blob.sha256))
+        os.replace(tmp, files.blob_path(blob.sha256))
         return blob
     except ZipRejected as exc:
         raise HttpFailure(400, str(exc)) from None
@@ -180,9 +183,9 @@ def _ingest(ctx: Ctx, src: IO[bytes], limits: Limits, settings: dict[str, Any]) 
         tmp.unlink(missing_ok=True)
 
 
-def _check_entry(path: os.PathLike[str], file_name: object) -> None:
+def _check_entry(path: os.PathLike[str], file_name: str | None) -> None:
     """Refuse a package whose ``file_name`` is not in it: the task could never start."""
-    if not isinstance(file_name, str) or not file_name:
+    if not file_name:
         return
     wanted = file_name.removeprefix("./")
     with zipfile.ZipFile(path) as zf:

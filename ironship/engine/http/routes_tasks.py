@@ -1,4 +1,7 @@
-"""Project, task and schedule routes (IRONWORKER_API.md §2.2-2.4)."""
+"""Project, stack, task and schedule routes.
+
+The endpoints of docs/ironworker-api.md §3 (Tasks), §4 (Schedules) and §5 (Other endpoints).
+"""
 
 from __future__ import annotations
 
@@ -16,15 +19,12 @@ from ironship.engine.http.parse import (
     task_requests,
 )
 from ironship.engine.http.wire import HttpFailure, schedule_json, task_json
-from ironship.engine.run.runner import available_runtimes
-from ironship.engine.state.store import STATUSES
-
-UNFINISHED = ("queued", "preparing", "running")
+from ironship.engine.run.runtimes import available_runtimes
+from ironship.engine.state.model import STATUSES, UNFINISHED, TaskFilter
 
 
 async def get_project(ctx: Ctx) -> Response:
-    project = ctx.store.one("SELECT * FROM projects WHERE id=?", (ctx.pid,))
-    assert project is not None  # the auth wrapper found it
+    project = ctx.state.projects.get(ctx.pid)
     return ok({"id": project["id"], "name": project["name"]})
 
 
@@ -33,7 +33,7 @@ async def stacks(ctx: Ctx) -> Response:
 
 
 async def queue(ctx: Ctx) -> Response:
-    ids = ctx.store.queue_tasks(ctx.pid, task_requests(await ctx.json(strict_type=True)))
+    ids = ctx.state.tasks.queue(ctx.pid, task_requests(await ctx.json(strict_type=True)))
     ctx.engine.dispatcher.wake()
     return ok({"msg": "Queued up", "tasks": [{"id": i} for i in ids]})
 
@@ -47,34 +47,31 @@ async def webhook(ctx: Ctx) -> Response:
         raise HttpFailure(400, "the webhook body must be UTF-8 text") from None
     raw = {k: v for k, v in ctx.request.query_params.items() if k != "oauth"}
     req = task_request({**raw, "payload": payload})
-    ids = ctx.store.queue_tasks(ctx.pid, [req])
+    ids = ctx.state.tasks.queue(ctx.pid, [req])
     ctx.engine.dispatcher.wake()
     return ok({"id": ids[0], "msg": "Queued up."})
 
 
 async def list_tasks(ctx: Ctx) -> Response:
     q = ctx.request.query_params
-    page, per_page = ctx.paging()
-    # GO sends a flag's value as "%!d(bool=true)": any non-empty value turns a flag on.
-    statuses = [s for s in STATUSES if q.get(s, "").strip()]
+    page = ctx.paging()
     from_time = ctx.query_int("from_time", -1)
     to_time = ctx.query_int("to_time", -1)
-    rows = ctx.store.list_tasks(
-        ctx.pid,
+    which = TaskFilter(
         code_name=q.get("code_name") or None,
-        statuses=statuses,
+        # GO sends a flag's value as "%!d(bool=true)": any non-empty value turns a flag on.
+        statuses=tuple(s for s in STATUSES if q.get(s, "").strip()),
         from_time=from_time if from_time >= 0 else None,
         to_time=to_time if to_time >= 0 else None,
         cluster=q.get("cluster") or None,
         label=q.get("label") or None,
-        page=page,
-        per_page=per_page,
     )
+    rows = ctx.state.tasks.list_page(ctx.pid, which, page)
     return ok({"tasks": [task_json(t) for t in rows]})
 
 
 async def get_task(ctx: Ctx) -> Response:
-    return ok(task_json(ctx.store.get_task(ctx.pid, ctx.path("task_id"))))
+    return ok(task_json(ctx.state.tasks.get(ctx.pid, ctx.path("task_id"))))
 
 
 def _text(data: bytes) -> Response:
@@ -83,8 +80,8 @@ def _text(data: bytes) -> Response:
 
 
 async def log(ctx: Ctx) -> Response:
-    task = ctx.store.get_task(ctx.pid, ctx.path("task_id"))
-    path = ctx.store.log_path(task["id"])
+    task = ctx.state.tasks.get(ctx.pid, ctx.path("task_id"))
+    path = ctx.state.files.log_path(task["id"])
     if not path.exists():
         # Every client's wait loop retries on 404 (NODE only while the msg matches /log/i).
         if task["status"] in UNFINISHED:
@@ -95,8 +92,8 @@ async def log(ctx: Ctx) -> Response:
 
 async def outlog(ctx: Ctx) -> Response:
     """stdout of a finished task; the local engine keeps one combined log, so it is that."""
-    task = ctx.store.get_task(ctx.pid, ctx.path("task_id"))
-    path = ctx.store.log_path(task["id"])
+    task = ctx.state.tasks.get(ctx.pid, ctx.path("task_id"))
+    path = ctx.state.files.log_path(task["id"])
     if task["status"] in UNFINISHED or not path.exists():
         raise HttpFailure(404, f"outlog not available: the task is {task['status']}")
     return _text(await run_in_threadpool(path.read_bytes))
@@ -104,7 +101,7 @@ async def outlog(ctx: Ctx) -> Response:
 
 async def cancel(ctx: Ctx) -> Response:
     task_id = ctx.path("task_id")
-    before = ctx.store.cancel_task(ctx.pid, task_id)
+    before = ctx.state.tasks.cancel(ctx.pid, task_id)
     if before in ("preparing", "running"):
         ctx.engine.dispatcher.cancel(task_id)
     return ok({"msg": "Cancelled"})
@@ -115,7 +112,7 @@ async def progress(ctx: Ctx) -> Response:
     percent = opt_int(body, "percent")
     if percent is not None:
         percent = max(0, min(100, percent))
-    ctx.store.set_progress(ctx.pid, ctx.path("task_id"), percent, opt_str(body, "msg"))
+    ctx.state.tasks.set_progress(ctx.pid, ctx.path("task_id"), percent, opt_str(body, "msg"))
     return ok({"msg": "Progress set"})
 
 
@@ -124,27 +121,27 @@ async def retry(ctx: Ctx) -> Response:
     delay = opt_int(body, "delay") or 0
     if delay > MAX_DELAY:
         raise HttpFailure(400, f"delay must be at most {MAX_DELAY} seconds")
-    new_id = ctx.store.retry_task(ctx.pid, ctx.path("task_id"), max(0, delay))
+    new_id = ctx.state.tasks.retry(ctx.pid, ctx.path("task_id"), max(0, delay))
     ctx.engine.dispatcher.wake()
     return ok({"msg": "Queued up", "tasks": [{"id": new_id}]})
 
 
 async def create_schedules(ctx: Ctx) -> Response:
-    ids = ctx.store.create_schedules(ctx.pid, schedule_requests(await ctx.json(strict_type=True)))
+    reqs = schedule_requests(await ctx.json(strict_type=True))
+    ids = ctx.state.schedules.create(ctx.pid, reqs)
     ctx.engine.dispatcher.wake()
     return ok({"msg": "Scheduled", "schedules": [{"id": i} for i in ids]})
 
 
 async def list_schedules(ctx: Ctx) -> Response:
-    page, per_page = ctx.paging()
-    rows = ctx.store.list_schedules(ctx.pid, page, per_page)
+    rows = ctx.state.schedules.list_page(ctx.pid, ctx.paging())
     return ok({"schedules": [schedule_json(s) for s in rows]})
 
 
 async def get_schedule(ctx: Ctx) -> Response:
-    return ok(schedule_json(ctx.store.get_schedule(ctx.pid, ctx.path("schedule_id"))))
+    return ok(schedule_json(ctx.state.schedules.get(ctx.pid, ctx.path("schedule_id"))))
 
 
 async def cancel_schedule(ctx: Ctx) -> Response:
-    ctx.store.cancel_schedule(ctx.pid, ctx.path("schedule_id"))
+    ctx.state.schedules.cancel(ctx.pid, ctx.path("schedule_id"))
     return ok({"msg": "Cancelled"})

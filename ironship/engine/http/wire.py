@@ -1,14 +1,15 @@
-"""Wire shapes of the IronWorker API v2: ids, times, errors and the JSON objects.
+"""Wire shapes of the IronWorker API v2: times, errors and the JSON objects.
 
-Every rule here is one a real client depends on (IRONWORKER_API.md §1, §2, §9): 24-hex ids,
-RFC3339 UTC times, integers never floats, ``code_rev`` as a string, and task objects without
-schedule keys (iron-worker 1.3.8 treats any of them, even null, as "this is a schedule").
+Every rule here is one a real client depends on: RFC3339 UTC times with milliseconds and
+integers never floats (docs/ironworker-api.md §1 (Transport)), the code, revision, task and
+schedule objects (§2 (Code packages), §3 (Tasks), §4 (Schedules)), ``code_rev`` as a string,
+and task objects without schedule keys, since iron-worker 1.3.8 treats any of them, even null,
+as "this is a schedule" (§8 (What the official clients send)).
 """
 
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -23,11 +24,6 @@ class HttpFailure(Exception):
         super().__init__(msg)
         self.status = status
         self.msg = msg
-
-
-def new_id() -> str:
-    """A fresh 24-hex id, the ObjectId shape RB's ``check_id`` insists on."""
-    return secrets.token_hex(12)
 
 
 # Times the engine accepts and stores: from the epoch to well before year 10000, so a time

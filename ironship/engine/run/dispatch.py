@@ -3,8 +3,10 @@
 Each pass: record finished tasks (re-queueing retries), deliver cancels, fire due schedules,
 then start queued tasks while there is room: highest priority first, then oldest; skipping
 paused codes, delayed tasks and codes at their ``max_concurrency``; never more than
-``workers`` at once (issue 2 §2 "Scheduling"). It sleeps ``poll_interval`` between passes and
-wakes at once when a task is queued or cancelled or a process ends.
+``workers`` at once (the queue fields of docs/ironworker-api.md §3 (Tasks)). It sleeps
+``poll_interval`` between passes and wakes at once when a task is queued or cancelled or a
+process ends. It reads and writes state only through ``EngineState`` (``state.runs`` and
+``state.schedules``) and processes only through ``runner``.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import contextlib
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ironship.engine.run import runner
-from ironship.engine.state.db import Row
-from ironship.engine.state.runs import EngineStore
+from ironship.engine.run.spec import RunSpec
+from ironship.engine.state.engine_state import EngineState
+from ironship.engine.state.model import Row
+from ironship.engine.state.runs import Outcome
 
 log = logging.getLogger("ironship.engine")
 
@@ -45,16 +48,19 @@ def _runtime_for(rev: Row) -> str | None:
 
 
 class Dispatcher:
-    """Runs tasks from ``store`` with at most ``workers`` processes at once."""
+    """Runs tasks from ``state`` with at most ``workers`` processes at once."""
 
     def __init__(
         self,
-        store: EngineStore,
+        state: EngineState,
         workers: int,
         poll_interval: float,
-        start: Callable[[runner.RunSpec], runner.TaskProcess] = runner.start,
+        start: Callable[[RunSpec], runner.TaskProcess] = runner.start,
     ) -> None:
-        self._store = store
+        self._state = state
+        self._runs = state.runs
+        self._files = state.files
+        self._now = state.db.now
         self._workers = max(1, workers)
         self._poll = poll_interval
         self._start_process = start
@@ -71,7 +77,7 @@ class Dispatcher:
 
     def stop(self) -> None:
         """Stop dispatching and kill running processes; their tasks stay 'running' in the
-        store, exactly as after a crash, so the next start marks them "engine restarted"."""
+        state, exactly as after a crash, so the next start marks them "engine restarted"."""
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:
@@ -102,7 +108,7 @@ class Dispatcher:
     def _pass(self) -> None:
         self._reap()
         self._deliver_cancels()
-        if self._store.fire_due_schedules(time.time()):
+        if self._state.schedules.fire_due(self._now()):
             self._wake.set()
         self._start_ready()
 
@@ -112,21 +118,21 @@ class Dispatcher:
             if result is None:
                 continue
             del self._running[task_id]
-            log_path = self._store.log_path(task_id)
+            log_path = self._files.log_path(task_id)
             if result.status == "error" and result.exit_code is None and result.error_class is None:
                 # No process ran (missing runtime, bad package): the log says why.
                 with contextlib.suppress(OSError), log_path.open("a", encoding="utf-8") as fh:
                     fh.write((result.msg or "the task could not start") + "\n")
             size = log_path.stat().st_size if log_path.exists() else None
-            retry = self._store.finish_task(
-                task_id,
-                result.status,
-                result.msg,
-                result.error_class,
-                result.exit_code,
-                result.duration_ms,
-                size,
+            outcome = Outcome(
+                status=result.status,
+                msg=result.msg,
+                error_class=result.error_class,
+                exit_code=result.exit_code,
+                duration_ms=result.duration_ms,
+                log_size=size,
             )
+            retry = self._runs.finish(task_id, outcome)
             if retry:
                 self._wake.set()
 
@@ -144,15 +150,15 @@ class Dispatcher:
             per_code[item.code_id] = per_code.get(item.code_id, 0) + 1
         blocked: set[str] = set()
         for code_id, count in per_code.items():
-            limit = self._store.max_concurrency(code_id)
+            limit = self._runs.max_concurrency(code_id)
             if limit is not None and count >= limit:
                 blocked.add(code_id)
         while len(self._running) < self._workers and not self._stopping.is_set():
-            task = self._store.next_runnable(time.time(), blocked)
+            task = self._runs.next_runnable(self._now(), blocked)
             if task is None:
                 return
             code_id = str(task["code_id"])
-            limit = self._store.max_concurrency(code_id)
+            limit = self._runs.max_concurrency(code_id)
             if limit is not None and per_code.get(code_id, 0) >= limit:
                 blocked.add(code_id)
                 continue
@@ -161,9 +167,9 @@ class Dispatcher:
 
     def _launch(self, task: Row) -> bool:
         task_id = str(task["id"])
-        if not self._store.mark_running(task_id, time.time()):
+        if not self._runs.mark_running(task_id, self._now()):
             return False
-        rev = self._store.revision(task["revision_id"])
+        rev = self._runs.revision(task["revision_id"])
         problem: str | None = None
         runtime = _runtime_for(rev) if rev else None
         if rev is None:
@@ -174,26 +180,26 @@ class Dispatcher:
             problem = "this code package has no file_name to run"
         elif runtime is None:
             problem = "this code package has no runtime"
-        log_path = self._store.log_path(task_id)
+        log_path = self._files.log_path(task_id)
         if problem or rev is None or runtime is None:
             msg = problem or "cannot start"
             # The log says why too, so a client waiting for it gets an answer.
             log_path.write_text(msg + "\n", encoding="utf-8")
-            self._store.fail_unstarted(task_id, msg, "EngineSetup")
+            self._runs.fail_unstarted(task_id, msg, "EngineSetup")
             return False
         # Created now so that GET log answers (with output so far) as soon as the task runs.
         log_path.touch()
         env = json.loads(rev["env_vars"]) if rev["env_vars"] else {}
-        spec = runner.RunSpec(
+        spec = RunSpec(
             task_id=task_id,
-            zip_path=self._store.blob_path(rev["blob"]),
+            zip_path=self._files.blob_path(rev["blob"]),
             runtime=runtime,
             file_name=str(rev["file_name"]),
             payload=str(task["payload"]),
             config=rev["config"],
             env_vars={str(k): str(v) for k, v in env.items()},
             timeout=float(task["timeout"]),
-            work_root=self._store.work_dir,
+            work_root=self._files.work_dir,
             log_path=log_path,
             schedule_id=task["schedule_id"],
         )

@@ -1,10 +1,12 @@
-"""Runs one task as a real process and reports how it ended (DESIGN.md "Runner interface").
+"""Runs one task as a real process and reports how it ended.
 
-Pure process execution, no SQLite. ``runtimes`` builds what the worker runtime contract
-(IRONWORKER_API.md §4) asks for: the task directory, the command, the arguments and the
-environment. This module owns the process: stdout+stderr go to the log as written, exit 0 →
-complete, otherwise error with the stderr tail in ``msg`` and ``error_class`` "Process Exit N";
-past its timeout, or on cancel, the whole process group is killed.
+Pure process execution, no SQLite (docs/architecture.md, Conventions 8): the dispatcher turns
+rows into a ``RunSpec`` and records the ``RunResult``. ``runtimes`` builds what the worker
+runtime contract (docs/ironworker-api.md §6 (Worker runtime contract)) asks for: the task
+directory, the command, the arguments and the environment. This module owns the process:
+stdout+stderr go to the log as written, exit 0 → complete, otherwise error with the stderr
+tail in ``msg`` and ``error_class`` "Process Exit N"; past its timeout, or on cancel, the whole
+process group is killed.
 
 Each started task has one watcher thread. It pumps stderr into the log (keeping a tail for
 ``msg``), enforces the timeout, escalates SIGTERM to SIGKILL, reaps the process, removes the
@@ -21,8 +23,6 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
 
@@ -30,50 +30,19 @@ from ironship.engine.run.runtimes import (
     RuntimeUnavailable,
     SetupError,
     arguments,
-    available_runtimes,
     command,
     environment,
     prepare,
     remove_tree,
 )
-
-__all__ = ["RunResult", "RunSpec", "TaskProcess", "available_runtimes", "start"]
+from ironship.engine.run.spec import RunResult, RunSpec
 
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL on timeout or cancel
 DRAIN_GRACE = 2.0  # after the worker exits, how long a process outside its group may hold stderr
 TAIL_BYTES = 2048  # stderr kept for an error msg
 TICK = 0.05  # watcher's longest sleep: bounds timeout and stray-process detection latency
 
-Status = Literal["complete", "error", "timeout", "cancelled"]
 _Reason = Literal["timeout", "cancelled", "killed"]
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """Everything needed to run one task; ``work_root/<task_id>`` becomes its directory."""
-
-    task_id: str
-    zip_path: Path
-    runtime: str
-    file_name: str
-    payload: str
-    config: str | None
-    env_vars: Mapping[str, str]
-    timeout: float  # seconds; 0 or less means no limit
-    work_root: Path
-    log_path: Path  # stdout+stderr appended here as written
-    schedule_id: str | None = None
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """How a task ended. ``exit_code`` is None when no process ran or a signal ended it."""
-
-    status: Status
-    msg: str | None
-    exit_code: int | None
-    duration_ms: int
-    error_class: str | None
 
 
 def start(spec: RunSpec) -> TaskProcess:

@@ -1,7 +1,8 @@
-"""The worker runtime contract (IRONWORKER_API.md §4): what a task's process is launched with.
+"""The worker runtime contract: what a task's process is launched with.
 
-The task directory (package unpacked, payload and config files), the program per runtime (the
-table in §4, from iron_worker_ng's ``__runner__.sh``), the arguments and the environment.
+docs/ironworker-api.md §6 (Worker runtime contract) describes it: the task directory (package
+unpacked, payload and config files), the program per runtime (the runners table there, from
+iron_worker_ng's ``__runner__.sh``), the arguments and the environment.
 ``runner`` owns the process itself.
 """
 
@@ -14,17 +15,16 @@ import stat
 import sys
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from ironship.engine.run.runner import RunSpec
+from ironship.engine.run.spec import RunSpec
 
 SHIMS_DIR = Path(__file__).resolve().with_name("shims")
 # Defines getArgs()/getPayload()/getConfig() like the classic IronWorker PHP runner did, so PHP
-# workers written for the platform run unchanged (IRONWORKER_API.md §4, "php" row).
+# workers written for the platform run unchanged (docs/ironworker-api.md §6 (Worker runtime
+# contract), the runners).
 PHP_PRELUDE = SHIMS_DIR / "ironworker_prelude.php"
 
-PAYLOAD_NAME = "__payload__"  # the names iron_worker_ng's own local runner uses (§4)
+PAYLOAD_NAME = "__payload__"  # the names iron_worker_ng's own local runner uses
 CONFIG_NAME = "__config__"
 
 RUNTIMES = ("python", "php", "node", "ruby", "sh", "binary")
@@ -123,7 +123,10 @@ def environment(spec: RunSpec, task_dir: Path) -> dict[str, str]:
 
 
 def arguments(spec: RunSpec, task_dir: Path) -> list[str]:
-    """``-payload FILE [-config FILE] -id ID -d DIR [-schedule_id S]`` (§4)."""
+    """``-payload FILE [-config FILE] -id ID -d DIR [-schedule_id S]``.
+
+    The arguments of docs/ironworker-api.md §6 (Worker runtime contract).
+    """
     args = ["-payload", str(task_dir / PAYLOAD_NAME)]
     if spec.config is not None:
         args += ["-config", str(task_dir / CONFIG_NAME)]

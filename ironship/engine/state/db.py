@@ -1,27 +1,24 @@
-"""The engine's data folder: SQLite (WAL) for state, content-addressed zips, task logs.
+"""The engine's SQLite database: its schema and one connection shared under a lock.
 
-Layout of DATA:
-  engine.db      projects, tokens, codes, revisions, tasks, schedules
-  blobs/<sha256>.zip   one file per distinct package, written via tmp/ + rename after checks
-  logs/<task_id>.log   combined stdout+stderr of a task
-  tmp/           uploads in flight; emptied on start (an interrupted upload leaves nothing)
-  work/          per-task directories while tasks run
+WAL mode, one connection for the HTTP and dispatcher threads, write transactions that queue
+instead of failing. The repositories (``projects``, ``codes``, ``tasks``, ``schedules``,
+``runs``) each hold this ``Db`` and do their reads and writes through it; the clock is injected
+here so every stored time comes from one place (docs/architecture.md, Conventions 11).
 """
 
 from __future__ import annotations
 
-import secrets
-import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ironship.engine.http.wire import new_id
+from ironship.engine.state.model import Row
+
+Clock = Callable[[], float]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -63,36 +60,16 @@ CREATE TABLE IF NOT EXISTS schedules(
 CREATE INDEX IF NOT EXISTS schedules_due ON schedules(status, next_start);
 """
 
-Row = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Blob:
-    """A stored package: its file name under blobs/, MD5 (the wire checksum) and size."""
-
-    sha256: str
-    md5: str
-    size: int
-
-
-def _dict(row: sqlite3.Row | None) -> Row | None:
-    return dict(row) if row is not None else None
-
 
 class Db:
     """One SQLite connection shared by the HTTP and dispatcher threads under a lock."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.blobs_dir = data_dir / "blobs"
-        self.logs_dir = data_dir / "logs"
-        self.tmp_dir = data_dir / "tmp"
-        self.work_dir = data_dir / "work"
-        for d in (self.blobs_dir, self.logs_dir, self.tmp_dir, self.work_dir):
-            d.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, clock: Clock = time.time) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.now = clock
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(
-            data_dir / "engine.db", check_same_thread=False, isolation_level=None, timeout=30
+            path, check_same_thread=False, isolation_level=None, timeout=30
         )
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -121,60 +98,5 @@ class Db:
 
     def one(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> Row | None:
         with self._lock:
-            return _dict(self._conn.execute(sql, params).fetchone())
-
-    # -- projects and tokens ------------------------------------------------------------
-
-    def create_project(self, name: str) -> tuple[str, str]:
-        """A new project and a token scoped to it."""
-        pid, token = new_id(), secrets.token_hex(16)
-        with self.tx() as c:
-            c.execute("INSERT INTO projects VALUES (?, ?, ?)", (pid, name, time.time()))
-            c.execute("INSERT INTO tokens VALUES (?, ?)", (token, pid))
-        return pid, token
-
-    def default_project(self) -> tuple[str, str]:
-        """The data folder's own project and token, created on first use."""
-        with self.tx() as c:
-            row = c.execute("SELECT value FROM meta WHERE key='default_project'").fetchone()
-            if row is None:
-                pid, token = new_id(), secrets.token_hex(16)
-                c.execute("INSERT INTO projects VALUES (?, ?, ?)", (pid, "local", time.time()))
-                c.execute("INSERT INTO tokens VALUES (?, ?)", (token, pid))
-                c.execute("INSERT INTO meta VALUES ('default_project', ?)", (pid,))
-                return pid, token
-            pid = str(row[0])
-            tok = c.execute("SELECT token FROM tokens WHERE project_id=? LIMIT 1", (pid,))
-            return pid, str(tok.fetchone()[0])
-
-    def token_known(self, token: str) -> bool:
-        return self.one("SELECT 1 AS x FROM tokens WHERE token=?", (token,)) is not None
-
-    def project_for(self, token: str, pid: str) -> Row | None:
-        """The project ``pid`` if ``token`` may use it (else None: invisible, 404)."""
-        return self.one(
-            "SELECT p.* FROM projects p JOIN tokens t ON t.project_id = p.id "
-            "WHERE t.token=? AND p.id=?",
-            (token, pid),
-        )
-
-    # -- blobs and logs -----------------------------------------------------------------
-
-    def blob_path(self, sha256: str) -> Path:
-        return self.blobs_dir / f"{sha256}.zip"
-
-    def log_path(self, task_id: str) -> Path:
-        return self.logs_dir / f"{task_id}.log"
-
-    def clean_leftovers(self) -> None:
-        """Remove uploads that never finished and blobs no revision refers to."""
-        for d in (self.tmp_dir, self.work_dir):
-            for p in d.iterdir():
-                if p.is_dir() and not p.is_symlink():
-                    shutil.rmtree(p, ignore_errors=True)
-                else:
-                    p.unlink(missing_ok=True)
-        used = {r["blob"] for r in self.all("SELECT DISTINCT blob FROM revisions")}
-        for p in self.blobs_dir.glob("*.zip"):
-            if p.stem not in used:
-                p.unlink(missing_ok=True)
+            row = self._conn.execute(sql, params).fetchone()
+            return dict(row) if row is not None else None

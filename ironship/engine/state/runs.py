@@ -1,25 +1,44 @@
-"""The dispatcher's side of the store: picking, starting and finishing tasks."""
+"""The dispatcher's side of the tasks table: picking, starting and finishing tasks.
+
+The dispatcher (``run/dispatch.py``) decides when; this module records what happened, and
+re-queues a failed task per its code's ``retries`` (docs/ironworker-api.md §3 (Tasks)).
+"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Collection
+from dataclasses import dataclass
 
-from ironship.engine.http.parse import TaskRequest
-from ironship.engine.http.wire import HttpFailure
-from ironship.engine.state.db import Row
-from ironship.engine.state.schedules import ScheduleStore
+from ironship.engine.state.db import Db
+from ironship.engine.state.model import NotFound, Row
+from ironship.engine.state.tasks import TaskRepo
 
 RESTART_MSG = "engine restarted"
 
 
-class EngineStore(ScheduleStore):
-    """Everything the routes and the dispatcher need."""
+@dataclass(frozen=True)
+class Outcome:
+    """How a started task ended, as the dispatcher records it."""
+
+    status: str
+    msg: str | None
+    error_class: str | None
+    exit_code: int | None
+    duration_ms: int
+    log_size: int | None
+
+
+class RunRepo:
+    """Everything the dispatcher reads and writes; not scoped to a project."""
+
+    def __init__(self, db: Db, tasks: TaskRepo) -> None:
+        self._db = db
+        self._tasks = tasks
 
     def recover_running(self) -> int:
         """Tasks that were running when the engine stopped become error "engine restarted"."""
-        now = time.time()
-        with self.tx() as c:
+        now = self._db.now()
+        with self._db.tx() as c:
             return c.execute(
                 "UPDATE tasks SET status='error', msg=?, error_class='EngineRestarted',"
                 " end_time=?, updated_at=?,"
@@ -33,7 +52,7 @@ class EngineStore(ScheduleStore):
         codes, codes in ``blocked`` (at their max_concurrency) and tasks still delayed."""
         marks = ", ".join("?" * len(blocked))
         not_blocked = f" AND t.code_id NOT IN ({marks})" if blocked else ""
-        return self.one(
+        return self._db.one(
             "SELECT t.* FROM tasks t JOIN codes c ON c.id = t.code_id"
             " WHERE t.status='queued' AND t.run_after<=? AND c.paused=0"
             + not_blocked
@@ -43,7 +62,7 @@ class EngineStore(ScheduleStore):
 
     def max_concurrency(self, code_id: str) -> int | None:
         """The code's current limit (its latest revision's setting); None = unlimited."""
-        row = self.one(
+        row = self._db.one(
             "SELECT r.max_concurrency FROM codes c JOIN revisions r"
             " ON r.id = c.latest_revision_id WHERE c.id=?",
             (code_id,),
@@ -52,11 +71,11 @@ class EngineStore(ScheduleStore):
         return int(value) if value and value > 0 else None
 
     def revision(self, rev_id: str) -> Row | None:
-        return self.one("SELECT * FROM revisions WHERE id=?", (rev_id,))
+        return self._db.one("SELECT * FROM revisions WHERE id=?", (rev_id,))
 
     def mark_running(self, task_id: str, now: float) -> bool:
         """queued → running; False when the task was cancelled meanwhile."""
-        with self.tx() as c:
+        with self._db.tx() as c:
             return bool(
                 c.execute(
                     "UPDATE tasks SET status='running', start_time=?, updated_at=?"
@@ -65,56 +84,37 @@ class EngineStore(ScheduleStore):
                 ).rowcount
             )
 
-    def finish_task(
-        self,
-        task_id: str,
-        status: str,
-        msg: str | None,
-        error_class: str | None,
-        exit_code: int | None,
-        duration_ms: int,
-        log_size: int | None,
-    ) -> str | None:
+    def finish(self, task_id: str, outcome: Outcome) -> str | None:
         """Record a result; re-queue per the code's ``retries``. Returns the retry's id."""
-        now = time.time()
-        with self.tx() as c:
+        now = self._db.now()
+        with self._db.tx() as c:
             # A task cancelled through the API keeps status and msg; it still gets its numbers.
             c.execute(
                 "UPDATE tasks SET status=?, msg=?, error_class=?, end_time=? WHERE id=?"
                 " AND status='running'",
-                (status, msg, error_class, now, task_id),
+                (outcome.status, outcome.msg, outcome.error_class, now, task_id),
             )
             c.execute(
                 "UPDATE tasks SET exit_code=?, duration=?, log_size=?, updated_at=? WHERE id=?",
-                (exit_code, duration_ms, log_size, now, task_id),
+                (outcome.exit_code, outcome.duration_ms, outcome.log_size, now, task_id),
             )
-        task = self.one("SELECT * FROM tasks WHERE id=?", (task_id,))
+        task = self._db.one("SELECT * FROM tasks WHERE id=?", (task_id,))
         if task is None or task["status"] not in ("error", "timeout"):
             return None
         rev = self.revision(task["revision_id"])
         retries = int(rev["retries"] or 0) if rev else 0
         if int(task["retry_count"]) >= retries:
             return None
-        req = TaskRequest(
-            code_name=task["code_name"],
-            payload=task["payload"],
-            priority=task["priority"],
-            timeout=task["timeout"],
-            delay=int(rev["retries_delay"] or 0) if rev else 0,
-            cluster=task["cluster"],
-            label=task["label"],
-        )
+        delay = int(rev["retries_delay"] or 0) if rev else 0
         try:
-            return self.queue_tasks(
-                task["project_id"], [req], schedule_id=task["schedule_id"], retry_of=task
-            )[0]
-        except HttpFailure:
+            return self._tasks.requeue(task, delay)
+        except NotFound:
             return None  # the code was deleted meanwhile: nothing to retry
 
     def fail_unstarted(self, task_id: str, msg: str, error_class: str) -> None:
         """A task that could not even start (no zip, unreadable package)."""
-        now = time.time()
-        with self.tx() as c:
+        now = self._db.now()
+        with self._db.tx() as c:
             c.execute(
                 "UPDATE tasks SET status='error', msg=?, error_class=?, end_time=?, duration=0,"
                 " updated_at=? WHERE id=? AND status='running'",

@@ -2,8 +2,9 @@
 // Prepended to every PHP worker by the ironship engine (php -d auto_prepend_file=...).
 // Gives workers the helpers the IronWorker PHP runtime defined, with the same defaults:
 // getArgs($assoc = true), getPayload($assoc = false), getConfig($assoc = true).
-// Arguments come in pairs in any order (IRONWORKER_API.md §4); the PAYLOAD_FILE, CONFIG_FILE,
-// TASK_ID and TASK_DIR environment variables fill in whatever the arguments did not give.
+// Arguments come in pairs in any order (docs/ironworker-api.md §6 (Worker runtime contract));
+// the PAYLOAD_FILE, CONFIG_FILE, TASK_ID and TASK_DIR environment variables fill in whatever
+// the arguments did not give.
 
 function ironship_read_json_file($file, $assoc)
 {

@@ -1,0 +1,44 @@
+"""What a task run is given and what it reports: ``RunSpec`` in, ``RunResult`` out.
+
+Both ``runtimes`` (which builds the task's directory, command and environment from a spec)
+and ``runner`` (which owns the process) read these, and neither imports the other's types
+from the other: the dependency runs one way, runner → runtimes → spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+# How a run can end. "killed" (engine shutdown) is reported as "error"; see runner.
+Status = Literal["complete", "error", "timeout", "cancelled"]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything needed to run one task; ``work_root/<task_id>`` becomes its directory."""
+
+    task_id: str
+    zip_path: Path
+    runtime: str
+    file_name: str
+    payload: str
+    config: str | None
+    env_vars: Mapping[str, str]
+    timeout: float  # seconds; 0 or less means no limit
+    work_root: Path
+    log_path: Path  # stdout+stderr appended here as written
+    schedule_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a task ended. ``exit_code`` is None when no process ran or a signal ended it."""
+
+    status: Status
+    msg: str | None
+    exit_code: int | None
+    duration_ms: int
+    error_class: str | None
