@@ -1,0 +1,1 @@
+"""Running tasks: the dispatcher, the process runner and the worker runtime contract."""
