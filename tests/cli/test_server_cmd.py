@@ -44,6 +44,8 @@ def test_server_prints_how_to_connect_and_commands_use_it(
     data = tmp_path / ".ironship" / "engine"
     proc, url, banner = start_server(data)
     assert url.startswith("http://127.0.0.1:")
+    # the server made .ironship/ beside the manifest, with the .gitignore that hides it from git
+    assert (tmp_path / ".ironship" / ".gitignore").read_text().splitlines()[-1] == "*"
     try:
         res = run_cli(["apply", "-y"], capsys, monkeypatch, cwd=tmp_path)
         assert res.code == 0, res.err
