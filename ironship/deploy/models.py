@@ -1,21 +1,50 @@
-"""The deploy core's values: a Plan, each worker's planned change, and what apply did.
+"""The deploy core's values: a worker's desired side, a Plan, and what apply did.
 
-Frozen dataclasses (a plan is data): ``diff`` builds them, ``render`` shows them, the
-executor carries them out. Nothing here does I/O.
+Frozen dataclasses (docs/architecture.md, Conventions 4 and 5: a plan is data): ``diff``
+builds them, ``render`` shows them, the executor carries them out. Nothing here does I/O.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ironship.iron.types import Code
-from ironship.packaging.fileset import FileSet
 
-FORMAT_VERSION = "1"
+if TYPE_CHECKING:
+    from ironship.packaging.fileset import FileEntry, FileSet
 
 Action = Literal["create", "update", "unchanged", "orphan", "delete"]
+
+
+@dataclass(frozen=True)
+class LocalWorker:
+    """One worker as the manifest asks for it: its files, its upload settings and the digests
+    stamped on its upload (built by ``deploy.settings.local_worker``)."""
+
+    fileset: FileSet
+    settings: Mapping[str, Any]  # the upload's ``data`` without stamps
+    digest: str  # IRONSHIP_DIGEST: the files and the settings
+    files_digest: str  # IRONSHIP_FILES: the files alone
+    smoke_digest: str | None = None  # IRONSHIP_SMOKE, when the worker declares smoke tests
+
+    @property
+    def worker(self) -> str:
+        return self.fileset.worker
+
+    @property
+    def files(self) -> tuple[FileEntry, ...]:
+        return self.fileset.files
+
+    @property
+    def file_count(self) -> int:
+        return self.fileset.file_count
+
+    @property
+    def total_size(self) -> int:
+        return self.fileset.total_size
 
 
 @dataclass(frozen=True)
@@ -54,9 +83,8 @@ class WorkerPlan:
     code_changed: bool = False  # a new zip must be uploaded
     settings: tuple[SettingChange, ...] = ()
     files: FileChanges | None = None
-    local: FileSet | None = None
+    local: LocalWorker | None = None
     remote: Code | None = None
-    smoke_digest: str | None = None
 
     @property
     def changes(self) -> bool:
@@ -73,6 +101,9 @@ class Plan:
     workers: tuple[WorkerPlan, ...]
     prune: bool = False
     notes: tuple[str, ...] = field(default=())
+    # About the target, not the plan: e.g. a runtime the local engine cannot run. Never
+    # change what apply does; the CLI prints them on stderr.
+    warnings: tuple[str, ...] = ()
 
     @property
     def has_changes(self) -> bool:

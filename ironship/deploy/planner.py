@@ -1,7 +1,8 @@
-"""Gather both sides of a plan: the manifest's file sets and the server's code list.
+"""Gather both sides of a plan: the manifest's workers and the server's code list.
 
-One list call decides every unchanged worker (issue 3 §4). Only a worker whose code changed
-costs one more call, a download of its current zip, so the plan can name the files.
+One list call decides every unchanged worker (docs/architecture.md, Stamps). Only a worker
+whose code changed costs one more call, a download of its current zip, so the plan can name
+the files. The server is reached only through the ``CodeSource`` port.
 """
 
 from __future__ import annotations
@@ -9,17 +10,31 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from ironship import paths
-from ironship.deploy.diff import plan, plan_worker, smoke_digest
-from ironship.deploy.models import Plan, WorkerPlan
+from ironship.deploy.diff import plan, plan_worker
+from ironship.deploy.models import LocalWorker, Plan, WorkerPlan
+from ironship.deploy.ports import CodeSource, StackLister
+from ironship.deploy.settings import local_worker
 from ironship.deploy.stamps import FILES_KEY
-from ironship.errors import ApiError, IronshipError
-from ironship.iron.client import Client, Code
+from ironship.errors import IronshipError
+from ironship.iron.types import Code
 from ironship.manifest.models import Manifest, Worker
-from ironship.packaging.archive import FileSet, build_fileset, files_of_zip, write_zip
+from ironship.packaging.archive import files_of_zip, write_zip
+from ironship.packaging.fileset import select_fileset
 from ironship.packaging.hashcache import HashCache
+
+# What to install when the local engine lacks a runtime's program (the engine looks for these
+# on its PATH: ironship/engine/run/runtimes.py).
+INSTALL_HINTS = {
+    "php": "php-cli",
+    "node": "nodejs",
+    "ruby": "ruby",
+    "python": "python3",
+    "sh": "a POSIX sh",
+}
 
 
 def select_workers(manifest: Manifest, only: Sequence[str]) -> tuple[Worker, ...]:
@@ -36,53 +51,66 @@ def select_workers(manifest: Manifest, only: Sequence[str]) -> tuple[Worker, ...
     return tuple(w for w in manifest.workers if w.name in set(only))
 
 
-def cache_path(manifest: Manifest) -> Path:
-    return paths.hash_cache_file(manifest.directory)
-
-
-def build_filesets(workers: Sequence[Worker], cache: HashCache | None = None) -> list[FileSet]:
+def read_locals(workers: Sequence[Worker], cache: HashCache | None = None) -> list[LocalWorker]:
+    """Each worker's desired side: its selected files, settings and digests."""
     # Sequential on purpose: walking and matching are GIL-bound Python, and measured slower
     # with threads (bench/RESULTS.md); the hash cache makes re-reads cheap instead.
-    return [build_fileset(w, cache) for w in workers]
+    return [local_worker(w, select_fileset(w, cache)) for w in workers]
 
 
-def _remote_index(client: Client, code: Code, scratch: Path) -> dict[str, tuple[bool, str]] | None:
+def _remote_index(
+    source: CodeSource, code: Code, scratch: Path
+) -> dict[str, tuple[bool, str]] | None:
     if not code.latest_checksum:
         return None  # image-based or empty package: nothing to list
     try:
-        path = client.download_code(code.id, scratch / f"{code.id}.zip")
-        return files_of_zip(path)
-    except (ApiError, IronshipError):
+        return files_of_zip(source.download_code(code.id, scratch / f"{code.id}.zip"))
+    except IronshipError:
         return None
 
 
 def _plan_one(
-    client: Client,
-    worker: Worker,
-    fileset: FileSet,
+    source: CodeSource,
+    local: LocalWorker,
     remote: Code | None,
-    force: bool,
     scratch: Path,
+    *,
+    force: bool,
     name_files: bool,
 ) -> WorkerPlan:
     local_md5 = None
     if remote is not None and FILES_KEY not in remote.env_vars and remote.latest_checksum:
         # Not uploaded by ironship: compare the reproducible zip's MD5 with latest_checksum.
-        local_md5 = write_zip(fileset, scratch / f"{fileset.worker}.local.zip")
-    smoke = smoke_digest(worker)
-    first = plan_worker(fileset, remote, local_md5=local_md5, force=force, smoke_digest=smoke)
-    if remote is None or first.files is None or not name_files:  # unchanged, --force, or status
-        return first
-    index = _remote_index(client, remote, scratch)
+        local_md5 = write_zip(local.fileset, scratch / f"{local.worker}.local.zip")
+    first = plan_worker(local, remote, local_md5=local_md5, force=force)
+    if remote is None or first.files is None or not name_files:
+        return first  # unchanged, --force, or status
+    index = _remote_index(source, remote, scratch)
     if index is None:
         return first
-    return plan_worker(
-        fileset, remote, local_md5=local_md5, remote_files=index, force=force, smoke_digest=smoke
-    )
+    return plan_worker(local, remote, local_md5=local_md5, remote_files=index, force=force)
+
+
+def runtime_warnings(stacks: StackLister, locals_: Sequence[LocalWorker]) -> tuple[str, ...]:
+    """One line per worker whose runtime the server cannot run; none if it cannot say."""
+    try:
+        available = {s.lower() for s in stacks.list_stacks()}
+    except IronshipError:
+        return ()  # only a warning: never fail a plan because the list is unavailable
+    out = []
+    for local in locals_:
+        runtime = str(local.settings.get("runtime", ""))
+        if runtime and runtime.lower() not in available:
+            hint = INSTALL_HINTS.get(runtime.lower(), f"the '{runtime}' interpreter")
+            out.append(
+                f"{local.worker}: the local engine has no '{runtime}' runtime; "
+                f"its tasks will fail (install {hint})"
+            )
+    return tuple(out)
 
 
 def make_plan(
-    client: Client,
+    source: CodeSource,
     manifest: Manifest,
     *,
     only: Sequence[str] = (),
@@ -90,36 +118,33 @@ def make_plan(
     force: bool = False,
     parallelism: int = 4,
     name_files: bool = True,
+    stacks: StackLister | None = None,
 ) -> Plan:
     """Build the Plan that ``plan`` shows and ``apply`` executes.
 
     ``name_files=False`` skips downloading changed workers' zips (``status`` only needs to
-    know whether a worker is in sync, not which files differ).
+    know whether a worker is in sync, not which files differ). ``stacks`` (given for the local
+    engine) adds a warning per worker whose runtime the engine has no interpreter for.
     """
     workers = select_workers(manifest, only)
     paths.ensure_state_dir(manifest.directory)
-    cache = HashCache.load(cache_path(manifest))
-    filesets = build_filesets(workers, cache)
+    cache = HashCache.load(paths.hash_cache_file(manifest.directory))
+    locals_ = read_locals(workers, cache)
     cache.save()
-    codes = client.list_codes()
+    codes = source.list_codes()
     by_name = {c.name: c for c in codes}
-    with tempfile.TemporaryDirectory(prefix="ironship-plan-") as tmp:
-        scratch = Path(tmp)
-        with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-            plans = list(
-                pool.map(
-                    lambda w, fs: _plan_one(
-                        client, w, fs, by_name.get(w.name), force, scratch, name_files
-                    ),
-                    workers,
-                    filesets,
-                )
-            )
-    # With --only, workers outside the selection are not orphans: they are simply not planned.
-    remote = codes if not only else [c for c in codes if c.name in set(only)]
-    result = plan(plans, remote, prune=prune and not only)
-    if only:
-        skipped = sorted(w.name for w in manifest.workers if w.name not in set(only))
-        note = f"--only in effect: {len(skipped)} worker(s) not planned"
-        return Plan(result.workers, result.prune, (note,) if skipped else ())
-    return result
+    with (
+        tempfile.TemporaryDirectory(prefix="ironship-plan-") as tmp,
+        ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool,
+    ):
+
+        def one(local: LocalWorker) -> WorkerPlan:
+            remote = by_name.get(local.worker)
+            return _plan_one(source, local, remote, Path(tmp), force=force, name_files=name_files)
+
+        plans = list(pool.map(one, locals_))
+    skipped = sum(1 for w in manifest.workers if w.name not in set(only))
+    result = plan(plans, codes, prune=prune, only=only, skipped=skipped)
+    if stacks is None:
+        return result
+    return replace(result, warnings=runtime_warnings(stacks, locals_))

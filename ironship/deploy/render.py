@@ -1,16 +1,21 @@
-"""Renderers for plans and apply results: plain text lines and stable JSON (CONVENTIONS §12).
+"""Renderers for plans and apply results: plain text lines and stable JSON.
 
-Pure: they return strings and dicts; cli.py decides where they go and whether to colour them.
-Values of ``config`` and ``env`` never appear: only their names (secrets never leak).
+Pure: they return strings and dicts; the CLI decides where they go and whether to colour them
+(docs/architecture.md, Conventions 12). Values of ``config`` and ``env`` never appear: only
+their names (secrets never leak).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ironship import __version__
-from ironship.deploy.models import FORMAT_VERSION, ApplyResult, Plan, WorkerPlan
+from ironship import FORMAT_VERSION, __version__
+from ironship.deploy.models import ApplyResult, Plan, WorkerPlan
 from ironship.deploy.stamps import DIGEST_KEY, GIT_SHA_KEY
+from ironship.smoke.report import to_json
+
+if TYPE_CHECKING:
+    from ironship.deploy.pipeline import ApplyOutcome, SmokeOutcome
 
 SYMBOLS = {"create": "+", "update": "~", "delete": "-", "unchanged": " ", "orphan": "?"}
 STYLES = {"create": "green", "update": "yellow", "delete": "red", "orphan": "magenta"}
@@ -119,4 +124,21 @@ def apply_json(result: ApplyResult, target: str) -> dict[str, Any]:
         }
         for r in result.results
     ]
+    return doc
+
+
+def smoke_json(smoke: SmokeOutcome) -> dict[str, Any]:
+    """The ``smoke`` section of ``apply --json``: results, and the rollback when there was one."""
+    doc = to_json(smoke.results)
+    if smoke.rollback is not None:
+        doc["rollback"] = dict(smoke.rollback)
+    return doc
+
+
+def outcome_json(outcome: ApplyOutcome, target: str) -> dict[str, Any]:
+    """The ``apply --json`` document: the plan, each worker's result and the smoke section."""
+    assert outcome.applied is not None, "a cancelled apply prints no document"
+    doc = apply_json(outcome.applied, target)
+    if outcome.smoke is not None:
+        doc["smoke"] = smoke_json(outcome.smoke)
     return doc

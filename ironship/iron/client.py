@@ -1,7 +1,9 @@
-"""IronWorker API v2 over one ``requests.Session`` (IRONWORKER_API.md §1-§2, issue 3 §3).
+"""IronWorker API v2 over one ``requests.Session`` (docs/ironworker-api.md §1 to §5).
 
-The only module that imports requests. Every failure leaves as ``ApiError`` carrying the
-server's ``msg``; the token lives only inside ``_OAuth`` and never reaches a message or repr.
+The only module that imports requests (docs/architecture.md, Conventions 6: one HTTP seam).
+Every failure leaves as ``ApiError`` carrying the server's ``msg``; the token lives only inside
+``_OAuth`` and never reaches a message or repr. ``Client`` satisfies the deploy core's ports
+(``ironship.deploy.ports``) and the smoke runner's ``SmokeClient`` structurally.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import re
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -25,9 +27,6 @@ from ironship import __version__
 from ironship.errors import ApiError, IronshipError
 from ironship.iron.multipart import MultipartBody
 from ironship.iron.types import Code, Revision, Schedule, Task
-
-if TYPE_CHECKING:
-    from ironship.iron.credentials import Credentials
 
 __all__ = [
     "RETRY_STATUSES",
@@ -43,7 +42,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"ironship/{__version__}"
-PER_PAGE = 100  # the API maximum (§1 Pagination)
+PER_PAGE = 100  # the API maximum (docs/ironworker-api.md §1 (Transport), Pagination)
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 # A POST is not idempotent here: a repeated POST tasks runs the worker twice, a repeated POST codes
 # adds a revision. 429 and 503 mean "not processed, come back later", so they are retried for POST
@@ -73,7 +72,10 @@ class _ApiRetry(Retry):
 
 
 class _OAuth(requests.auth.AuthBase):
-    """Adds ``Authorization: OAuth TOKEN`` (§1 Auth); an auth object also keeps ~/.netrc out."""
+    """Adds ``Authorization: OAuth TOKEN`` (docs/ironworker-api.md §1 (Transport)).
+
+    An auth object also keeps ~/.netrc out.
+    """
 
     def __init__(self, token: str) -> None:
         self._token = token
@@ -135,11 +137,6 @@ class Client:
         # Mounted on this API's prefix only, so a caller's session keeps its other adapters.
         self._session.mount(base_url.rstrip("/") + "/", HTTPAdapter(max_retries=self._retry))
 
-    @classmethod
-    def from_credentials(cls, creds: Credentials, **kwargs: Any) -> Client:
-        """A client for resolved credentials (``ironship.credentials.resolve``)."""
-        return cls(creds.base_url, creds.project_id, creds.token, **kwargs)
-
     def __repr__(self) -> str:
         shown = _redact(self._root, self._secret)
         return f"Client({shown!r}, project_id={self.project_id!r})"
@@ -154,10 +151,23 @@ class Client:
         if self._owns_session:
             self._session.close()
 
-    # -- project and code packages (§2.1, §2.4) ---------------------------------------------
+    # -- project, stacks and code packages (docs/ironworker-api.md §2 and §5) ----------------
 
     def project(self) -> dict[str, Any]:
         return self._get_object(self._project)
+
+    def list_stacks(self) -> list[str]:
+        """The runtimes the server can run: ``GET /2/stacks``, a JSON array of names.
+
+        The local engine lists the runtimes it has an interpreter for; on the hosted service
+        the call is deprecated (docs/ironworker-api.md §5 (Other endpoints)).
+        """
+        path = "/2/stacks"
+        resp = self._send("GET", path)
+        value = self._json(resp, "GET", path)
+        if not isinstance(value, list):
+            self._fail("GET", path, resp.status_code, "expected a JSON array of stack names")
+        return [str(s) for s in value if isinstance(s, str)]
 
     def list_codes(self) -> list[Code]:
         return [Code.from_json(d) for d in self._pages(f"{self._project}/codes", "codes")]
@@ -218,7 +228,7 @@ class Client:
     def resume_queue(self, code_id: str) -> None:
         self._send("POST", f"{self._code_path(code_id)}/resume_task_queue", json_body={})
 
-    # -- tasks (§2.2) ------------------------------------------------------------------------
+    # -- tasks (docs/ironworker-api.md §3 (Tasks)) ------------------------------------------
 
     def queue_tasks(self, tasks: Sequence[Mapping[str, Any]]) -> list[str]:
         """Queue several tasks in one call; each ``payload`` must already be a JSON string."""
@@ -255,7 +265,11 @@ class Client:
         return [Task.from_json(d) for d in self._list(path, "tasks", params)]
 
     def get_log(self, task_id: str) -> str | None:
-        """The task's log, or None while the server answers 404 "log not found" (§2.2)."""
+        """The task's log, or None while the server answers 404 "log not found".
+
+        docs/ironworker-api.md §3 (Tasks), "Log": until a log exists the answer is a 404 whose
+        ``msg`` mentions the log.
+        """
         try:
             resp = self._send("GET", f"{self._task_path(task_id)}/log")
         except ApiError as exc:
@@ -268,7 +282,7 @@ class Client:
     def cancel_task(self, task_id: str) -> None:
         self._send("POST", f"{self._task_path(task_id)}/cancel", json_body={})
 
-    # -- schedules (§2.3) ----------------------------------------------------------------------
+    # -- schedules (docs/ironworker-api.md §4 (Schedules)) -----------------------------------
 
     def create_schedule(self, code_name: str, payload: str, **options: Any) -> str:
         """Create one schedule (``run_every``, ``run_times``, ``start_at``…); returns its id."""
@@ -328,12 +342,15 @@ class Client:
     def _get_object(self, path: str) -> dict[str, Any]:
         return self._object(self._send("GET", path), "GET", path)
 
-    def _object(self, resp: requests.Response, method: str, path: str) -> dict[str, Any]:
+    def _json(self, resp: requests.Response, method: str, path: str) -> Any:
         try:
-            value = resp.json()
+            return resp.json()
         except ValueError:
             kind = resp.headers.get("Content-Type") or "no content type"
             self._fail(method, path, resp.status_code, f"expected JSON, got {kind}: {_text(resp)}")
+
+    def _object(self, resp: requests.Response, method: str, path: str) -> dict[str, Any]:
+        value = self._json(resp, method, path)
         if not isinstance(value, dict):
             self._fail(method, path, resp.status_code, "expected a JSON object")
         return value

@@ -1,61 +1,41 @@
-"""Reproducible zips of a worker's files (issue 3 §2, CONVENTIONS §9).
+"""Reproducible zips of a worker's files, and the index of an existing zip.
 
-``write_zip`` gives byte-identical output for the same FileSet whatever the umask, timezone,
-mtimes or directory order: entries sorted by path, one fixed UTC date (1980-01-01, or
-``SOURCE_DATE_EPOCH`` clamped to the ZIP range), ``create_system`` unix, modes 0644/0755 from the
-exec bit only, no extra fields, no directory entries (unzip creates parents itself), deflate at
-a fixed level and already-compressed formats stored. The bytes still depend on the zlib build
-(zlib-ng deflates differently), which is why a package's identity is its content digest and the
-zip's MD5 is only the fallback for packages ironship did not upload (API reference §3).
-
-Selection and the digest live in ``ironship.fileset`` and are re-exported here.
+``write_zip`` gives byte-identical output for the same files whatever the umask, timezone,
+mtimes or directory order (docs/architecture.md, Conventions 9): entries sorted by path, one
+fixed UTC date (1980-01-01, or ``SOURCE_DATE_EPOCH`` clamped to the ZIP range),
+``create_system`` unix, modes 0644/0755 from the exec bit only, no extra fields, no directory
+entries (unzip creates parents itself), deflate at a fixed level and already-compressed formats
+stored. The bytes still depend on the zlib build (zlib-ng deflates differently), which is why a
+package's identity is its content digest and the zip's MD5 (the server's ``latest_checksum``,
+docs/ironworker-api.md §2 (Code packages)) is only the fallback for packages ironship did not
+upload.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import re
 import tempfile
 import zipfile
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from ironship.errors import IronshipError
 from ironship.manifest.models import Worker
-from ironship.packaging.fileset import (
-    DEFAULT_EXCLUDES,
-    IGNORE_FILE,
-    FileEntry,
-    FileSet,
-    build_fileset,
-    content_digest,
-    hash_file,
-    select_files,
-    upload_settings,
-)
+from ironship.packaging.fileset import FileEntry, Hasher
 
-__all__ = [
-    "COMPRESS_LEVEL",
-    "DEFAULT_EXCLUDES",
-    "IGNORE_FILE",
-    "STORED_EXTENSIONS",
-    "FileEntry",
-    "FileSet",
-    "build_fileset",
-    "content_digest",
-    "files_of_zip",
-    "hash_file",
-    "package_workers",
-    "select_files",
-    "upload_settings",
-    "write_zip",
-    "zip_date_time",
-    "zip_md5",
-    "zip_name",
-]
+if TYPE_CHECKING:
+    from ironship.deploy.models import LocalWorker
+
+
+class Packable(Protocol):
+    """Anything holding the files to zip: a ``FileSet``, or a deploy ``LocalWorker``."""
+
+    @property
+    def files(self) -> tuple[FileEntry, ...]: ...
+
 
 COMPRESS_LEVEL = 6
 # Deflating these again costs CPU and gains nothing; storing them keeps packaging fast.
@@ -77,7 +57,7 @@ def zip_date_time(env: Mapping[str, str] | None = None) -> DateTime:
     """The date of every entry: ``SOURCE_DATE_EPOCH`` (UTC, clamped to 1980..2107) or 1980-01-01.
 
     Dates before 1980 do not fit the ZIP field and read back as 2098, which makes Python treat
-    every shipped file as stale (PEERS pain point 3).
+    every shipped file as stale.
     """
     raw = (os.environ if env is None else env).get("SOURCE_DATE_EPOCH", "").strip()
     if not raw:
@@ -131,8 +111,8 @@ def _copy_verified(entry: FileEntry, out: zipfile.ZipFile, info: zipfile.ZipInfo
         )
 
 
-def write_zip(fileset: FileSet, dest: Path, *, date_time: DateTime | None = None) -> str:
-    """Write the reproducible zip of ``fileset`` to ``dest`` atomically; return its MD5 hex.
+def write_zip(fileset: Packable, dest: Path, *, date_time: DateTime | None = None) -> str:
+    """Write the reproducible zip of ``fileset``'s files to ``dest`` atomically; return its MD5.
 
     The MD5 is what the server reports as ``latest_checksum``. ``date_time`` defaults to
     ``zip_date_time()``. The zip appears at ``dest`` complete or not at all.
@@ -186,31 +166,16 @@ def files_of_zip(path: Path) -> dict[str, tuple[bool, str]]:
     return result
 
 
-def zip_name(worker_name: str) -> str:
-    """A file name for a worker's zip (characters unsafe in file names become ``_``)."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", worker_name).lstrip(".") + ".zip"
+def build_fileset(worker: Worker, cache: Hasher | None = None) -> LocalWorker:
+    """Transitional: a worker's files together with its settings and digests.
 
-
-def package_workers(
-    workers: Sequence[Worker], out_dir: Path, parallelism: int = 4
-) -> list[tuple[FileSet, Path, str]]:
-    """Build and zip several workers on a thread pool; (fileset, zip path, md5) in input order.
-
-    Raises the first failure in input order, after every job has finished.
+    Only for ``cli/commands/package.py`` (which prints the content digest) and
+    ``cli/commands/validate.py``, which import it from here; they should call
+    ``ironship.deploy.settings.local_worker`` with ``packaging.fileset.select_fileset``
+    instead, and this function then goes. It imports the deploy layer lazily so that packaging
+    itself does not depend on it.
     """
-    names = [zip_name(w.name) for w in workers]
-    clash = sorted({n for n in names if names.count(n) > 1})
-    if clash:
-        raise IronshipError(
-            f"workers would share the zip file name {clash[0]!r}",
-            hint="rename one of them",
-        )
+    from ironship.deploy.settings import local_worker
+    from ironship.packaging.fileset import select_fileset
 
-    def one(worker: Worker, name: str) -> tuple[FileSet, Path, str]:
-        fileset = build_fileset(worker)
-        dest = out_dir / name
-        return fileset, dest, write_zip(fileset, dest)
-
-    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        futures = [pool.submit(one, w, n) for w, n in zip(workers, names, strict=True)]
-        return [f.result() for f in futures]
+    return local_worker(worker, select_fileset(worker, cache))

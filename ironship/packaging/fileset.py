@@ -1,8 +1,8 @@
-"""Which files a worker ships, and the content digest that identifies them (issue 3 §2).
+"""Which files a worker ships: the selection rules and the FileSet they produce.
 
 Selection is deterministic: directories are read with ``os.scandir`` and sorted by name, paths
 are POSIX, NFC-normalised and relative to the worker's root, so the same tree selects the same
-files on any filesystem (PEERS pain point 1: ``readdir`` order differs between filesystems).
+files on any filesystem (``readdir`` order differs between filesystems).
 
 Rules, applied to each file path in this order (all patterns use gitignore semantics through
 ``pathspec.GitIgnoreSpec``; within one list the last matching pattern wins and ``!`` negates):
@@ -21,24 +21,24 @@ Symlinks: a link to a file inside root ships that file's content as a regular fi
 directory inside root is followed, except a link back to one of its own ancestors (a loop), which
 is skipped. A link pointing outside root is an error unless the rules exclude it. Sockets, FIFOs
 and devices are skipped. The exec bit is the owner-exec bit of the resolved file; no other mode
-bit matters (PEERS pain point 2).
+bit matters, whatever the umask of the checkout.
+
+Packaging knows nothing of upload settings or stamps: the digests that identify a deployed
+package are computed in ``ironship/deploy/settings.py`` (docs/architecture.md, Stamps).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import stat
 import unicodedata
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import Protocol
 
 import pathspec
 
-from ironship.deploy.stamps import STAMP_PREFIX
 from ironship.errors import IronshipError
 from ironship.manifest.models import Worker
 
@@ -47,8 +47,6 @@ HARD_EXCLUDES = (".git", ".hg", ".svn", ".ironship/")
 SOFT_EXCLUDES = ("__pycache__/", "*.pyc", ".DS_Store")
 DEFAULT_EXCLUDES = HARD_EXCLUDES + SOFT_EXCLUDES
 _SOFT_KEYWORDS = ("__pycache__", ".pyc", ".DS_Store")
-# Bumped only if the canonical encoding below changes; every stamp on the server would then differ.
-DIGEST_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -64,13 +62,11 @@ class FileEntry:
 
 @dataclass(frozen=True)
 class FileSet:
-    """A worker's selected files plus its upload settings; ``digest`` identifies both."""
+    """The files a worker ships, sorted by path."""
 
     worker: str
     root: Path
     files: tuple[FileEntry, ...]  # sorted by path
-    settings: Mapping[str, Any]
-    digest: str  # "sha256:<hex>"
 
     @property
     def file_count(self) -> int:
@@ -170,54 +166,68 @@ def _outside_error(rel: str, link: str, target: str, root: str) -> IronshipError
     )
 
 
-def _walk(rules: _Rules, root: str) -> list[tuple[str, str]]:
-    """Every shipped (relative path, absolute source) under root, in sorted order."""
-    found: list[tuple[str, str]] = []
+DirKey = tuple[int, int]  # (device, inode): loops are detected by the directories on the path
 
-    # Loops are detected by (device, inode) of the directories on the current path.
-    def visit(directory: str, prefix: str, ancestors: frozenset[tuple[int, int]]) -> None:
-        try:
-            with os.scandir(directory) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError as exc:
-            raise IronshipError(
-                f"cannot read directory '{prefix or '.'}' under '{root}': {exc.strerror or exc}",
-                hint="fix its permissions, or exclude it",
-            ) from exc
-        for entry in entries:
+
+class _Walker:
+    """Every shipped (relative path, absolute source) under root, in sorted order."""
+
+    def __init__(self, rules: _Rules, root: str) -> None:
+        self.rules = rules
+        self.root = root
+        self.found: list[tuple[str, str]] = []
+
+    def walk(self) -> list[tuple[str, str]]:
+        top = os.stat(self.root)
+        self._visit(self.root, "", frozenset({(top.st_dev, top.st_ino)}))
+        return self.found
+
+    def _visit(self, directory: str, prefix: str, ancestors: frozenset[DirKey]) -> None:
+        for entry in self._entries(directory, prefix):
             rel = unicodedata.normalize("NFC", prefix + entry.name)
             if entry.is_symlink():
-                try:
-                    info = os.stat(entry.path)
-                except OSError as exc:
-                    if rules.why_excluded(rel) is None:
-                        raise IronshipError(
-                            f"'{rel}' is a broken symlink", hint="fix or exclude it"
-                        ) from exc
-                    continue
-                target = os.path.realpath(entry.path)
-                if stat.S_ISDIR(info.st_mode):
-                    if rules.prune(rel):
-                        continue
-                    if not _within(target, root):
-                        raise _outside_error(rel + "/", entry.path, target, root)
-                    key = (info.st_dev, info.st_ino)
-                    if key not in ancestors:  # a link to an ancestor would loop forever
-                        visit(entry.path, rel + "/", ancestors | {key})
-                elif stat.S_ISREG(info.st_mode) and rules.why_excluded(rel) is None:
-                    if not _within(target, root):
-                        raise _outside_error(rel, entry.path, target, root)
-                    found.append((rel, entry.path))
+                self._link(entry.path, rel, ancestors)
             elif entry.is_dir(follow_symlinks=False):
-                if not rules.prune(rel):
+                if not self.rules.prune(rel):
                     info = entry.stat(follow_symlinks=False)
-                    visit(entry.path, rel + "/", ancestors | {(info.st_dev, info.st_ino)})
-            elif entry.is_file(follow_symlinks=False) and rules.why_excluded(rel) is None:
-                found.append((rel, entry.path))
+                    self._visit(entry.path, rel + "/", ancestors | {(info.st_dev, info.st_ino)})
+            elif entry.is_file(follow_symlinks=False) and self.rules.why_excluded(rel) is None:
+                self.found.append((rel, entry.path))
 
-    top = os.stat(root)
-    visit(root, "", frozenset({(top.st_dev, top.st_ino)}))
-    return found
+    def _entries(self, directory: str, prefix: str) -> list[os.DirEntry[str]]:
+        try:
+            with os.scandir(directory) as it:
+                return sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            raise IronshipError(
+                f"cannot read directory '{prefix or '.'}' under '{self.root}': "
+                f"{exc.strerror or exc}",
+                hint="fix its permissions, or exclude it",
+            ) from exc
+
+    def _link(self, path: str, rel: str, ancestors: frozenset[DirKey]) -> None:
+        """A symlink: followed when it stays inside root, an error when it ships from outside."""
+        try:
+            info = os.stat(path)
+        except OSError as exc:
+            if self.rules.why_excluded(rel) is None:
+                raise IronshipError(
+                    f"'{rel}' is a broken symlink", hint="fix or exclude it"
+                ) from exc
+            return
+        target = os.path.realpath(path)
+        if stat.S_ISDIR(info.st_mode):
+            if self.rules.prune(rel):
+                return
+            if not _within(target, self.root):
+                raise _outside_error(rel + "/", path, target, self.root)
+            key = (info.st_dev, info.st_ino)
+            if key not in ancestors:  # a link to an ancestor would loop forever
+                self._visit(path, rel + "/", ancestors | {key})
+        elif stat.S_ISREG(info.st_mode) and self.rules.why_excluded(rel) is None:
+            if not _within(target, self.root):
+                raise _outside_error(rel, path, target, self.root)
+            self.found.append((rel, path))
 
 
 def hash_file(path: str | Path) -> tuple[str, int, bool]:
@@ -229,6 +239,7 @@ def hash_file(path: str | Path) -> tuple[str, int, bool]:
 
 
 def _entry_path(worker: Worker) -> str:
+    """The entry as a package path; ``deploy.settings.file_name`` uploads the same spelling."""
     return unicodedata.normalize("NFC", PurePosixPath(worker.entry).as_posix())
 
 
@@ -259,7 +270,8 @@ class Hasher(Protocol):
 def select_files(worker: Worker, cache: Hasher | None = None) -> tuple[FileEntry, ...]:
     """The files the worker ships, sorted by path, with content hashes and exec bits.
 
-    ``cache`` (a :class:`ironship.hashcache.HashCache`) skips re-reading unchanged files.
+    ``cache`` (a :class:`ironship.packaging.hashcache.HashCache`) skips re-reading unchanged
+    files.
     """
     root = os.path.realpath(worker.root)
     if not os.path.isdir(root):
@@ -269,7 +281,7 @@ def select_files(worker: Worker, cache: Hasher | None = None) -> tuple[FileEntry
         )
     rules = _Rules(worker, root)
     entries: dict[str, FileEntry] = {}
-    for rel, source in _walk(rules, root):
+    for rel, source in _Walker(rules, root).walk():
         try:
             rel.encode("utf-8")
         except UnicodeEncodeError as exc:
@@ -295,62 +307,7 @@ def select_files(worker: Worker, cache: Hasher | None = None) -> tuple[FileEntry
     return tuple(entries[p] for p in sorted(entries))
 
 
-def canonical_json(value: Any) -> str:
-    """The one JSON spelling used for digests and the config string: sorted keys, no spaces."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-def upload_settings(worker: Worker) -> dict[str, Any]:
-    """The ``data`` fields of an upload, without stamps; ``None`` values are left out.
-
-    ``env_vars`` is always present (possibly empty); keys starting with ``IRONSHIP_`` are dropped
-    because they are stamps, never settings (DESIGN "Upload settings and stamps").
-    """
-    settings: dict[str, Any] = {
-        "name": worker.name,
-        "runtime": worker.runtime,
-        "file_name": _entry_path(worker),
-        "config": canonical_json(worker.config) if worker.config is not None else None,
-        "max_concurrency": worker.max_concurrency,
-        "retries": worker.retries,
-        "retries_delay": worker.retries_delay,
-        "default_priority": worker.priority,
-    }
-    settings = {k: v for k, v in settings.items() if v is not None}
-    settings["env_vars"] = {
-        k: v for k, v in sorted(worker.env.items()) if not k.startswith(STAMP_PREFIX)
-    }
-    return settings
-
-
-def content_digest(
-    files: Iterable[FileEntry] | Mapping[str, tuple[bool, str]], settings: Mapping[str, Any]
-) -> str:
-    """sha256 of the sorted (path, exec bit, content sha256) triples and the settings.
-
-    ``files`` may also be a ``files_of_zip`` mapping (path -> (exec, sha256)), so a downloaded
-    package can be digested the same way. Stamp keys in ``settings["env_vars"]`` are ignored.
-    Never the zip bytes, mtimes or a git SHA (PEERS pain point 7).
-    """
-    if isinstance(files, Mapping):
-        triples = [(p, bool(x), s) for p, (x, s) in files.items()]
-    else:
-        triples = [(f.path, f.executable, f.sha256) for f in files]
-    clean = dict(settings)
-    env = clean.get("env_vars")
-    if isinstance(env, Mapping):
-        clean["env_vars"] = {k: v for k, v in env.items() if not k.startswith(STAMP_PREFIX)}
-    document = {
-        "format": DIGEST_FORMAT,
-        "files": [list(t) for t in sorted(triples)],
-        "settings": clean,
-    }
-    encoded = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(encoded.encode("utf-8")).hexdigest()
-
-
-def build_fileset(worker: Worker, cache: Hasher | None = None) -> FileSet:
-    """Select and hash the worker's files and compute its content digest."""
+def select_fileset(worker: Worker, cache: Hasher | None = None) -> FileSet:
+    """Select and hash the worker's files."""
     files = select_files(worker, cache)
-    settings = upload_settings(worker)
-    return FileSet(worker.name, worker.root, files, settings, content_digest(files, settings))
+    return FileSet(worker.name, worker.root, files)

@@ -1,4 +1,4 @@
-"""Pure checks of one smoke test's outcome against its declared expectations (issue 4 §1).
+"""Pure checks of one smoke test's outcome against its declared expectations.
 
 The output protocol is the IronWorker tutorial's: a worker prints a separator line, its result
 (usually JSON) and the separator again; the text between each pair is one output *block*.

@@ -1,8 +1,8 @@
-"""Renderers for smoke results: table rows, failure details, JUnit XML and JSON (issue 4 §3).
+"""Renderers for smoke results: table rows, failure details, JUnit XML and JSON.
 
-Pure: they return strings, tuples and dicts; cli.py decides where they go and how to colour them
-(CONVENTIONS §12). Only the task log's tail is ever shown, never the payload's secrets beyond
-what the worker itself printed.
+Pure: they return strings, tuples and dicts; the CLI decides where they go and how to colour
+them (docs/architecture.md, Conventions 12). Only the task log's tail is ever shown, never the
+payload's secrets beyond what the worker itself printed.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
+from ironship import FORMAT_VERSION
 from ironship.smoke.expectations import Failure
 from ironship.smoke.runner import SmokeResult
 
-FORMAT_VERSION = "1"
 SUMMARY_COLUMNS = ("worker", "test", "status", "duration", "result")
 JUNIT_SUITES_NAME = "ironship smoke"
 # XML 1.0 forbids most control characters (ANSI colour codes in logs); ElementTree would write

@@ -1,9 +1,10 @@
-"""Run declared smoke tests against deployed workers: queue → wait → read log → check (issue 4 §2).
+"""Run declared smoke tests against deployed workers: queue → wait → read log → check.
 
 Every wait is bounded by the test's own timeout measured with the injected clock
-(CONVENTIONS §11), so a paused queue or a hanging worker becomes a failure with a reason,
-never a hang. The core never prints: callers render results (``smoke_report``) and may watch
-them arrive through ``on_result``.
+(docs/architecture.md, Conventions 11), so a paused queue or a hanging worker becomes a
+failure with a reason, never a hang. The waiting itself is ``ironship.iron.wait``'s, with the
+task statuses of ``ironship.iron.types``. The core never prints: callers render results
+(``ironship.smoke.report``) and may watch them arrive through ``on_result``.
 """
 
 from __future__ import annotations
@@ -17,40 +18,37 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ironship.errors import IronshipError
+from ironship.iron.types import NOT_STARTED, Task
+from ironship.iron.wait import Clock, Sleep, wait_for_task
 from ironship.manifest.models import SmokeTest, Worker
 from ironship.smoke.expectations import Failure, check
 
-# IRONWORKER_API.md §2.2 "Statuses": queued/preparing/running are the only unfinished ones.
-FINAL_STATUSES = frozenset({"complete", "error", "timeout", "cancelled", "killed"})
-NOT_STARTED = frozenset({"queued", "preparing"})
 LOG_TAIL_LINES = 20
-# The log can 404 for a moment after the task ends (IRONWORKER_API.md §2.2 "log").
+# The log can 404 for a moment after the task ends (docs/ironworker-api.md §3 (Tasks), "Log").
 LOG_ATTEMPTS = 10
 SERVER_TIMEOUT_SLACK = 2  # seconds; see server_timeout()
 
 
-class TaskView(Protocol):
-    """The fields of ``ironship.client.Task`` the runner reads."""
-
-    @property
-    def status(self) -> str: ...
-    @property
-    def msg(self) -> str | None: ...
-    @property
-    def duration(self) -> int | None: ...
-
-
 class SmokeClient(Protocol):
-    """The slice of ``ironship.client.Client`` the runner needs (easy to stand in for)."""
+    """The slice of ``ironship.iron.client.Client`` the runner needs (easy to stand in for)."""
 
     def queue_task(self, code_name: str, payload: str, **options: Any) -> str: ...
-    def get_task(self, task_id: str) -> TaskView: ...
+    def get_task(self, task_id: str) -> Task: ...
     def get_log(self, task_id: str) -> str | None: ...
     def cancel_task(self, task_id: str) -> None: ...
 
 
-Clock = Callable[[], float]
-Sleep = Callable[[float], None]
+class _Watched:
+    """Reads tasks through ``client`` and remembers the last status seen, for error reports."""
+
+    def __init__(self, client: SmokeClient) -> None:
+        self.client = client
+        self.last_status: str | None = None
+
+    def get_task(self, task_id: str) -> Task:
+        task = self.client.get_task(task_id)
+        self.last_status = task.status
+        return task
 
 
 @dataclass(frozen=True)
@@ -125,24 +123,27 @@ def run_one(
         )
     except IronshipError as exc:
         return _not_run(worker, test, None, None, f"could not queue the task: {exc}")
-    seen: str | None = None  # the last status read, for the error path
+    watched = _Watched(client)
     try:
-        while True:
-            task = client.get_task(task_id)
-            status = seen = task.status
-            if status in FINAL_STATUSES:
-                break
-            now = clock()
-            if now >= deadline:
-                return _timed_out(client, worker, test, task_id, status, now - queued_at)
-            sleep(max(0.0, min(poll_interval, deadline - now)))
+        task = wait_for_task(
+            watched,
+            task_id,
+            timeout=deadline - clock(),
+            poll=poll_interval,
+            clock=clock,
+            sleep=sleep,
+        )
     except IronshipError as exc:
         note = _cancel(client, task_id)
-        return _not_run(worker, test, task_id, seen, f"could not read the task: {exc}{note}")
+        reason = f"could not read the task: {exc}{note}"
+        return _not_run(worker, test, task_id, watched.last_status, reason)
+    if not task.finished:
+        waited = clock() - queued_at
+        return _timed_out(client, worker, test, task_id, task.status, waited)
     duration = task.duration / 1000 if task.duration is not None else clock() - queued_at
     log = _wait_for_log(client, task_id, sleep, poll_interval)
-    failures = tuple(check(test, status, log, duration, msg=task.msg))
-    return _checked(worker, test, status, duration, task_id, failures, log, None)
+    failures = tuple(check(test, task.status, log, duration, msg=task.msg))
+    return _checked(worker, test, task.status, duration, task_id, failures, log, None)
 
 
 def server_timeout(worker: Worker, test: SmokeTest) -> int:

@@ -1,4 +1,4 @@
-"""plan() is pure: the same file set and code list always give the same Plan."""
+"""plan() is pure: the same desired workers and code list always give the same Plan."""
 
 from __future__ import annotations
 
@@ -10,23 +10,26 @@ from ironship.deploy.diff import (
     plan_worker,
     setting_changes,
 )
-from ironship.deploy.models import FileChanges, SettingChange
+from ironship.deploy.models import FileChanges, LocalWorker, SettingChange, WorkerPlan
+from ironship.deploy.settings import content_digest, files_digest
 from ironship.deploy.stamps import FILES_KEY
-from ironship.iron.client import Code
-from ironship.packaging.archive import FileEntry, FileSet, content_digest
+from ironship.iron.types import Code
+from ironship.packaging.fileset import FileEntry, FileSet
 
 SETTINGS = {"name": "fib", "runtime": "python", "file_name": "fib.py", "env_vars": {}}
 
 
-def fileset(files: dict[str, str], settings: dict[str, object] | None = None) -> FileSet:
+def fileset(files: dict[str, str], settings: dict[str, object] | None = None) -> LocalWorker:
+    """The desired side of worker ``fib`` with these files (path -> content sha)."""
     entries = tuple(
         FileEntry(p, False, sha, 1, Path("/nowhere") / p) for p, sha in sorted(files.items())
     )
     s = dict(settings or SETTINGS)
-    return FileSet("fib", Path("/nowhere"), entries, s, content_digest(entries, s))
+    fs = FileSet("fib", Path("/nowhere"), entries)
+    return LocalWorker(fs, s, content_digest(entries, s), files_digest(entries))
 
 
-def code(fs: FileSet, **over: object) -> Code:
+def code(fs: LocalWorker, **over: object) -> Code:
     """The code as the server would list it after ironship uploaded ``fs``."""
     fields: dict[str, object] = {
         "id": "a" * 24,
@@ -35,7 +38,7 @@ def code(fs: FileSet, **over: object) -> Code:
         "latest_checksum": "0" * 32,
         "runtime": "python",
         "file_name": "fib.py",
-        "env_vars": {FILES_KEY: content_digest(fs.files, {})},
+        "env_vars": {FILES_KEY: fs.files_digest},
     }
     fields.update(over)
     return Code(**fields)  # type: ignore[arg-type]
@@ -44,15 +47,15 @@ def code(fs: FileSet, **over: object) -> Code:
 def test_new_worker_is_created() -> None:
     """A worker missing on the server is planned as a create with its file count."""
     fs = fileset({"fib.py": "1"})
-    wp = plan_worker(fs, None)
-    assert (wp.action, wp.reasons, wp.code_changed) == ("create", ("new worker (1 file)",), True)
+    assert plan_worker(fs, None) == WorkerPlan(
+        "fib", "create", ("new worker (1 file)",), code_changed=True, local=fs
+    )
 
 
 def test_same_stamp_and_settings_is_unchanged() -> None:
     """A stamp equal to the local files digest and equal settings mean no change."""
     fs = fileset({"fib.py": "1"})
-    wp = plan_worker(fs, code(fs))
-    assert wp.action == "unchanged" and not wp.changes
+    assert plan_worker(fs, code(fs)) == WorkerPlan("fib", "unchanged", local=fs, remote=code(fs))
 
 
 def test_file_changes_are_named() -> None:
@@ -60,19 +63,29 @@ def test_file_changes_are_named() -> None:
     old = fileset({"fib.py": "1", "a.py": "1"})
     new = fileset({"fib.py": "2", "b.py": "1"})
     remote_files = {f.path: (f.executable, f.sha256) for f in old.files}
-    wp = plan_worker(new, code(old), remote_files=remote_files)
-    assert wp.action == "update"
-    assert wp.files == FileChanges(added=("b.py",), removed=("a.py",), changed=("fib.py",))
-    assert wp.reasons == ("+ b.py", "- a.py", "~ fib.py")
+    assert plan_worker(new, code(old), remote_files=remote_files) == WorkerPlan(
+        "fib",
+        "update",
+        ("+ b.py", "- a.py", "~ fib.py"),
+        code_changed=True,
+        files=FileChanges(added=("b.py",), removed=("a.py",), changed=("fib.py",)),
+        local=new,
+        remote=code(old),
+    )
 
 
 def test_settings_change_shows_before_and_after() -> None:
     """Changed scalar settings read 'key: before → after'; code stays as it is."""
     fs = fileset({"fib.py": "1"}, {**SETTINGS, "max_concurrency": 10})
-    wp = plan_worker(fs, code(fs, max_concurrency=5))
-    assert wp.settings == (SettingChange("max_concurrency", 5, 10),)
-    assert wp.reasons == ("max_concurrency: 5 → 10",)
-    assert not wp.code_changed
+    remote = code(fs, max_concurrency=5)
+    assert plan_worker(fs, remote) == WorkerPlan(
+        "fib",
+        "update",
+        ("max_concurrency: 5 → 10",),
+        settings=(SettingChange("max_concurrency", 5, 10),),
+        local=fs,
+        remote=remote,
+    )
 
 
 def test_env_and_config_values_are_never_shown() -> None:

@@ -1,21 +1,33 @@
-"""The stamps ironship writes keep their exact values across releases.
+"""The one Worker ↔ upload-data mapping, and the stamps ironship writes, keep their values.
 
-The digests below were computed before the Worker ↔ upload-data mapping moved to
-``deploy/settings.py``. A different value here means every deployed worker would show as
-changed after an upgrade (docs/architecture.md, Stamps).
+The pinned digests below were computed before the mapping moved to ``deploy/settings.py``. A
+different value here means every deployed worker would show as changed after an upgrade
+(docs/architecture.md, Stamps).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import unicodedata
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from ironship.deploy.diff import smoke_digest
-from ironship.deploy.executor import upload_data
-from ironship.deploy.models import WorkerPlan
+from ironship.deploy.models import LocalWorker
+from ironship.deploy.settings import (
+    code_settings,
+    content_digest,
+    local_worker,
+    smoke_digest,
+    upload_data,
+    upload_settings,
+)
+from ironship.iron.types import Code
 from ironship.manifest.models import SmokeTest, Worker
-from ironship.packaging.archive import build_fileset, content_digest
+from ironship.packaging.fileset import select_fileset
 
 FULL_DIGEST = "sha256:8411e81e8ea142385fae242eb153a8bf7f73da04657d1c8dd8993721f6edf6ce"
 FILES_DIGEST = "sha256:927cd201e71d292e4105ac0024e200a812997a8178a49a6620bad4bac707f070"
@@ -54,18 +66,23 @@ def full_worker(root: Path) -> Worker:
     )
 
 
+def local(worker: Worker) -> LocalWorker:
+    return local_worker(worker, select_fileset(worker))
+
+
 def test_content_and_files_digests_are_pinned(root: Path) -> None:
     """IRONSHIP_DIGEST and IRONSHIP_FILES of a fixed tree and settings equal the pinned values."""
-    fs = build_fileset(full_worker(root))
-    assert (fs.digest, content_digest(fs.files, {})) == (FULL_DIGEST, FILES_DIGEST)
-    minimal = Worker(name="min", root=root, entry="main.py", runtime="sh")
-    assert build_fileset(minimal).digest == MINIMAL_DIGEST
+    full = local(full_worker(root))
+    assert (full.digest, full.files_digest) == (FULL_DIGEST, FILES_DIGEST)
+    assert local(Worker(name="min", root=root, entry="main.py", runtime="sh")).digest == (
+        MINIMAL_DIGEST
+    )
 
 
 def test_upload_data_is_pinned(root: Path) -> None:
     """The whole ``data`` of an upload (settings plus every stamp) equals the pinned document."""
-    wp = WorkerPlan("fib", "create", local=build_fileset(full_worker(root)), smoke_digest="s")
-    assert upload_data(wp, {"IRONSHIP_GIT_SHA": "abc"}) == {
+    desired = replace(local(full_worker(root)), smoke_digest="s")
+    assert upload_data(desired, {"IRONSHIP_GIT_SHA": "abc"}) == {
         "name": "fib",
         "runtime": "python",
         "file_name": "main.py",
@@ -100,3 +117,87 @@ def test_smoke_digest_is_pinned() -> None:
     )
     worker = Worker(name="fib", root=Path("/x"), entry="main.py", runtime="python", smoke=tests)
     assert smoke_digest(worker) == SMOKE_DIGEST
+    assert smoke_digest(replace(worker, smoke=())) is None
+
+
+def test_upload_settings_leave_out_unset_values_and_stamps(root: Path) -> None:
+    """Unset settings are omitted, env_vars is always there, and IRONSHIP_ keys never are."""
+    stamped = replace(full_worker(root), env={"A": "1", "IRONSHIP_DIGEST": "sha256:x"})
+    assert upload_settings(stamped)["env_vars"] == {"A": "1"}
+    assert upload_settings(Worker(name="w", root=root, entry="main.py", runtime="python")) == {
+        "name": "w",
+        "runtime": "python",
+        "file_name": "main.py",
+        "env_vars": {},
+    }
+
+
+def test_file_name_is_the_path_packaging_ships_the_entry_under(root: Path) -> None:
+    """An entry spelled decomposed (NFD) uploads as file_name in the form the package holds."""
+    (root / unicodedata.normalize("NFD", "café.py")).write_text("print(1)\n")
+    worker = Worker(
+        name="w", root=root, entry=unicodedata.normalize("NFD", "café.py"), runtime="python"
+    )
+    desired = local(worker)
+    assert desired.settings["file_name"] == "café.py"
+    assert "café.py" in [f.path for f in desired.files]
+
+
+def test_code_settings_give_back_what_was_uploaded(root: Path) -> None:
+    """A code carrying an upload's data (stamps included) maps back to that same data."""
+    data = upload_data(local(full_worker(root)), {"IRONSHIP_GIT_SHA": "abc"})
+    code = Code.from_json({**data, "id": "c" * 24, "rev": 4, "latest_checksum": "0" * 32})
+    assert code_settings(code) == data
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"name": "other"},
+        {"runtime": "sh"},
+        {"entry": "lib/util.py"},
+        {"config": {"k": 1}},
+        {"env": {"K": "v"}},
+        {"max_concurrency": 2},
+        {"retries": 1},
+        {"retries_delay": 5},
+        {"priority": 1},
+    ],
+)
+def test_digest_changes_with_any_setting(root: Path, changes: dict[str, Any]) -> None:
+    """Changing any upload setting changes IRONSHIP_DIGEST but not IRONSHIP_FILES."""
+    before = local(full_worker(root))
+    after = local(replace(full_worker(root), **changes))
+    assert after.digest != before.digest
+    assert after.files_digest == before.files_digest
+
+
+def test_digest_ignores_stamps_in_the_settings(root: Path) -> None:
+    """IRONSHIP_ env keys never change the digest, wherever they come from."""
+    desired = local(full_worker(root))
+    stamped = {**desired.settings, "env_vars": {"A": "1", "B": "2", "IRONSHIP_DIGEST": "x"}}
+    assert content_digest(desired.files, stamped) == desired.digest
+
+
+def test_digest_is_the_documented_canonical_encoding(root: Path) -> None:
+    """The digest is sha256 of sorted (path, exec, sha256) triples plus settings, as JSON."""
+    desired = local(full_worker(root))
+    doc = {
+        "files": [[f.path, f.executable, f.sha256] for f in desired.files],
+        "format": 1,
+        "settings": dict(desired.settings),
+    }
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert desired.digest == "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_files_digest_changes_with_content_exec_bit_and_rename(root: Path) -> None:
+    """Content, the exec bit and a path rename each change IRONSHIP_FILES."""
+    seen = {local(full_worker(root)).files_digest}
+    (root / "lib/util.py").write_bytes(b"changed")
+    seen.add(local(full_worker(root)).files_digest)
+    (root / "lib/util.py").chmod(0o755)
+    seen.add(local(full_worker(root)).files_digest)
+    (root / "lib/util.py").rename(root / "lib/util2.py")
+    seen.add(local(full_worker(root)).files_digest)
+    assert len(seen) == 4

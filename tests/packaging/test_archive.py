@@ -1,4 +1,4 @@
-"""Tests for file selection, upload settings, the content digest and reproducible zips."""
+"""Tests for file selection and reproducible zips (the digests are tested in tests/deploy)."""
 
 from __future__ import annotations
 
@@ -19,18 +19,8 @@ import pytest
 
 from ironship.errors import IronshipError
 from ironship.manifest.models import Worker
-from ironship.packaging.archive import (
-    FileSet,
-    build_fileset,
-    content_digest,
-    files_of_zip,
-    package_workers,
-    select_files,
-    upload_settings,
-    write_zip,
-    zip_date_time,
-    zip_md5,
-)
+from ironship.packaging.archive import files_of_zip, write_zip, zip_date_time, zip_md5
+from ironship.packaging.fileset import FileSet, select_files, select_fileset
 
 TREE: dict[str, tuple[bytes, bool]] = {
     "main.py": (b"import lib.util\nprint('hi')\n" * 20, True),
@@ -248,109 +238,33 @@ def test_files_are_listed_whatever_the_creation_order(tmp_path: Path) -> None:
     )
 
 
-# --- settings and digest ------------------------------------------------------------------
+# --- the file set --------------------------------------------------------------------------
 
 
-def test_upload_settings_full_and_minimal(tree: Path) -> None:
-    """Settings map the worker to upload fields; None is omitted and stamps never appear."""
-    full = worker(
-        tree,
-        config={"b": [1, 2], "a": "é"},
-        env={"B": "2", "A": "1", "IRONSHIP_DIGEST": "sha256:x"},
-        max_concurrency=5,
-        retries=3,
-        retries_delay=60,
-        priority=2,
-        timeout=300,
-    )
-    assert upload_settings(full) == {
-        "name": "w",
-        "runtime": "python",
-        "file_name": "main.py",
-        "config": '{"a":"\\u00e9","b":[1,2]}',
-        "max_concurrency": 5,
-        "retries": 3,
-        "retries_delay": 60,
-        "default_priority": 2,
-        "env_vars": {"A": "1", "B": "2"},
-    }
-    assert upload_settings(worker(tree)) == {
-        "name": "w",
-        "runtime": "python",
-        "file_name": "main.py",
-        "env_vars": {},
-    }
+def test_fileset_counts_and_matches_its_zip(tree: Path, tmp_path: Path) -> None:
+    """A FileSet counts its files and bytes, and its zip holds exactly those files and bits."""
+    fs = select_fileset(worker(tree))
+    write_zip(fs, tmp_path / "w.zip")
+    index = {f.path: (f.executable, f.sha256) for f in fs.files}
+    assert files_of_zip(tmp_path / "w.zip") == index
+    assert fs.file_count == len(TREE) and fs.total_size == sum(len(c) for c, _ in TREE.values())
 
 
-@pytest.mark.parametrize(
-    "changes",
-    [
-        {"name": "other"},
-        {"runtime": "sh"},
-        {"entry": "bin/run.sh"},
-        {"config": {"k": 1}},
-        {"env": {"K": "v"}},
-        {"max_concurrency": 2},
-        {"retries": 1},
-        {"retries_delay": 5},
-        {"priority": 1},
-    ],
-)
-def test_digest_changes_with_any_setting(tree: Path, changes: dict[str, Any]) -> None:
-    """Changing any upload setting changes the content digest."""
-    assert build_fileset(worker(tree)).digest != build_fileset(worker(tree, **changes)).digest
-
-
-def test_digest_changes_with_content_exec_bit_and_rename(tree: Path) -> None:
-    """Content, the exec bit and a path rename each change the digest."""
-    seen = {build_fileset(worker(tree)).digest}
-    (tree / "lib/util.py").write_bytes(b"changed")
-    seen.add(build_fileset(worker(tree)).digest)
-    (tree / "lib/util.py").chmod(0o755)
-    seen.add(build_fileset(worker(tree)).digest)
-    (tree / "lib/util.py").rename(tree / "lib/util2.py")
-    seen.add(build_fileset(worker(tree)).digest)
-    assert len(seen) == 4
-
-
-def test_digest_ignores_mtime_other_mode_bits_and_stamps(tree: Path) -> None:
-    """mtimes, non-exec mode bits and IRONSHIP_ env keys never change the digest."""
-    before = build_fileset(worker(tree))
+def test_fileset_ignores_mtime_and_non_exec_mode_bits(tree: Path) -> None:
+    """mtimes and mode bits other than owner-exec never change the selected entries."""
+    before = select_fileset(worker(tree))
     for f in tree.rglob("*"):
         if f.is_file():
             os.utime(f, (1_000_000, 1_000_000))
             f.chmod(0o700 if os.access(f, os.X_OK) else 0o400)
-    after = build_fileset(worker(tree, env={"IRONSHIP_GIT_SHA": "abc"}))
-    assert after.digest == before.digest
-    stamped = {**before.settings, "env_vars": {"IRONSHIP_DIGEST": before.digest}}
-    assert content_digest(before.files, stamped) == before.digest
-
-
-def test_digest_is_the_documented_canonical_encoding(tree: Path) -> None:
-    """The digest is sha256 of sorted (path, exec, sha256) triples plus settings, as JSON."""
-    fs = build_fileset(worker(tree))
-    doc = {
-        "files": [[f.path, f.executable, f.sha256] for f in fs.files],
-        "format": 1,
-        "settings": dict(fs.settings),
-    }
-    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    assert fs.digest == "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-
-
-def test_digest_of_a_zip_matches_the_fileset(tree: Path, tmp_path: Path) -> None:
-    """``content_digest`` over ``files_of_zip`` reproduces the FileSet digest."""
-    fs = build_fileset(worker(tree))
-    write_zip(fs, tmp_path / "w.zip")
-    assert content_digest(files_of_zip(tmp_path / "w.zip"), fs.settings) == fs.digest
-    assert fs.file_count == len(TREE) and fs.total_size == sum(len(c) for c, _ in TREE.values())
+    assert select_fileset(worker(tree)) == before
 
 
 # --- zips ---------------------------------------------------------------------------------
 
 
 def zip_of(root: Path, dest: Path, **changes: Any) -> tuple[bytes, str, FileSet]:
-    fs = build_fileset(worker(root, **changes))
+    fs = select_fileset(worker(root, **changes))
     md5 = write_zip(fs, dest, date_time=(1980, 1, 1, 0, 0, 0))
     return dest.read_bytes(), md5, fs
 
@@ -387,7 +301,7 @@ def test_zip_ignores_mtime_and_non_exec_mode_bits(tree: Path, tmp_path: Path) ->
             os.utime(f, (2_000_000_000, 2_000_000_000))
             f.chmod(0o500 if os.access(f, os.X_OK) else 0o600)
     second, md5_2, fs2 = zip_of(tree, tmp_path / "b.zip")
-    assert (first, md5, fs.digest) == (second, md5_2, fs2.digest)
+    assert (first, md5, fs.files) == (second, md5_2, fs2.files)
 
 
 def test_source_date_epoch(tmp_path: Path, tree: Path) -> None:
@@ -398,7 +312,7 @@ def test_source_date_epoch(tmp_path: Path, tree: Path) -> None:
     assert zip_date_time({"SOURCE_DATE_EPOCH": "99999999999"}) == (2107, 12, 31, 23, 59, 58)
     with pytest.raises(IronshipError, match="SOURCE_DATE_EPOCH"):
         zip_date_time({"SOURCE_DATE_EPOCH": "yesterday"})
-    fs = build_fileset(worker(tree))
+    fs = select_fileset(worker(tree))
     write_zip(fs, tmp_path / "d.zip", date_time=zip_date_time({"SOURCE_DATE_EPOCH": "1700000000"}))
     with zipfile.ZipFile(tmp_path / "d.zip") as archive:
         assert {i.date_time for i in archive.infolist()} == {(2023, 11, 14, 22, 13, 20)}
@@ -409,7 +323,7 @@ def test_write_zip_reads_source_date_epoch_from_environment(
 ) -> None:
     """Without an explicit date, write_zip uses SOURCE_DATE_EPOCH from the environment."""
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1000000000")
-    write_zip(build_fileset(worker(tree)), tmp_path / "e.zip")
+    write_zip(select_fileset(worker(tree)), tmp_path / "e.zip")
     with zipfile.ZipFile(tmp_path / "e.zip") as archive:
         assert archive.infolist()[0].date_time == (2001, 9, 9, 1, 46, 40)
 
@@ -418,7 +332,9 @@ PACKAGE_SCRIPT = """
 import json, os, sys
 from pathlib import Path
 from ironship.manifest.models import Worker
-from ironship.packaging.archive import build_fileset, write_zip
+from ironship.deploy.settings import files_digest
+from ironship.packaging.archive import write_zip
+from ironship.packaging.fileset import select_fileset
 spec = json.loads(sys.argv[1])
 root = Path(spec["root"])
 if "tree" in spec:
@@ -429,8 +345,8 @@ if "tree" in spec:
         p.write_text(text)
         if executable:
             p.chmod(0o777 & ~int(spec["umask"], 8))
-fs = build_fileset(Worker(name="w", root=root.resolve(), entry="main.py", runtime="python"))
-print(json.dumps({"md5": write_zip(fs, Path(spec["dest"])), "digest": fs.digest}))
+fs = select_fileset(Worker(name="w", root=root.resolve(), entry="main.py", runtime="python"))
+print(json.dumps({"md5": write_zip(fs, Path(spec["dest"])), "digest": files_digest(fs.files)}))
 """
 
 
@@ -482,7 +398,7 @@ def test_umask_does_not_leak_into_the_zip(tmp_path: Path) -> None:
 
 def test_file_changed_while_packaging_is_an_error(tree: Path, tmp_path: Path) -> None:
     """If a file no longer matches its hash, write_zip fails and leaves no zip or temp file."""
-    fs = build_fileset(worker(tree))
+    fs = select_fileset(worker(tree))
     (tree / "lib/util.py").write_bytes(b"edited after selection")
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "w.zip").write_bytes(b"previous")
@@ -497,7 +413,7 @@ def test_large_file_is_streamed_intact(tmp_path: Path) -> None:
     root = tmp_path / "big"
     blob = hashlib.sha256(b"seed").digest() * (3 * 1024 * 1024 // 32 + 7)
     write_tree(root, {"main.py": (b"", False), "blob.bin": (blob, False)})
-    fs = build_fileset(worker(root))
+    fs = select_fileset(worker(root))
     write_zip(fs, tmp_path / "big.zip")
     with zipfile.ZipFile(tmp_path / "big.zip") as archive:
         assert archive.read("blob.bin") == blob
@@ -527,20 +443,20 @@ def test_files_of_foreign_zip(tmp_path: Path) -> None:
         files_of_zip(tmp_path / "bad.zip")
 
 
-def test_package_workers(tmp_path: Path) -> None:
-    """Several workers are packaged in parallel; results keep the input order."""
+def test_each_worker_zips_its_own_files(tmp_path: Path) -> None:
+    """Workers packaged one after another (as ``ironship package`` does) each get their files."""
     roots = []
     for name in ("b", "a", "c"):
         roots.append(tmp_path / name)
         write_tree(tmp_path / name, {"main.py": (name.encode(), False)})
-    workers = [worker(r, name=f"{r.name}/worker") for r in roots]
-    results = package_workers(workers, tmp_path / "out", parallelism=2)
-    assert [fs.worker for fs, _, _ in results] == ["b/worker", "a/worker", "c/worker"]
-    for fs, path, md5 in results:
-        assert path.parent == tmp_path / "out" and path.name == fs.worker[0] + "_worker.zip"
-        assert zip_md5(path) == md5 and files_of_zip(path)["main.py"][1] == fs.files[0].sha256
-    with pytest.raises(IronshipError, match="share the zip file name"):
-        package_workers([workers[0], replace(workers[0], name="b_worker")], tmp_path / "x")
-    broken = replace(workers[1], entry="missing.py")
+    for root in roots:
+        fs = select_fileset(worker(root, name=f"{root.name}/worker"))
+        dest = tmp_path / "out" / f"{root.name}.zip"
+        md5 = write_zip(fs, dest)
+        assert zip_md5(dest) == md5
+        assert files_of_zip(dest) == {
+            "main.py": (False, hashlib.sha256(root.name.encode()).hexdigest())
+        }
+    broken = worker(roots[1], entry="missing.py")
     with pytest.raises(IronshipError, match=r"missing\.py"):
-        package_workers([workers[0], broken], tmp_path / "y")
+        select_fileset(broken)

@@ -13,8 +13,10 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ironship.deploy.settings import local_worker, upload_settings
 from ironship.manifest.models import Worker
-from ironship.packaging.archive import build_fileset, upload_settings, write_zip
+from ironship.packaging.archive import write_zip
+from ironship.packaging.fileset import select_fileset
 
 # Directory and file names come from disjoint sets, so a path is never both a file and a dir.
 DIRS = st.sampled_from(["a", "b", "src", "été", "x y"])
@@ -68,11 +70,12 @@ def test_packaging_is_reproducible_and_lossless(
             root = Path(tmp, f"tree{i}").resolve()
             build(root, tree, seed + i, 400_000_000 + 7_777 * seed + i)
             worker = Worker(name="prop", root=root, entry=entry, runtime="python")
-            fileset = build_fileset(worker)
-            assert fileset.digest == independent_digest(root, upload_settings(worker))
+            fileset = select_fileset(worker)
+            digest = local_worker(worker, fileset).digest
+            assert digest == independent_digest(root, upload_settings(worker))
             dest = Path(tmp, f"out{i}.zip")
             md5 = write_zip(fileset, dest)
-            outputs.append((dest.read_bytes(), md5, fileset.digest))
+            outputs.append((dest.read_bytes(), md5, digest))
         assert outputs[0] == outputs[1]
         with zipfile.ZipFile(Path(tmp, "out0.zip")) as archive:
             unzipped = {

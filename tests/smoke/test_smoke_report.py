@@ -8,9 +8,9 @@ from pathlib import Path
 from junitparser import Error, JUnitXml
 from junitparser import Failure as JFailure
 
+from ironship import FORMAT_VERSION
 from ironship.smoke.expectations import Failure
 from ironship.smoke.report import (
-    FORMAT_VERSION,
     failure_details,
     summary_line,
     summary_rows,

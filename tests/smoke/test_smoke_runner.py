@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +11,8 @@ import pytest
 
 from ironship.engine.server import EngineServer
 from ironship.iron.client import Client
+from ironship.iron.types import Task
+from ironship.iron.wait import wait_for_task
 from ironship.manifest.models import SmokeTest, Worker
 from ironship.smoke.runner import SmokeResult, run_smoke
 
@@ -50,7 +51,7 @@ def client(engine: EngineServer, tmp_path_factory: pytest.TempPathFactory) -> It
         data = {"name": name, "runtime": "python", "file_name": "worker.py"}
         code_id = api.upload_code(data, zip_path)
         if name == "stuck":
-            # A paused queue never starts its tasks: the "never started" case (issue 4 §2).
+            # A paused queue never starts its tasks: the "never started" case.
             api.pause_queue(code_id)
     yield api
     api.close()
@@ -70,12 +71,7 @@ def run(client: Client, *tests: SmokeTest, name: str = "echo") -> list[SmokeResu
 
 def final_status(client: Client, task_id: str) -> str:
     """The task's status once the engine has settled it (bounded wait)."""
-    deadline = time.monotonic() + 10
-    status = client.get_task(task_id).status
-    while status in ("queued", "preparing", "running") and time.monotonic() < deadline:
-        time.sleep(POLL)
-        status = client.get_task(task_id).status
-    return status
+    return wait_for_task(client, task_id, timeout=10, poll=POLL).status
 
 
 def test_a_passing_worker_passes(client: Client) -> None:
@@ -180,14 +176,8 @@ def test_an_unknown_worker_is_reported_not_raised(client: Client) -> None:
     assert result.reason is not None and result.reason.startswith("could not queue the task: ")
 
 
-# -- the waiting logic with an injected clock (CONVENTIONS §11): no engine, no real sleeping --
-
-
-class FakeTask:
-    def __init__(self, status: str, duration: int | None = None) -> None:
-        self.status = status
-        self.msg: str | None = None
-        self.duration = duration
+# -- the waiting logic with an injected clock (docs/architecture.md, Conventions 11) -----------
+# No engine and no real sleeping: a scripted client answers and a fake clock moves.
 
 
 class ScriptedClient:
@@ -203,9 +193,10 @@ class ScriptedClient:
         self.queued.append((code_name, payload, options))
         return "task-1"
 
-    def get_task(self, task_id: str) -> FakeTask:
+    def get_task(self, task_id: str) -> Task:
         status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
-        return FakeTask(status, duration=1500 if status == "complete" else None)
+        duration = 1500 if status == "complete" else None
+        return Task(task_id, "echo", None, None, status, duration=duration)
 
     def get_log(self, task_id: str) -> str | None:
         return self.logs.pop(0) if len(self.logs) > 1 else self.logs[0]

@@ -1,0 +1,213 @@
+"""The deploy policy, once: plan → confirm → apply → smoke-test → roll back → exit code.
+
+``run_apply`` is what ``ironship apply`` does and ``run_tests`` what ``ironship test`` does.
+Both return a frozen result value the CLI renders as text or JSON; neither prints. The CLI
+passes in the confirmation prompt and the progress callbacks (``ApplyHooks``), and the server
+through the ``DeployClient`` port (docs/architecture.md, Conventions 1 and 16).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from ironship import exitcodes
+from ironship.deploy.executor import apply_plan, rollback
+from ironship.deploy.models import ApplyResult, Plan, WorkerResult
+from ironship.deploy.planner import make_plan
+from ironship.deploy.ports import DeployClient
+from ironship.manifest.models import Manifest, SmokeTest, Worker
+from ironship.smoke.runner import SmokeClient, SmokeResult, run_smoke
+
+SmokeMode = Literal["changed", "all"]
+SmokeCase = tuple[Worker, SmokeTest]
+
+
+def _ignore(_: object) -> None:
+    """The default hook: nothing to show."""
+
+
+@dataclass(frozen=True)
+class ApplyRequest:
+    """What ``apply`` was asked to do (its command-line options, parsed)."""
+
+    only: tuple[str, ...] = ()
+    prune: bool = False
+    force: bool = False
+    parallelism: int = 4
+    smoke: SmokeMode | None = None  # None: no smoke tests
+    rollback: bool = False  # --rollback-on-failure
+    check_runtimes: bool = False  # warn about runtimes the target cannot run (local engine)
+
+
+@dataclass(frozen=True)
+class ApplyHooks:
+    """The caller's side of ``run_apply``: one decision and the moments worth showing.
+
+    ``confirm(question, what)`` approves a step (``what`` names it: ``apply`` or ``--prune``);
+    it may raise ``IronshipError`` when it cannot ask. The ``on_*`` hooks only show progress.
+    """
+
+    confirm: Callable[[str, str], bool]
+    on_plan: Callable[[Plan], None] = _ignore  # before any confirmation
+    on_upload_start: Callable[[int], None] = _ignore  # how many workers change
+    on_uploaded: Callable[[WorkerResult], None] = _ignore
+    on_applied: Callable[[ApplyResult], None] = _ignore
+    on_smoke_start: Callable[[int], None] = _ignore  # how many tests (0: none to run)
+    on_smoke_result: Callable[[SmokeResult], None] = _ignore
+
+
+@dataclass(frozen=True)
+class SmokeOutcome:
+    """Smoke tests that ran, the rollback they caused (worker -> what happened), the exit code."""
+
+    results: tuple[SmokeResult, ...]
+    exit_code: int
+    rollback: Mapping[str, str] | None = field(default=None, hash=False)  # None: not rolled back
+
+
+@dataclass(frozen=True)
+class ApplyOutcome:
+    """Everything ``apply`` did. ``applied`` is None when the confirmation was refused."""
+
+    plan: Plan
+    applied: ApplyResult | None
+    exit_code: int
+    smoke: SmokeOutcome | None = None  # None: not asked for, or skipped
+    smoke_skipped: bool = False  # asked for, but some uploads failed
+
+    @property
+    def cancelled(self) -> bool:
+        return self.applied is None
+
+
+def smoke_cases(workers: Sequence[Worker]) -> list[SmokeCase]:
+    """Every (worker, test) pair, in manifest order."""
+    return [(w, t) for w in workers for t in w.smoke]
+
+
+def smoke_exit_code(results: Sequence[SmokeResult]) -> int:
+    """3 when a test failed; 1 when one could not run at all (an API or network error)."""
+    if any(not r.passed and not r.failures for r in results):
+        return exitcodes.ERROR
+    return exitcodes.SMOKE_FAILED if any(not r.passed for r in results) else exitcodes.OK
+
+
+def apply_exit_code(result: ApplyResult) -> int:
+    """0 when every upload worked; 5 when some did and some failed; 1 when none worked."""
+    if not result.failed:
+        return exitcodes.OK
+    return exitcodes.PARTIAL if result.changed else exitcodes.ERROR
+
+
+def run_tests(
+    client: SmokeClient,
+    cases: Sequence[SmokeCase],
+    *,
+    parallelism: int = 4,
+    on_result: Callable[[SmokeResult], None] = _ignore,
+) -> SmokeOutcome:
+    """Run smoke tests against what is deployed (``ironship test``)."""
+    results = tuple(run_smoke(client, cases, parallelism=parallelism, on_result=on_result))
+    return SmokeOutcome(results, smoke_exit_code(results))
+
+
+def run_apply(
+    client: DeployClient,
+    manifest: Manifest,
+    request: ApplyRequest,
+    hooks: ApplyHooks,
+    *,
+    stamps: Callable[[], Mapping[str, str]] = dict,
+) -> ApplyOutcome:
+    """Plan, confirm, upload what changed, verify, then smoke-test and roll back when asked.
+
+    ``stamps`` gives the metadata stamps (the git SHA); it is called only when something is
+    uploaded.
+    """
+    plan = make_plan(
+        client,
+        manifest,
+        only=request.only,
+        prune=request.prune,
+        force=request.force,
+        parallelism=request.parallelism,
+        stacks=client if request.check_runtimes else None,
+    )
+    hooks.on_plan(plan)
+    if not _approved(plan, hooks):
+        return ApplyOutcome(plan, None, exitcodes.ERROR)
+    applied = _apply(client, plan, request, hooks, stamps)
+    hooks.on_applied(applied)
+    code = apply_exit_code(applied)
+    if request.smoke is None:
+        return ApplyOutcome(plan, applied, code)
+    if code != exitcodes.OK:
+        return ApplyOutcome(plan, applied, code, smoke_skipped=True)
+    smoke = _smoke_after_apply(client, manifest, applied, request, hooks)
+    return ApplyOutcome(plan, applied, smoke.exit_code, smoke)
+
+
+def _approved(plan: Plan, hooks: ApplyHooks) -> bool:
+    if not plan.has_changes:
+        return True
+    if not hooks.confirm("Apply these changes?", "apply"):
+        return False
+    deletes = plan.count("delete")
+    return not deletes or hooks.confirm(
+        f"Delete {deletes} worker(s) from the server? Their code and revisions are gone for good.",
+        "--prune",
+    )
+
+
+def _apply(
+    client: DeployClient,
+    plan: Plan,
+    request: ApplyRequest,
+    hooks: ApplyHooks,
+    stamps: Callable[[], Mapping[str, str]],
+) -> ApplyResult:
+    with tempfile.TemporaryDirectory(prefix="ironship-build-") as tmp:
+        if not plan.has_changes:
+            return apply_plan(client, plan, build_dir=Path(tmp))
+        hooks.on_upload_start(sum(1 for w in plan.workers if w.changes))
+        return apply_plan(
+            client,
+            plan,
+            build_dir=Path(tmp),
+            parallelism=request.parallelism,
+            stamps=stamps(),
+            on_done=hooks.on_uploaded,
+        )
+
+
+def smoke_targets(manifest: Manifest, applied: ApplyResult, mode: SmokeMode) -> list[Worker]:
+    """The planned workers to smoke-test: the ones this apply changed, or all of them."""
+    planned = {w.name for w in applied.plan.workers}
+    changed = {r.name for r in applied.changed}
+    return [
+        w for w in manifest.workers if w.name in planned and (mode == "all" or w.name in changed)
+    ]
+
+
+def _smoke_after_apply(
+    client: DeployClient,
+    manifest: Manifest,
+    applied: ApplyResult,
+    request: ApplyRequest,
+    hooks: ApplyHooks,
+) -> SmokeOutcome:
+    assert request.smoke is not None
+    cases = smoke_cases(smoke_targets(manifest, applied, request.smoke))
+    hooks.on_smoke_start(len(cases))
+    outcome = run_tests(
+        client, cases, parallelism=request.parallelism, on_result=hooks.on_smoke_result
+    )
+    if outcome.exit_code == exitcodes.OK or not request.rollback:
+        return outcome
+    with tempfile.TemporaryDirectory(prefix="ironship-rollback-") as tmp:
+        report = rollback(client, applied, Path(tmp))
+    return SmokeOutcome(outcome.results, outcome.exit_code, report)

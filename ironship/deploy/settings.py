@@ -1,0 +1,169 @@
+"""The one mapping between a manifest Worker and the ``data`` of an upload, and the digests.
+
+Everything that turns a worker into what the server stores, or back, lives here:
+
+- ``upload_settings``: Worker → the settings part of ``data`` (never a stamp);
+- ``FIELDS``: each scalar setting's ``data`` key, Worker attribute and Code attribute, so the
+  diff compares like with like (``default_priority`` is ``priority`` on the code object,
+  docs/ironworker-api.md §2 (Code packages));
+- ``code_settings``: Code → ``data``, to upload an earlier revision again (rollback);
+- ``content_digest``, ``files_digest``, ``smoke_digest``: the values of the stamps;
+- ``local_worker`` and ``upload_data``: the desired side of a worker, and the full ``data``
+  of its upload (settings plus stamps).
+
+Pure: hashing and JSON only, no I/O (docs/architecture.md, Stamps).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from ironship.deploy.models import LocalWorker
+from ironship.deploy.stamps import DIGEST_KEY, FILES_KEY, SMOKE_KEY, STAMP_PREFIX
+from ironship.manifest.models import Worker
+
+if TYPE_CHECKING:
+    from ironship.iron.types import Code
+    from ironship.packaging.fileset import FileEntry, FileSet
+
+# Bumped only if the canonical encoding below changes; every stamp on the server would then differ.
+DIGEST_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Field:
+    """One scalar setting: its key in the upload's ``data``, on the Worker, on the Code."""
+
+    key: str
+    worker: str
+    code: str
+
+
+# In the order the plan lists their changes. ``config`` and ``env_vars`` are not scalars: the
+# diff compares config by its JSON meaning and env var by env var, never showing values.
+FIELDS: tuple[Field, ...] = (
+    Field("runtime", "runtime", "runtime"),
+    Field("file_name", "entry", "file_name"),
+    Field("max_concurrency", "max_concurrency", "max_concurrency"),
+    Field("retries", "retries", "retries"),
+    Field("retries_delay", "retries_delay", "retries_delay"),
+    Field("default_priority", "priority", "priority"),
+)
+
+
+def canonical_json(value: Any) -> str:
+    """The one JSON spelling used for digests and the config string: sorted keys, no spaces."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def file_name(worker: Worker) -> str:
+    """The worker's entry as a path inside its package: POSIX, NFC-normalised.
+
+    The spelling packaging selects the entry under, so the runtime finds the file it runs.
+    """
+    return unicodedata.normalize("NFC", PurePosixPath(worker.entry).as_posix())
+
+
+def user_env(env: Mapping[str, str] | None) -> dict[str, str]:
+    """``env`` without stamps: the env vars a user set."""
+    return {k: v for k, v in (env or {}).items() if not k.startswith(STAMP_PREFIX)}
+
+
+def upload_settings(worker: Worker) -> dict[str, Any]:
+    """The ``data`` fields of an upload, without stamps; ``None`` values are left out.
+
+    ``env_vars`` is always present (possibly empty); ``IRONSHIP_*`` keys are dropped because
+    they are stamps, never settings.
+    """
+    settings: dict[str, Any] = {"name": worker.name}
+    for f in FIELDS:
+        settings[f.key] = file_name(worker) if f.key == "file_name" else getattr(worker, f.worker)
+    settings["config"] = canonical_json(worker.config) if worker.config is not None else None
+    settings = {k: v for k, v in settings.items() if v is not None}
+    settings["env_vars"] = dict(sorted(user_env(worker.env).items()))
+    return settings
+
+
+def code_settings(code: Code) -> dict[str, Any]:
+    """The ``data`` that uploads ``code``'s settings again, its stamps included."""
+    data: dict[str, Any] = {"name": code.name}
+    data.update({f.key: getattr(code, f.code) for f in FIELDS})
+    data["config"] = code.config
+    data["env_vars"] = dict(code.env_vars)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def content_digest(files: Iterable[FileEntry], settings: Mapping[str, Any]) -> str:
+    """sha256 of the sorted (path, exec bit, content sha256) triples and the settings.
+
+    Stamp keys in ``settings["env_vars"]`` are ignored. Never the zip bytes, mtimes or a git
+    SHA: the same files and settings give the same digest on every machine.
+    """
+    triples = sorted((f.path, f.executable, f.sha256) for f in files)
+    clean = dict(settings)
+    env = clean.get("env_vars")
+    if isinstance(env, Mapping):
+        clean["env_vars"] = user_env(env)
+    document = {"format": DIGEST_FORMAT, "files": [list(t) for t in triples], "settings": clean}
+    encoded = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
+def files_digest(files: Iterable[FileEntry]) -> str:
+    """The digest of the files alone (``IRONSHIP_FILES``): ``content_digest`` with no settings."""
+    return content_digest(files, {})
+
+
+def smoke_digest(worker: Worker) -> str | None:
+    """Digest of a worker's smoke tests (``IRONSHIP_SMOKE``), or None when it declares none."""
+    if not worker.smoke:
+        return None
+    tests = [
+        {
+            "name": t.name,
+            "payload": t.payload,
+            "timeout": t.timeout,
+            "status": t.status,
+            "separator": t.separator,
+            "output": dict(t.output) if t.output else None,
+            "log": dict(t.log) if t.log else None,
+            "max_duration": t.max_duration,
+        }
+        for t in worker.smoke
+    ]
+    text = json.dumps(tests, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def local_worker(worker: Worker, fileset: FileSet) -> LocalWorker:
+    """The desired side of one worker: its files, its settings and the digests to stamp."""
+    settings = upload_settings(worker)
+    return LocalWorker(
+        fileset,
+        settings,
+        digest=content_digest(fileset.files, settings),
+        files_digest=files_digest(fileset.files),
+        smoke_digest=smoke_digest(worker),
+    )
+
+
+def upload_data(local: LocalWorker, stamps: Mapping[str, str]) -> dict[str, Any]:
+    """The whole ``data`` of one upload: the settings plus ironship's stamps.
+
+    ``stamps`` carries the metadata ones (the git SHA); the digests come from ``local``.
+    """
+    data = dict(local.settings)
+    env = dict(data.get("env_vars") or {})
+    env.update(stamps)
+    env[DIGEST_KEY] = local.digest
+    env[FILES_KEY] = local.files_digest
+    if local.smoke_digest:
+        env[SMOKE_KEY] = local.smoke_digest
+    data["env_vars"] = env
+    return data
