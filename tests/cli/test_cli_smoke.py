@@ -1,4 +1,4 @@
-"""Issue 4 end to end through the CLI: apply --smoke, ironship test, reports, rollback.
+"""Smoke tests end to end through the CLI: apply --smoke, ironship test, reports, rollback.
 
 Every test runs the real ``ironship`` CLI (in-process through ``ironship.cli.main``, or as a
 subprocess where a real process matters) against one real engine on 127.0.0.1:0, each test in
@@ -290,6 +290,25 @@ def test_junit_report_parses_with_junitparser(
     applied = cli(capsys, "apply", "-y", "--smoke", "--junit", str(apply_report))
     assert applied.code == 3
     assert JUnitXml.fromfile(str(apply_report)).failures == 1  # b is now version 2
+
+
+def test_junit_into_a_folder_is_refused_before_anything_runs(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--junit DIR` fails at once, clearly: apply deploys nothing and test queues nothing."""
+    setup(project, {"w": {"smoke": [PASSING]}})
+    (project.dir / "reports").mkdir()
+    applied = cli(capsys, "apply", "-y", "--smoke=all", "--junit", "reports")
+    assert applied.code == 1
+    assert "--junit reports: is a folder; it needs a file name" in applied.err
+    assert "internal error" not in applied.err
+    assert project.client.list_codes() == []
+
+    assert cli(capsys, "apply", "-y").code == 0
+    tested = cli(capsys, "test", "--junit", "reports")
+    assert tested.code == 1
+    assert "--junit reports: is a folder; it needs a file name" in tested.err
+    assert project.client.list_tasks("w") == []
 
 
 def test_json_output_is_only_json_with_a_smoke_section(project: Project) -> None:

@@ -1,4 +1,4 @@
-"""ironship plan/apply/queue end to end, over real HTTP against the local engine (issue 3)."""
+"""ironship plan/apply/queue end to end, over real HTTP against the local engine."""
 
 from __future__ import annotations
 
@@ -372,3 +372,38 @@ def test_unknown_task_id_gets_a_hint(cli: Cli, tmp_path: Path) -> None:
     res = cli("task", "0" * 24)
     assert res.code == 1
     assert "a task id belongs to one engine and project" in res.err
+
+
+def test_local_engine_warns_per_worker_about_a_runtime_it_cannot_run(
+    cli: Cli, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without php on the engine's PATH, plan/apply on the local engine warn, and still succeed."""
+    write_tree(tmp_path / "php", {"hello.php": "<?php echo 'hi';\n"})
+    write_tree(tmp_path / "py", {"main.py": ECHO})
+    (tmp_path / "ironship.yml").write_text(
+        "version: 1\nworkers:\n"
+        "  hello-php:\n    root: php\n    entry: hello.php\n    runtime: php\n"
+        "  hello-py:\n    root: py\n    entry: main.py\n"
+    )
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    env = {"PATH": str(empty)}  # the engine runs in this process and looks programs up here
+    warning = (
+        "warning: hello-php: the local engine has no 'php' runtime; "
+        "its tasks will fail (install php-cli)\n"
+    )
+    planned = run_cli(["plan", "--target", "local"], capsys, monkeypatch, env=env, cwd=tmp_path)
+    assert planned.code == 0, planned.err
+    assert warning in planned.err
+    assert "hello-py" not in planned.err
+    as_json = run_cli(["plan", "--json"], capsys, monkeypatch, env=env, cwd=tmp_path)
+    assert as_json.code == 0 and warning in as_json.err
+    assert json.loads(as_json.out)["summary"]["create"] == 2
+    applied = run_cli(["apply", "-y"], capsys, monkeypatch, env=env, cwd=tmp_path)
+    assert applied.code == 0, applied.err
+    assert warning in applied.err
+    with monkeypatch.context() as m:
+        m.setenv("PATH", str(empty))
+        hosted = cli("plan")  # the Iron env vars name a server: not the local engine, no warning
+    assert hosted.code == 0
+    assert "warning:" not in hosted.err

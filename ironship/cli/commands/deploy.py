@@ -1,13 +1,13 @@
-"""``ironship plan`` and ``ironship apply``."""
+"""``ironship plan`` and ``ironship apply``: options in, one core call, the result rendered."""
 
 from __future__ import annotations
 
-import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import Progress
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from ironship import exitcodes
@@ -20,27 +20,45 @@ from ironship.cli.options import (
     connected,
     with_connection,
 )
+from ironship.cli.outputs import writable_file
 from ironship.cli.ui import err, is_interactive, out, print_json
-from ironship.deploy.executor import apply_plan
 from ironship.deploy.models import ApplyResult, Plan, WorkerResult
+from ironship.deploy.pipeline import ApplyHooks, ApplyOutcome, ApplyRequest, SmokeMode, run_apply
 from ironship.deploy.planner import make_plan
-from ironship.deploy.render import apply_json, plan_json, plan_lines, result_rows
+from ironship.deploy.render import outcome_json, plan_json, plan_lines, result_rows
 from ironship.errors import IronshipError
-from ironship.iron.client import Client
 from ironship.iron.target import ConnectOptions
 from ironship.manifest.load import load_manifest
 from ironship.packaging.gitinfo import git_stamp
 from ironship.paths import DEFAULT_MANIFEST
+from ironship.smoke.runner import SmokeResult
 
 OnlyOpt = Annotated[
     list[str] | None,
     typer.Option("--only", help="Limit the run to these workers (repeatable)."),
+]
+SmokeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--smoke",
+        help="Run smoke tests after uploading: --smoke (changed workers) or --smoke=all.",
+        metavar="[changed|all]",
+    ),
+]
+RollbackOpt = Annotated[
+    bool,
+    typer.Option("--rollback-on-failure", help="Restore changed workers if a smoke test fails."),
 ]
 
 
 def _print_plan(plan: Plan, verbose: bool = False) -> None:
     for text, style in plan_lines(plan, verbose=verbose):
         out.print(text, style=style, markup=False)
+
+
+def _print_warnings(plan: Plan) -> None:
+    for warning in plan.warnings:
+        err.print(f"warning: {warning}", markup=False)
 
 
 @with_connection
@@ -67,7 +85,9 @@ def plan(
             prune=prune,
             force=force,
             parallelism=parallelism,
+            stacks=tgt.client if tgt.kind == "local" else None,
         )
+    _print_warnings(the_plan)
     if as_json:
         print_json(plan_json(the_plan, tgt.kind))
     else:
@@ -86,17 +106,117 @@ def _results_table(result: ApplyResult) -> Table:
     return table
 
 
-def _confirm(question: str, yes: bool, what: str) -> None:
-    if yes:
-        return
-    if not is_interactive():
-        raise IronshipError(
-            f"{what} needs confirmation, and there is no terminal to ask",
-            hint="pass -y/--yes to approve (for example in CI)",
+class _ApplyView:
+    """What ``apply`` shows while the pipeline runs: the plan, prompts and progress."""
+
+    def __init__(self, *, yes: bool, as_json: bool, smoke: SmokeMode | None, parallelism: int):
+        self.yes = yes
+        self.as_json = as_json
+        self.smoke = smoke
+        self.parallelism = parallelism
+        self.progress: Progress | None = None
+        self.task: TaskID | None = None
+
+    def hooks(self) -> ApplyHooks:
+        return ApplyHooks(
+            confirm=self.confirm,
+            on_plan=self.on_plan,
+            on_upload_start=self.on_upload_start,
+            on_uploaded=self.on_uploaded,
+            on_applied=self.on_applied,
+            on_smoke_start=self.on_smoke_start,
+            on_smoke_result=self.on_smoke_result,
         )
-    if not typer.confirm(question, default=False):
-        err.print("cancelled; nothing was changed")
-        raise typer.Exit(1)
+
+    def confirm(self, question: str, what: str) -> bool:
+        if self.yes:
+            return True
+        if not is_interactive():
+            raise IronshipError(
+                f"{what} needs confirmation, and there is no terminal to ask",
+                hint="pass -y/--yes to approve (for example in CI)",
+            )
+        return typer.confirm(question, default=False)
+
+    def on_plan(self, plan: Plan) -> None:
+        _print_warnings(plan)
+        if not self.as_json:
+            _print_plan(plan)
+
+    def on_upload_start(self, total: int) -> None:
+        if err.is_terminal and not self.as_json:
+            self.progress = Progress(console=err, transient=True)
+            self.progress.start()
+            self.task = self.progress.add_task("uploading", total=total)
+
+    def on_uploaded(self, _: WorkerResult) -> None:
+        if self.progress is not None and self.task is not None:
+            self.progress.advance(self.task)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def on_applied(self, result: ApplyResult) -> None:
+        self.close()
+        if self.as_json:
+            return
+        if result.plan.has_changes:
+            out.print(_results_table(result))
+        else:
+            out.print("no changes: nothing uploaded")
+
+    def on_smoke_start(self, count: int) -> None:
+        if self.as_json:
+            return
+        if count:
+            smoke_cmd.announce(count, self.parallelism)
+        else:
+            which = "workers" if self.smoke == "all" else "changed workers"
+            err.print(f"smoke: no smoke tests to run for the {which}")
+
+    def on_smoke_result(self, result: SmokeResult) -> None:
+        if not self.as_json:
+            smoke_cmd.print_progress(result)
+
+
+def _print_outcome(outcome: ApplyOutcome, rollback_asked: bool) -> None:
+    """apply's text ending: smoke results, the rollback, and what went wrong."""
+    assert outcome.applied is not None
+    smoke = outcome.smoke
+    if smoke is not None and smoke.results:
+        smoke_cmd.print_results(smoke.results)
+        smoke_cmd.print_rollback(smoke)
+        if failed := smoke_cmd.failed_count(smoke):
+            err.print(
+                f"error: deployed, but {failed} smoke test(s) failed "
+                f"(exit code {outcome.exit_code})",
+                markup=False,
+            )
+            if not rollback_asked and outcome.applied.changed:
+                err.print(
+                    "hint: --rollback-on-failure puts the workers an apply changed back to "
+                    "their previous revisions when a smoke test fails",
+                    markup=False,
+                )
+    if outcome.applied.failed:
+        err.print(f"error: {len(outcome.applied.failed)} worker(s) failed; see the table above")
+
+
+_SMOKE_MODES: dict[str | None, SmokeMode | None] = {None: None, "changed": "changed", "all": "all"}
+
+
+def _smoke_mode(smoke: str | None, junit: Path | None, rollback: bool) -> SmokeMode | None:
+    """Check the smoke options against each other and the output path, before any work."""
+    if smoke not in _SMOKE_MODES:
+        raise IronshipError(f"--smoke={smoke}: unknown value", hint="use --smoke or --smoke=all")
+    for flag, given in (("--junit", junit is not None), ("--rollback-on-failure", rollback)):
+        if given and smoke is None:
+            raise IronshipError(f"{flag} only applies to smoke tests", hint="add --smoke")
+    if junit is not None:
+        writable_file(junit, "--junit")
+    return _SMOKE_MODES[smoke]
 
 
 @with_connection
@@ -110,112 +230,47 @@ def apply(
     ] = False,
     force: Annotated[bool, typer.Option("--force", help="Upload even if unchanged.")] = False,
     as_json: JsonOpt = False,
-    smoke: Annotated[
-        str | None,
-        typer.Option(
-            "--smoke",
-            help="Run smoke tests after uploading: --smoke (changed workers) or --smoke=all.",
-            metavar="[changed|all]",
-        ),
-    ] = None,
+    smoke: SmokeOpt = None,
     junit: Annotated[
         Path | None, typer.Option("--junit", help="Write smoke results as JUnit XML.")
     ] = None,
-    rollback_on_failure: Annotated[
-        bool,
-        typer.Option(
-            "--rollback-on-failure", help="Restore changed workers if a smoke test fails."
-        ),
-    ] = False,
+    rollback_on_failure: RollbackOpt = False,
     conn: ConnectOptions = NO_OPTIONS,
 ) -> None:
     """Plan, confirm, upload what changed, verify the server, optionally smoke-test."""
-    if smoke not in (None, "changed", "all"):
-        raise IronshipError(f"--smoke={smoke}: unknown value", hint="use --smoke or --smoke=all")
-    for flag, given in (
-        ("--junit", junit is not None),
-        ("--rollback-on-failure", rollback_on_failure),
-    ):
-        if given and smoke is None:
-            raise IronshipError(f"{flag} only applies to smoke tests", hint="add --smoke")
+    mode = _smoke_mode(smoke, junit, rollback_on_failure)
     manifest = load_manifest(file)
+    view = _ApplyView(yes=yes, as_json=as_json, smoke=mode, parallelism=parallelism)
     with connected(manifest.directory, conn, quiet=as_json) as tgt:
-        the_plan = make_plan(
-            tgt.client,
-            manifest,
-            only=only or [],
+        request = ApplyRequest(
+            only=tuple(only or ()),
             prune=prune,
             force=force,
             parallelism=parallelism,
+            smoke=mode,
+            rollback=rollback_on_failure,
+            check_runtimes=tgt.kind == "local",
         )
-        if not as_json:
-            _print_plan(the_plan)
-        if the_plan.has_changes:
-            _confirm("Apply these changes?", yes, "apply")
-            if the_plan.count("delete"):
-                _confirm(
-                    f"Delete {the_plan.count('delete')} worker(s) from the server? "
-                    "Their code and revisions are gone for good.",
-                    yes,
-                    "--prune",
-                )
-            result = _run_apply(tgt.client, the_plan, manifest.directory, parallelism, as_json)
-        else:
-            result = apply_plan(tgt.client, the_plan, build_dir=Path(tempfile.gettempdir()))
-            if not as_json:
-                out.print("no changes: nothing uploaded")
-        if not as_json and the_plan.has_changes:
-            out.print(_results_table(result))
-        code = 0
-        if result.failed:
-            code = exitcodes.PARTIAL if result.changed else 1
-        smoke_doc = None
-        if smoke and code != 0:
-            err.print("smoke tests skipped: some uploads failed")
-        if smoke and code == 0:
-            smoke_code, smoke_doc = smoke_cmd.run_smoke_after_apply(
+        try:
+            outcome = run_apply(
                 tgt.client,
                 manifest,
-                result,
-                mode=smoke,
-                parallelism=parallelism,
-                junit=junit,
-                rollback=rollback_on_failure,
-                as_json=as_json,
+                request,
+                view.hooks(),
+                stamps=partial(git_stamp, manifest.directory),
             )
-            code = code or smoke_code
+        finally:
+            view.close()
+    if outcome.cancelled:
+        err.print("cancelled; nothing was changed")
+        raise typer.Exit(exitcodes.ERROR)
+    if outcome.smoke_skipped:
+        err.print("smoke tests skipped: some uploads failed")
+    if outcome.smoke is not None:
+        smoke_cmd.write_junit(junit, outcome.smoke.results)
     if as_json:
-        doc = apply_json(result, tgt.kind)
-        if smoke_doc is not None:
-            doc["smoke"] = smoke_doc
-        print_json(doc)
-    elif result.failed:
-        err.print(f"error: {len(result.failed)} worker(s) failed; see the table above")
-    if code:
-        raise typer.Exit(code)
-
-
-def _run_apply(
-    client: Client, the_plan: Plan, base: Path, parallelism: int, quiet: bool
-) -> ApplyResult:
-    stamps = git_stamp(base)
-    todo = sum(1 for w in the_plan.workers if w.changes)
-    with tempfile.TemporaryDirectory(prefix="ironship-build-") as tmp:
-        if err.is_terminal and not quiet:
-            with Progress(console=err, transient=True) as progress:
-                task = progress.add_task("uploading", total=todo)
-
-                def tick(_: WorkerResult) -> None:
-                    progress.advance(task)
-
-                return apply_plan(
-                    client,
-                    the_plan,
-                    build_dir=Path(tmp),
-                    parallelism=parallelism,
-                    stamps=stamps,
-                    on_done=tick,
-                )
-        return apply_plan(
-            client, the_plan, build_dir=Path(tmp), parallelism=parallelism, stamps=stamps
-        )
+        print_json(outcome_json(outcome, tgt.kind))
+    else:
+        _print_outcome(outcome, rollback_on_failure)
+    if outcome.exit_code:
+        raise typer.Exit(outcome.exit_code)
