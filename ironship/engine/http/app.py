@@ -1,10 +1,10 @@
 """The ASGI app: route table, auth, JSON errors and the path-prefix rule.
 
 Wire rules every response follows (docs/ironworker-api.md §1 (Transport)): a Content-Type
-always, errors as ``{"msg"}`` with 400/401/403/404/405/406, never 202/204. ``/2/`` answers at
-the root and behind any path prefix, as PY's ``cloud=http://host:port/prefix`` needs
-(§8 (What the official clients send)). The state layer's refusals (``NotFound``, ``Conflict``,
-``OverLimit``) become 404, 400 and 403 here, the one place that knows about status codes.
+always, errors as ``{"msg"}`` with 400/401/403/404/405/406, never 202/204; ``/2/`` answers at
+the root and behind any path prefix, as PY's ``cloud=http://host:port/prefix`` needs. The
+state layer's refusals (``NotFound``, ``Conflict``, ``OverLimit``) become 404, 400 and 403
+here, the one place that knows about status codes.
 """
 
 from __future__ import annotations

@@ -182,7 +182,7 @@ def schedule_request(raw: object) -> ScheduleRequest:
         end_at=end_at,
         run_every=run_every,
         # The Go CLI sends run_times 0 when the flag is unset
-        # (docs/ironworker-api.md §8 (What the official clients send)).
+        # (docs/ironworker-api.md §4 (Schedules)).
         run_times=run_times or None,
         priority=_priority(raw),
         timeout=_timeout(raw),

@@ -4,7 +4,7 @@ Every rule here is one a real client depends on: RFC3339 UTC times with millisec
 integers never floats (docs/ironworker-api.md §1 (Transport)), the code, revision, task and
 schedule objects (§2 (Code packages), §3 (Tasks), §4 (Schedules)), ``code_rev`` as a string,
 and task objects without schedule keys, since iron-worker 1.3.8 treats any of them, even null,
-as "this is a schedule" (§8 (What the official clients send)).
+as "this is a schedule" (§3 (Tasks), the task object).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The dispatcher's side of the tasks table: picking, starting and finishing tasks.
 
 The dispatcher (``run/dispatch.py``) decides when; this module records what happened, and
-re-queues a failed task per its code's ``retries`` (docs/ironworker-api.md §3 (Tasks)).
+re-queues a failed task per its code's ``retries``, as a new task linked to the failed one
+(docs/ironworker-api.md §6 (Worker runtime contract), the outcome).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Schedules: stored requests that queue tasks at ``start_at`` and then every ``run_every``.
 
 The timing rule is a pure function (``advance``) so it is tested without waiting a minute.
-Missed runs (the engine was down) are skipped, not replayed in a burst
-(docs/ironworker-api.md §4 (Schedules)).
+Missed runs (the engine was down) are skipped, not replayed in a burst: a schedule is for
+"every so often", and a burst of stale runs after a restart would help nobody.
 """
 
 from __future__ import annotations

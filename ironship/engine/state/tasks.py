@@ -1,7 +1,8 @@
 """Tasks as the API sees them: queue, read, list, cancel, progress and retry.
 
 Every lookup takes the project id, so another project's tasks are simply not found. A task is
-bound to its code's latest revision when it is queued (docs/ironworker-api.md §3 (Tasks)).
+bound to its code's latest revision when it is queued (docs/ironworker-api.md §2 (Code
+packages), checksums and revisions); the endpoints are §3 (Tasks).
 The dispatcher's side (picking, starting, finishing) is ``runs``.
 """
 
