@@ -1,7 +1,7 @@
 """The task runner: a real worker process per task, its end, its log, cancel and timeout.
 
 Each test starts real processes in a temporary directory through ``runner.start`` and reads
-the RunResult and the log, as the dispatcher does (docs/architecture.md, Conventions 7).
+the RunResult and the log, as the dispatcher does.
 """
 
 from __future__ import annotations
