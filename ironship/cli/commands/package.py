@@ -11,10 +11,14 @@ from ironship import FORMAT_VERSION
 from ironship.cli.options import FileOpt, JsonOpt
 from ironship.cli.outputs import writable_dir
 from ironship.cli.ui import out, print_json
+from ironship.deploy.models import LocalWorker
 from ironship.deploy.planner import select_workers
+from ironship.deploy.settings import local_worker
 from ironship.errors import IronshipError
 from ironship.manifest.load import load_manifest
-from ironship.packaging.archive import build_fileset, write_zip
+from ironship.manifest.models import Worker
+from ironship.packaging.archive import write_zip
+from ironship.packaging.fileset import select_fileset
 from ironship.paths import DEFAULT_MANIFEST
 
 
@@ -26,7 +30,7 @@ def files(
     """List exactly what would ship in a worker's package."""
     manifest = load_manifest(file)
     (w,) = select_workers(manifest, [worker])
-    fs = build_fileset(w)
+    fs = _package_of(w)
     if as_json:
         print_json(
             {
@@ -46,6 +50,11 @@ def files(
         f"{_count(fs.file_count, 'file')}, {_count(fs.total_size, 'byte')}, digest {fs.digest}",
         markup=False,
     )
+
+
+def _package_of(worker: Worker) -> LocalWorker:
+    """The worker's files with the digest ``apply`` would stamp (files and settings)."""
+    return local_worker(worker, select_fileset(worker))
 
 
 def _count(n: int, noun: str) -> str:
@@ -70,7 +79,7 @@ def package(
                 f"{w.name} goes",
                 hint="move that folder away or choose another --out",
             )
-    filesets = [build_fileset(w) for w in selected]  # every selection problem before writing
+    filesets = [_package_of(w) for w in selected]  # every selection problem before writing
     out_dir.mkdir(parents=True, exist_ok=True)
     for fs in filesets:
         dest = out_dir / f"{fs.worker}.zip"

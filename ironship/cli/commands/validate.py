@@ -10,7 +10,7 @@ from ironship.cli.ui import err, out
 from ironship.errors import IronshipError
 from ironship.manifest.load import load_manifest, validate_manifest
 from ironship.manifest.schema import schema_text
-from ironship.packaging.archive import build_fileset
+from ironship.packaging.fileset import select_fileset
 from ironship.paths import DEFAULT_MANIFEST
 
 
@@ -21,7 +21,7 @@ def validate(file: FileOpt = Path(DEFAULT_MANIFEST)) -> None:
     # What only packaging sees: symlinks leaving the root, .ironshipignore hiding the entry.
     for w in workers:
         try:
-            build_fileset(w)
+            select_fileset(w)
         except IronshipError as exc:
             where = f"{w.location}: " if w.location else f"{file}: "
             hint = f" (hint: {exc.hint})" if exc.hint else ""
