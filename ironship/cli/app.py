@@ -15,13 +15,14 @@ from typing import Annotated
 import click
 import typer
 import typer._click.exceptions as _typer_click
+import typer.rich_utils as _typer_rich
 from rich.markup import escape
 from typer._click import Context, Parameter
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from ironship import __version__, exitcodes
 from ironship.cli.commands import deploy, package, server, smoke, status, tasks, validate
-from ironship.cli.ui import err, out
+from ironship.cli.ui import err, no_color, out
 from ironship.errors import IronshipError
 
 # Help that reads like typer's own examples: a flag shows no type (``--yes``, not
@@ -133,6 +134,8 @@ def _normalise(args: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: the only place errors are caught and turned into exit codes."""
     args = _normalise(list(sys.argv[1:] if argv is None else argv))
+    if no_color():
+        _typer_rich.COLOR_SYSTEM = None  # typer's help console: no escape codes either
     if not args:
         args = ["--help"]  # no command: show the help and succeed
     try:

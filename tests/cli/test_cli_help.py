@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 from cli_support import run_cli
@@ -58,3 +61,18 @@ def test_queue_options_have_help(
     assert "Stop the task after" in option_line(res.out, "--timeout")
     assert "SECONDS" in option_line(res.out, "--delay")
     assert "--wait-timeout" in res.out
+
+
+def test_help_has_no_escape_codes_with_no_color() -> None:
+    """With NO_COLOR set, --help on a terminal has no escape codes (no colour, bold or dim)."""
+    env = {**os.environ, "NO_COLOR": "1", "FORCE_COLOR": "1", "TERM": "xterm-256color"}
+    done = subprocess.run(
+        [sys.executable, "-m", "ironship", "apply", "--help"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--rollback-on-failure" in done.stdout and "\x1b[" not in done.stdout
