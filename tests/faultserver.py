@@ -131,67 +131,83 @@ class _Server(ThreadingHTTPServer):
         """Clients hanging up on purpose is the point here: stay quiet."""
 
 
-def _make_handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
-    class _Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+class _Handler(BaseHTTPRequestHandler):
+    """Records each request and answers with the server's next action."""
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
+    protocol_version = "HTTP/1.1"
+    fault_server: FaultServer  # set on the subclass _make_handler creates
 
-        def _body(self) -> bytes:
-            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                chunks = []
-                while size := int(self.rfile.readline().split(b";")[0], 16):
-                    chunks.append(self.rfile.read(size))
-                    self.rfile.readline()
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while size := int(self.rfile.readline().split(b";")[0], 16):
+                chunks.append(self.rfile.read(size))
                 self.rfile.readline()
-                return b"".join(chunks)
-            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.rfile.readline()
+            return b"".join(chunks)
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
-        def _serve(self) -> None:
-            parts = urlsplit(self.path)
-            request = Recorded(
-                method=self.command,
-                path=parts.path,
-                query=parse_qs(parts.query, keep_blank_values=True),
-                headers={k.lower(): v for k, v in self.headers.items()},
-                body=self._body(),
-                at=time.monotonic(),
-            )
-            action = server._next(request)
-            if isinstance(action, Stall):
-                server._stopping.wait(action.seconds)
-                action = action.then
-            match action:
-                case Drop():
-                    self.close_connection = True
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                case Truncate(body=body, length=length, status=status):
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/zip")
-                    self.send_header("Content-Length", str(length))
-                    self.end_headers()
-                    self.wfile.write(body)
-                    self.wfile.flush()
-                    self.close_connection = True
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                case Reply():
-                    data, ctype = action.encoded()
-                    self.send_response(action.status)
-                    self.send_header("Content-Type", ctype)
-                    self.send_header("Content-Length", str(len(data)))
-                    for name, value in action.headers:
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(data)
+    def _serve(self) -> None:
+        parts = urlsplit(self.path)
+        request = Recorded(
+            method=self.command,
+            path=parts.path,
+            query=parse_qs(parts.query, keep_blank_values=True),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=self._body(),
+            at=time.monotonic(),
+        )
+        action = self.fault_server._next(request)
+        if isinstance(action, Stall):
+            self.fault_server._stopping.wait(action.seconds)
+            action = action.then
+        match action:
+            case Drop():
+                self._hang_up()
+            case Truncate():
+                self._truncate(action)
+            case Reply():
+                self._reply(action)
 
-        do_GET = do_POST = do_PUT = do_DELETE = _serve
+    def _hang_up(self) -> None:
+        self.close_connection = True
+        self.connection.shutdown(socket.SHUT_RDWR)
 
-    return _Handler
+    def _truncate(self, action: Truncate) -> None:
+        self.send_response(action.status)
+        self.send_header("Content-Type", "application/zip")
+        self.send_header("Content-Length", str(action.length))
+        self.end_headers()
+        self.wfile.write(action.body)
+        self.wfile.flush()
+        self._hang_up()
+
+    def _reply(self, action: Reply) -> None:
+        data, ctype = action.encoded()
+        self.send_response(action.status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in action.headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+
+def _make_handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
+    return type("_BoundHandler", (_Handler,), {"fault_server": server})
 
 
 def codes_handler(codes: Iterable[dict[str, Any]]) -> Handler:
-    """A handler serving ``GET .../codes`` pages from ``codes`` as the API does (§1 Pagination)."""
+    """A handler serving ``GET .../codes`` pages from ``codes`` as the API does.
+
+    Pages as docs/ironworker-api.md §1 (Transport) describes: ``page`` from 0, ``per_page``
+    defaulting to 30.
+    """
     items = list(codes)
 
     def handle(request: Recorded) -> Action:

@@ -261,6 +261,17 @@ def test_find_code(server: FaultServer, client: Client) -> None:
     assert client.find_code("nope") is None
 
 
+def test_list_stacks_reads_an_array_and_refuses_anything_else(
+    server: FaultServer, client: Client
+) -> None:
+    """GET /2/stacks (no project in the path) gives the names; an object is an ApiError."""
+    server.enqueue(Reply(200, ["php", "python", 3]), Reply(200, {"msg": "hi"}))
+    assert client.list_stacks() == ["php", "python"]
+    assert server.requests[0].path == "/2/stacks"
+    with pytest.raises(ApiError, match="expected a JSON array of stack names"):
+        client.list_stacks()
+
+
 def test_domain_values_parse_tolerantly() -> None:
     """Missing keys read as None, env_vars null as {}, code_rev int as str, rev str as int."""
     code = Code.from_json({"id": "c", "name": "n", "rev": "4", "env_vars": None, "priority": 2})

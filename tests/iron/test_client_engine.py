@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from ironship.engine.server import EngineServer
 from ironship.errors import ApiError
 from ironship.iron.client import Client, Task
+from ironship.iron.wait import wait_for_task
 
 WORKER = """\
 import json, os, sys
@@ -44,12 +44,14 @@ def make_zip(path: Path, source: str) -> Path:
 
 def wait(client: Client, task_id: str, limit: float = 30.0) -> Task:
     """Poll until the task finishes (a bound on the loop, not a timing assertion)."""
-    deadline = time.monotonic() + limit
-    task = client.get_task(task_id)
-    while not task.finished and time.monotonic() < deadline:
-        time.sleep(0.05)
-        task = client.get_task(task_id)
-    return task
+    return wait_for_task(client, task_id, timeout=limit, poll=0.05)
+
+
+def test_list_stacks_names_the_runtimes_the_engine_can_run(client: Client) -> None:
+    """GET /2/stacks answers a sorted list holding at least python and binary."""
+    stacks = client.list_stacks()
+    assert stacks == sorted(stacks)
+    assert {"python", "binary"} <= set(stacks)
 
 
 def test_upload_list_download_queue_log(client: Client, tmp_path: Path) -> None:

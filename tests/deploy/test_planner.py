@@ -1,0 +1,175 @@
+"""make_plan on the in-memory server: each case compares the whole Plan value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from deploy.fakes import FakeIron
+from deploy.workspace import Uploader, Workspace, prints, smoke_test
+
+from ironship.deploy.models import FileChanges, Plan, SettingChange, WorkerPlan
+from ironship.deploy.planner import make_plan
+from ironship.errors import IronshipError
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    space = Workspace(tmp_path / "project")
+    space.worker("alpha", {"main.py": prints("1"), "lib.py": "A = 1\n"}, max_concurrency=5)
+    space.worker("beta", {"main.py": prints("2")})
+    return space
+
+
+@pytest.fixture
+def server() -> FakeIron:
+    return FakeIron()
+
+
+@pytest.fixture
+def uploader(tmp_path: Path) -> Uploader:
+    return Uploader(tmp_path / "uploads")
+
+
+def test_new_workers_are_created(ws: Workspace, server: FakeIron) -> None:
+    """Workers missing on the server are planned as creates with their file counts."""
+    assert make_plan(server, ws.manifest) == Plan(
+        (
+            WorkerPlan(
+                "alpha", "create", ("new worker (2 files)",), True, local=ws.desired("alpha")
+            ),
+            WorkerPlan("beta", "create", ("new worker (1 file)",), True, local=ws.desired("beta")),
+        )
+    )
+
+
+def test_workers_ironship_uploaded_are_unchanged(
+    ws: Workspace, server: FakeIron, uploader: Uploader
+) -> None:
+    """Right after ironship's own uploads, every worker is unchanged and nothing is planned."""
+    alpha = uploader.upload(server, ws.desired("alpha"))
+    beta = uploader.upload(server, ws.desired("beta"))
+    assert make_plan(server, ws.manifest) == Plan(
+        (
+            WorkerPlan("alpha", "unchanged", local=ws.desired("alpha"), remote=alpha),
+            WorkerPlan("beta", "unchanged", local=ws.desired("beta"), remote=beta),
+        )
+    )
+
+
+def test_a_code_change_names_the_changed_file(
+    ws: Workspace, server: FakeIron, uploader: Uploader
+) -> None:
+    """Editing one file plans a code update naming that file, from the server's zip."""
+    alpha = uploader.upload(server, ws.desired("alpha"))
+    (ws.root / "workers" / "alpha" / "lib.py").write_text("A = 2\n")
+    plan = make_plan(server, ws.manifest, only=["alpha"])
+    assert plan == Plan(
+        (
+            WorkerPlan(
+                "alpha",
+                "update",
+                ("~ lib.py",),
+                code_changed=True,
+                files=FileChanges(changed=("lib.py",)),
+                local=ws.desired("alpha"),
+                remote=alpha,
+            ),
+        ),
+        notes=("--only in effect: 1 worker(s) not planned",),
+    )
+
+
+def test_a_settings_change_keeps_the_code(
+    ws: Workspace, server: FakeIron, uploader: Uploader
+) -> None:
+    """A new max_concurrency is a settings-only update showing before and after."""
+    alpha = uploader.upload(server, ws.desired("alpha"))
+    ws.change("alpha", max_concurrency=10)
+    assert make_plan(server, ws.manifest, only=["alpha"]).workers == (
+        WorkerPlan(
+            "alpha",
+            "update",
+            ("max_concurrency: 5 → 10",),
+            settings=(SettingChange("max_concurrency", 5, 10),),
+            local=ws.desired("alpha"),
+            remote=alpha,
+        ),
+    )
+
+
+def test_a_smoke_test_change_alone_is_an_update(
+    ws: Workspace, server: FakeIron, uploader: Uploader
+) -> None:
+    """Adding a smoke test changes the IRONSHIP_SMOKE stamp: a settings update, code kept."""
+    alpha = uploader.upload(server, ws.desired("alpha"))
+    ws.change("alpha", smoke=(smoke_test("prints-1", 1),))
+    assert make_plan(server, ws.manifest, only=["alpha"]).workers == (
+        WorkerPlan(
+            "alpha",
+            "update",
+            ("smoke tests changed",),
+            settings=(SettingChange("smoke tests", None, None, sensitive=True),),
+            local=ws.desired("alpha"),
+            remote=alpha,
+        ),
+    )
+
+
+def test_a_foreign_package_with_the_same_checksum_is_unchanged(
+    ws: Workspace, server: FakeIron, uploader: Uploader
+) -> None:
+    """A package another tool uploaded from the same files is unchanged, by its checksum."""
+    beta = uploader.upload(server, ws.desired("beta"), stamped=False)
+    assert make_plan(server, ws.manifest, only=["beta"]).workers == (
+        WorkerPlan(
+            "beta",
+            "unchanged",
+            ("matches the server's checksum (package not uploaded by ironship)",),
+            local=ws.desired("beta"),
+            remote=beta,
+        ),
+    )
+
+
+def test_codes_outside_the_manifest_are_orphans_or_deletes(
+    ws: Workspace, server: FakeIron, uploader: Uploader
+) -> None:
+    """A code the manifest doesn't name is an orphan, or a delete with --prune."""
+    alpha = uploader.upload(server, ws.desired("alpha"))
+    beta = uploader.upload(server, ws.desired("beta"))
+    stray = server.get_code(server.upload_code({"name": "aaa-stray", "runtime": "sh"}, None))
+    unchanged = (
+        WorkerPlan("alpha", "unchanged", local=ws.desired("alpha"), remote=alpha),
+        WorkerPlan("beta", "unchanged", local=ws.desired("beta"), remote=beta),
+    )
+    orphan = WorkerPlan("aaa-stray", "orphan", ("not in the manifest; left alone",), remote=stray)
+    assert make_plan(server, ws.manifest) == Plan((orphan, *unchanged))
+    delete = WorkerPlan(
+        "aaa-stray", "delete", ("not in the manifest; --prune deletes it",), remote=stray
+    )
+    assert make_plan(server, ws.manifest, prune=True) == Plan((delete, *unchanged), prune=True)
+    # --only limits the plan to the named workers: nothing else is an orphan or pruned.
+    assert make_plan(server, ws.manifest, only=["beta"], prune=True) == Plan(
+        (unchanged[1],), notes=("--only in effect: 1 worker(s) not planned",)
+    )
+
+
+def test_missing_runtimes_are_warnings_and_never_errors(ws: Workspace, server: FakeIron) -> None:
+    """Given the stack list, a worker whose runtime is missing gets a warning; no list, none."""
+    ws.change("beta", runtime="php")
+    plan = make_plan(server, ws.manifest, stacks=server)
+    assert plan.warnings == (
+        "beta: the local engine has no 'php' runtime; its tasks will fail (install php-cli)",
+    )
+    assert [w.action for w in plan.workers] == ["create", "create"]
+    server.fail_stacks = True
+    assert make_plan(server, ws.manifest, stacks=server) == make_plan(server, ws.manifest)
+
+
+def test_an_unknown_only_name_is_an_error(ws: Workspace, server: FakeIron) -> None:
+    """--only with a name the manifest lacks fails, listing the workers it has."""
+    with pytest.raises(IronshipError) as info:
+        make_plan(server, ws.manifest, only=["gamma"])
+    assert "no worker named 'gamma'" in info.value.message
+    assert info.value.hint == "workers in this manifest: alpha, beta"
