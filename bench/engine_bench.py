@@ -1,4 +1,4 @@
-"""Benchmark for issue 2: 500 trivial Python tasks through the engine vs ``xargs -P2``.
+"""Benchmark of 500 trivial Python tasks through the engine vs ``xargs -P2``.
 
     python bench/engine_bench.py [--tasks 500] [--workers 2]
 

@@ -1,4 +1,4 @@
-"""Benchmark for issue 3: plan/apply on a generated monorepo versus zip-everything-and-MD5.
+"""Benchmark of plan/apply on a generated monorepo versus zip-everything-and-MD5.
 
     python bench/plan_bench.py [--workers 200] [--files 100] [--size 4096] [--repeat 3]
 

@@ -1,4 +1,4 @@
-"""Benchmark for issue 4: 20 smoke tests of about one second each, concurrent versus one at a time.
+"""Benchmark of 20 smoke tests of about one second each, concurrent versus one at a time.
 
     python bench/smoke_bench.py [--tests 20] [--seconds 1] [--parallelism 4] [--repeat 1]
 

@@ -1,8 +1,8 @@
-"""The small interfaces the deploy core needs from an IronWorker API (docs/architecture.md,
-Conventions 16: ports at the seams).
+"""The small interfaces (ports) the deploy core needs from an IronWorker API.
 
-``ironship.iron.client.Client`` satisfies every one of them structurally; unit tests pass an
-in-memory fake instead (``tests/deploy/fakes.py``). Each function asks for the narrowest port
+They are the seams of docs/architecture.md, Conventions 16: ``ironship.iron.client.Client``
+satisfies every one of them structurally, and unit tests pass an in-memory fake instead
+(``tests/deploy/fakes.py``). Each function asks for the narrowest port
 it uses: the planner reads codes, the executor also writes them, the pipeline adds tasks.
 """
 
@@ -39,7 +39,10 @@ class CodeStore(CodeSource, CodeSink, Protocol):
 
 
 class StackLister(Protocol):
-    """Lists the runtimes a server can run (``GET /2/stacks``, docs/ironworker-api.md §5)."""
+    """Lists the runtimes a server can run: ``GET /2/stacks``.
+
+    See docs/ironworker-api.md §5 (Other endpoints).
+    """
 
     def list_stacks(self) -> list[str]: ...
 

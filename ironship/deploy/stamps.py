@@ -1,8 +1,9 @@
 """Stamps: the ``IRONSHIP_*`` env vars ironship writes on every upload it makes.
 
 They say what was uploaded and from where, and are never settings: the planner ignores them
-when it compares settings, and they never feed the content digest (docs/architecture.md,
-"Stamps"). This module imports nothing, so every layer may read the key names.
+when it compares settings, and they never feed the content digest (see
+docs/architecture.md, Stamps). Their values are computed in ``deploy/settings.py``. This
+module imports nothing, so every layer may read the key names.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""IronWorker API v2 over one ``requests.Session`` (docs/ironworker-api.md §1 to §5).
+"""IronWorker API v2 over one ``requests.Session``.
+
+The calls and their answers are described in docs/ironworker-api.md §1 (Transport) to
+§5 (Other endpoints).
 
 The only module that imports requests (docs/architecture.md, Conventions 6: one HTTP seam).
 Every failure leaves as ``ApiError`` carrying the server's ``msg``; the token lives only inside
@@ -26,7 +29,7 @@ from urllib3.util.retry import Retry
 from ironship import __version__
 from ironship.errors import ApiError, IronshipError
 from ironship.iron.multipart import MultipartBody
-from ironship.iron.types import Code, Revision, Schedule, Task
+from ironship.iron.types import Code, Revision, Task
 
 __all__ = [
     "RETRY_STATUSES",
@@ -35,7 +38,6 @@ __all__ = [
     "Code",
     "MultipartBody",
     "Revision",
-    "Schedule",
     "Task",
 ]
 
@@ -151,7 +153,7 @@ class Client:
         if self._owns_session:
             self._session.close()
 
-    # -- project, stacks and code packages (docs/ironworker-api.md §2 and §5) ----------------
+    # -- project, stacks (docs/ironworker-api.md §5 (Other endpoints)) and code packages ----
 
     def project(self) -> dict[str, Any]:
         return self._get_object(self._project)
@@ -282,29 +284,6 @@ class Client:
     def cancel_task(self, task_id: str) -> None:
         self._send("POST", f"{self._task_path(task_id)}/cancel", json_body={})
 
-    # -- schedules (docs/ironworker-api.md §4 (Schedules)) -----------------------------------
-
-    def create_schedule(self, code_name: str, payload: str, **options: Any) -> str:
-        """Create one schedule (``run_every``, ``run_times``, ``start_at``…); returns its id."""
-        path = f"{self._project}/schedules"
-        spec = {"code_name": code_name, "payload": payload, **options}
-        resp = self._send("POST", path, json_body={"schedules": [spec]})
-        items = self._object(resp, "POST", path).get("schedules")
-        first = items[0] if isinstance(items, list) and items else None
-        if not isinstance(first, dict) or not isinstance(first.get("id"), str):
-            self._fail("POST", path, resp.status_code, "the response carries no schedule id")
-        return str(first["id"])
-
-    def get_schedule(self, schedule_id: str) -> Schedule:
-        return Schedule.from_json(self._get_object(self._schedule_path(schedule_id)))
-
-    def list_schedules(self) -> list[Schedule]:
-        items = self._pages(f"{self._project}/schedules", "schedules")
-        return [Schedule.from_json(d) for d in items]
-
-    def cancel_schedule(self, schedule_id: str) -> None:
-        self._send("POST", f"{self._schedule_path(schedule_id)}/cancel", json_body={})
-
     # -- plumbing --------------------------------------------------------------------------------
 
     def _code_path(self, code_id: str) -> str:
@@ -312,9 +291,6 @@ class Client:
 
     def _task_path(self, task_id: str) -> str:
         return f"{self._project}/tasks/{quote(task_id, safe='')}"
-
-    def _schedule_path(self, schedule_id: str) -> str:
-        return f"{self._project}/schedules/{quote(schedule_id, safe='')}"
 
     def _pages(self, path: str, key: str) -> Iterator[dict[str, Any]]:
         """Every item of a paged list: pages of ``PER_PAGE`` from 0 until a short page."""

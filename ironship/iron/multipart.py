@@ -13,7 +13,10 @@ from ironship.errors import IronshipError
 
 
 class MultipartBody:
-    """A ``multipart/form-data`` body streamed from disk (RFC 7578), as a file-like object.
+    """A ``multipart/form-data`` body streamed from disk, as a file-like object.
+
+    The encoding is RFC 7578's (https://www.rfc-editor.org/rfc/rfc7578); the upload's parts are
+    described in docs/ironworker-api.md §2 (Code packages).
 
     requests sends it with ``Content-Length`` (from ``len()``) instead of chunked encoding,
     urllib3 pulls it with ``read(blocksize)``, and ``tell``/``seek`` let urllib3 rewind it when

@@ -20,14 +20,10 @@ import zipfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from ironship.errors import IronshipError
-from ironship.manifest.models import Worker
-from ironship.packaging.fileset import FileEntry, Hasher
-
-if TYPE_CHECKING:
-    from ironship.deploy.models import LocalWorker
+from ironship.packaging.fileset import FileEntry
 
 
 class Packable(Protocol):
@@ -164,18 +160,3 @@ def files_of_zip(path: Path) -> dict[str, tuple[bool, str]]:
             hint="the package on the server may not be a zip package",
         ) from exc
     return result
-
-
-def build_fileset(worker: Worker, cache: Hasher | None = None) -> LocalWorker:
-    """Transitional: a worker's files together with its settings and digests.
-
-    Only for ``cli/commands/package.py`` (which prints the content digest) and
-    ``cli/commands/validate.py``, which import it from here; they should call
-    ``ironship.deploy.settings.local_worker`` with ``packaging.fileset.select_fileset``
-    instead, and this function then goes. It imports the deploy layer lazily so that packaging
-    itself does not depend on it.
-    """
-    from ironship.deploy.settings import local_worker
-    from ironship.packaging.fileset import select_fileset
-
-    return local_worker(worker, select_fileset(worker, cache))

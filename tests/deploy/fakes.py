@@ -1,11 +1,12 @@
 """An in-memory IronWorker for unit tests of the deploy core (not a network mock).
 
 ``FakeIron`` satisfies ``ironship.deploy.ports.DeployClient`` structurally, as the real
-``Client`` does, and keeps the API's rules that matter to deploys (docs/ironworker-api.md
-§2 (Code packages)): every upload adds a revision and ``rev`` only goes up; the server's
-``latest_checksum`` is the zip's MD5; an upload with a zip replaces every setting, one without
-keeps the previous zip and every setting it leaves out. Codes, revisions and zip bytes live in
-dicts. ``fail_uploads`` names workers whose uploads fail as a server would refuse them.
+``Client`` does, and keeps the API's rules that matter to deploys
+(docs/ironworker-api.md §2 (Code packages)): every upload adds a revision, ``rev`` only goes
+up, the server's ``latest_checksum`` is the zip's MD5; an upload with a zip replaces every
+setting, one without keeps the previous zip and every setting it leaves out. Codes,
+revisions and zip bytes live in dicts. ``fail_uploads`` names workers whose uploads fail as a
+server would refuse them.
 
 Tasks finish as soon as they are queued, with status ``complete``: the "log" of a task is the
 text of its package's ``file_name``, so a test worker "prints" whatever its entry file holds.

@@ -173,12 +173,12 @@ def test_dropped_post_is_not_retried(server: FaultServer, client: Client) -> Non
 
 def test_400_returns_the_server_msg(server: FaultServer, client: Client) -> None:
     """A 400 is not retried and the error carries the server's JSON msg."""
-    server.enqueue(Reply(400, {"msg": "run_every must be at least 60"}))
+    server.enqueue(Reply(400, {"msg": "priority must be 0, 1 or 2"}))
     with pytest.raises(ApiError) as info:
-        client.create_schedule("fib", "{}", run_every=5)
+        client.queue_task("fib", "{}", priority=5)
     err = info.value
-    assert (err.method, err.status, err.msg) == ("POST", 400, "run_every must be at least 60")
-    assert err.path == f"/2/projects/{PID}/schedules"
+    assert (err.method, err.status, err.msg) == ("POST", 400, "priority must be 0, 1 or 2")
+    assert err.path == f"/2/projects/{PID}/tasks"
     assert len(server.requests) == 1
 
 
@@ -319,14 +319,12 @@ def test_cancel_pause_resume_delete(server: FaultServer, client: Client) -> None
     client.pause_queue("c1")
     client.resume_queue("c1")
     client.delete_code("c1")
-    client.cancel_schedule("s1")
     got = [(r.method, r.path.removeprefix(f"/2/projects/{PID}/")) for r in server.requests]
     assert got == [
         ("POST", "tasks/t1/cancel"),
         ("POST", "codes/c1/pause_task_queue"),
         ("POST", "codes/c1/resume_task_queue"),
         ("DELETE", "codes/c1"),
-        ("POST", "schedules/s1/cancel"),
     ]
 
 
