@@ -19,7 +19,7 @@ from ironship.packaging.fileset import FileEntry, FileSet
 SETTINGS = {"name": "fib", "runtime": "python", "file_name": "fib.py", "env_vars": {}}
 
 
-def fileset(files: dict[str, str], settings: dict[str, object] | None = None) -> LocalWorker:
+def desired(files: dict[str, str], settings: dict[str, object] | None = None) -> LocalWorker:
     """The desired side of worker ``fib`` with these files (path -> content sha)."""
     entries = tuple(
         FileEntry(p, False, sha, 1, Path("/nowhere") / p) for p, sha in sorted(files.items())
@@ -46,7 +46,7 @@ def code(fs: LocalWorker, **over: object) -> Code:
 
 def test_new_worker_is_created() -> None:
     """A worker missing on the server is planned as a create with its file count."""
-    fs = fileset({"fib.py": "1"})
+    fs = desired({"fib.py": "1"})
     assert plan_worker(fs, None) == WorkerPlan(
         "fib", "create", ("new worker (1 file)",), code_changed=True, local=fs
     )
@@ -54,14 +54,14 @@ def test_new_worker_is_created() -> None:
 
 def test_same_stamp_and_settings_is_unchanged() -> None:
     """A stamp equal to the local files digest and equal settings mean no change."""
-    fs = fileset({"fib.py": "1"})
+    fs = desired({"fib.py": "1"})
     assert plan_worker(fs, code(fs)) == WorkerPlan("fib", "unchanged", local=fs, remote=code(fs))
 
 
 def test_file_changes_are_named() -> None:
     """With the server's file index, the plan names added, removed and changed files."""
-    old = fileset({"fib.py": "1", "a.py": "1"})
-    new = fileset({"fib.py": "2", "b.py": "1"})
+    old = desired({"fib.py": "1", "a.py": "1"})
+    new = desired({"fib.py": "2", "b.py": "1"})
     remote_files = {f.path: (f.executable, f.sha256) for f in old.files}
     assert plan_worker(new, code(old), remote_files=remote_files) == WorkerPlan(
         "fib",
@@ -76,7 +76,7 @@ def test_file_changes_are_named() -> None:
 
 def test_settings_change_shows_before_and_after() -> None:
     """Changed scalar settings read 'key: before → after'; code stays as it is."""
-    fs = fileset({"fib.py": "1"}, {**SETTINGS, "max_concurrency": 10})
+    fs = desired({"fib.py": "1"}, {**SETTINGS, "max_concurrency": 10})
     remote = code(fs, max_concurrency=5)
     assert plan_worker(fs, remote) == WorkerPlan(
         "fib",
@@ -90,29 +90,29 @@ def test_settings_change_shows_before_and_after() -> None:
 
 def test_env_and_config_values_are_never_shown() -> None:
     """Env and config changes name the key only, so secrets stay out of plans."""
-    desired = {**SETTINGS, "env_vars": {"KEY": "new-secret"}, "config": '{"a":1}'}
-    remote = code(fileset({"fib.py": "1"}), env_vars={"KEY": "old-secret"}, config='{"a": 2}')
-    text = " ".join(c.describe() for c in setting_changes(desired, remote))
+    wanted = {**SETTINGS, "env_vars": {"KEY": "new-secret"}, "config": '{"a":1}'}
+    remote = code(desired({"fib.py": "1"}), env_vars={"KEY": "old-secret"}, config='{"a": 2}')
+    text = " ".join(c.describe() for c in setting_changes(wanted, remote))
     assert text == "config changed env.KEY changed"
     assert "secret" not in text
 
 
 def test_stamps_are_not_settings() -> None:
     """IRONSHIP_* env vars on the server are stamps, never reported as env changes."""
-    fs = fileset({"fib.py": "1"})
+    fs = desired({"fib.py": "1"})
     remote = code(fs)
     assert setting_changes(fs.settings, remote) == ()
 
 
 def test_unlimited_concurrency_spellings_are_equal() -> None:
     """-1 from the server and 'not set' in the manifest both mean unlimited."""
-    fs = fileset({"fib.py": "1"})
+    fs = desired({"fib.py": "1"})
     assert plan_worker(fs, code(fs, max_concurrency=-1)).action == "unchanged"
 
 
 def test_foreign_package_compares_by_checksum() -> None:
     """Without a stamp, the local zip MD5 against latest_checksum decides."""
-    fs = fileset({"fib.py": "1"})
+    fs = desired({"fib.py": "1"})
     foreign = code(fs, env_vars={}, latest_checksum="f" * 32)
     assert plan_worker(fs, foreign, local_md5="f" * 32).action == "unchanged"
     changed = plan_worker(fs, foreign, local_md5="e" * 32)
@@ -121,7 +121,7 @@ def test_foreign_package_compares_by_checksum() -> None:
 
 def test_force_uploads_unchanged_code() -> None:
     """--force turns an unchanged worker into a code upload, with the reason."""
-    fs = fileset({"fib.py": "1"})
+    fs = desired({"fib.py": "1"})
     wp = plan_worker(fs, code(fs), force=True)
     assert wp.action == "update" and wp.code_changed
     assert wp.reasons == ("--force: upload again",)
@@ -129,7 +129,7 @@ def test_force_uploads_unchanged_code() -> None:
 
 def test_orphans_are_listed_and_deleted_only_with_prune() -> None:
     """Codes not in the manifest are orphans, or deletes when pruning; sorted by name."""
-    fs = fileset({"fib.py": "1"})
+    fs = desired({"fib.py": "1"})
     stray = Code(id="b" * 24, name="aaa-stray", rev=1)
     kept = plan([plan_worker(fs, code(fs))], [code(fs), stray])
     assert [(w.name, w.action) for w in kept.workers] == [
