@@ -85,17 +85,20 @@ def apply_plan(
     *,
     build_dir: Path,
     parallelism: int = 4,
-    stamps: Mapping[str, str] | None = None,
+    stamps: Mapping[str, Mapping[str, str]] | None = None,
     on_done: Callable[[WorkerResult], None] | None = None,
 ) -> ApplyResult:
-    """Upload the plan's changes with bounded parallelism, then read the server back."""
+    """Upload the plan's changes with bounded parallelism, then read the server back.
+
+    ``stamps`` maps a worker's name to the metadata stamps of its upload (its git commit).
+    """
     zips = package_changed(plan, build_dir)  # any packaging error stops us before uploading
-    stamp_map = dict(stamps or {})
+    stamp_map = stamps or {}
     todo = [w for w in plan.workers if w.changes]
 
     def run(wp: WorkerPlan) -> WorkerResult:
         res = _delete_one(store, wp) if wp.action == "delete" else None
-        res = res or _upload_one(store, wp, zips, stamp_map)
+        res = res or _upload_one(store, wp, zips, stamp_map.get(wp.name, {}))
         if on_done:
             on_done(res)
         return res

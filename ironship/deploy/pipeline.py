@@ -19,11 +19,18 @@ from ironship.deploy.executor import apply_plan, rollback
 from ironship.deploy.models import ApplyResult, Plan, WorkerResult
 from ironship.deploy.planner import make_plan
 from ironship.deploy.ports import DeployClient
+from ironship.deploy.stamps import git_stamps
 from ironship.manifest.models import Manifest, SmokeTest, Worker
+from ironship.packaging.gitinfo import git_state
 from ironship.smoke.runner import SmokeClient, SmokeResult, run_smoke
 
 SmokeMode = Literal["changed", "all"]
 SmokeCase = tuple[Worker, SmokeTest]
+StampSource = Callable[[Worker], Mapping[str, str]]
+
+
+def no_stamps(_: Worker) -> Mapping[str, str]:
+    return {}
 
 
 def _ignore(_: object) -> None:
@@ -121,12 +128,12 @@ def run_apply(
     request: ApplyRequest,
     hooks: ApplyHooks,
     *,
-    stamps: Callable[[], Mapping[str, str]] = dict,
+    stamps: StampSource = no_stamps,
 ) -> ApplyOutcome:
     """Plan, confirm, upload what changed, verify, then smoke-test and roll back when asked.
 
-    ``stamps`` gives the metadata stamps (the git SHA); it is called only when something is
-    uploaded.
+    ``stamps`` gives a worker's metadata stamps (its git commit); it is called only for the
+    workers that are uploaded.
     """
     plan = make_plan(
         client,
@@ -140,7 +147,7 @@ def run_apply(
     hooks.on_plan(plan)
     if not _approved(plan, hooks):
         return ApplyOutcome(plan, None, exitcodes.ERROR)
-    applied = _apply(client, plan, request, hooks, stamps)
+    applied = _apply(client, manifest, plan, request, hooks, stamps)
     hooks.on_applied(applied)
     code = apply_exit_code(applied)
     if request.smoke is None:
@@ -165,10 +172,11 @@ def _approved(plan: Plan, hooks: ApplyHooks) -> bool:
 
 def _apply(
     client: DeployClient,
+    manifest: Manifest,
     plan: Plan,
     request: ApplyRequest,
     hooks: ApplyHooks,
-    stamps: Callable[[], Mapping[str, str]],
+    stamps: StampSource,
 ) -> ApplyResult:
     with tempfile.TemporaryDirectory(prefix="ironship-build-") as tmp:
         if not plan.has_changes:
@@ -179,9 +187,26 @@ def _apply(
             plan,
             build_dir=Path(tmp),
             parallelism=request.parallelism,
-            stamps=stamps(),
+            stamps=_stamps_of_changed(manifest, plan, stamps),
             on_done=hooks.on_uploaded,
         )
+
+
+def _stamps_of_changed(
+    manifest: Manifest, plan: Plan, stamps: StampSource
+) -> dict[str, Mapping[str, str]]:
+    out: dict[str, Mapping[str, str]] = {}
+    for wp in plan.workers:
+        worker = manifest.worker(wp.name)
+        if wp.changes and worker is not None:
+            out[wp.name] = stamps(worker)
+    return out
+
+
+def git_stamps_of(worker: Worker) -> dict[str, str]:
+    """The git stamps of ``worker``: the commit of its root folder, and whether it is dirty."""
+    state = git_state(worker.root)
+    return git_stamps(state.sha, state.dirty)
 
 
 def smoke_targets(manifest: Manifest, applied: ApplyResult, mode: SmokeMode) -> list[Worker]:

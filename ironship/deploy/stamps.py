@@ -14,3 +14,10 @@ FILES_KEY = "IRONSHIP_FILES"  # digest of the file set alone (settings excluded)
 SMOKE_KEY = "IRONSHIP_SMOKE"  # digest of the worker's smoke tests
 GIT_SHA_KEY = "IRONSHIP_GIT_SHA"
 GIT_DIRTY_KEY = "IRONSHIP_GIT_DIRTY"
+
+
+def git_stamps(sha: str | None, dirty: bool) -> dict[str, str]:
+    """The git stamps of one upload; none when no commit describes the worker's files."""
+    if sha is None:
+        return {}
+    return {GIT_SHA_KEY: sha, GIT_DIRTY_KEY: "1" if dirty else "0"}

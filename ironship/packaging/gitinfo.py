@@ -1,4 +1,4 @@
-"""Git metadata for upload stamps: which commit a revision came from, and whether it matched it.
+"""Git facts about a worker's folder for the upload stamps: its commit, and whether it matches.
 
 The commit is metadata only; it never feeds the content digest (docs/architecture.md, Stamps).
 The rule, so that a stamp never claims more than git can vouch for:
@@ -15,8 +15,6 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-
-from ironship.deploy.stamps import GIT_DIRTY_KEY, GIT_SHA_KEY
 
 
 @dataclass(frozen=True)
@@ -58,11 +56,3 @@ def git_state(directory: Path) -> GitState:
         return GitState(in_repo=True, sha=None, dirty=True)
     status = _git(directory, "status", "--porcelain", "--untracked-files=all", "--", ".")
     return GitState(in_repo=True, sha=sha, dirty=status is None or bool(status))
-
-
-def git_stamp(directory: Path) -> dict[str, str]:
-    """``IRONSHIP_GIT_SHA`` and ``IRONSHIP_GIT_DIRTY`` for ``directory``; {} when git can't say."""
-    state = git_state(directory)
-    if state.sha is None:
-        return {}
-    return {GIT_SHA_KEY: state.sha, GIT_DIRTY_KEY: "1" if state.dirty else "0"}

@@ -119,6 +119,20 @@ def test_files_never_committed_carry_no_commit(cli: Cli, tmp_path: Path) -> None
     assert "note: hello: its files are not in git" in text.err
 
 
+def test_each_worker_is_stamped_from_its_own_folder(cli: Cli, tmp_path: Path) -> None:
+    """A worker never committed gets no commit, and untracked files elsewhere dirty no worker."""
+    two = MANIFEST + "  fresh:\n    root: f\n    entry: main.py\n"
+    write_tree(tmp_path, {**FILES, "ironship.yml": two})
+    head = commit_all(tmp_path)
+    write_tree(tmp_path, {"f/main.py": "print('new')\n", "dist/build.log": "unrelated\n"})
+    assert cli("apply", "-y").code == 0
+    res = cli("status", "--json")
+    rows = {r["name"]: r for r in json.loads(res.out)["workers"]}
+    hello, fresh = rows["hello"], rows["fresh"]
+    assert (hello["git_sha"], hello["git_dirty"], hello["files_in_git"]) == (head, False, True)
+    assert (fresh["git_sha"], fresh["git_dirty"], fresh["files_in_git"]) == (None, None, False)
+
+
 def test_outside_any_repository(cli: Cli, tmp_path: Path) -> None:
     """Outside any git repository there is no commit to show and status says so."""
     write_tree(tmp_path, FILES)

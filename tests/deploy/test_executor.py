@@ -38,7 +38,7 @@ def test_creates_upload_zips_carrying_the_stamps(
 ) -> None:
     """New workers are uploaded with their zips, and the server then holds exactly their data."""
     plan = make_plan(server, ws.manifest)
-    stamps = {"IRONSHIP_GIT_SHA": "abc"}
+    stamps = {name: {"IRONSHIP_GIT_SHA": f"sha-of-{name}"} for name in ("alpha", "beta")}
     result = apply_plan(server, plan, build_dir=tmp_path / "build", stamps=stamps)
     assert result == ApplyResult(
         plan,
@@ -49,7 +49,7 @@ def test_creates_upload_zips_carrying_the_stamps(
     )
     for name in ("alpha", "beta"):
         (code,) = [c for c in server.list_codes() if c.name == name]
-        assert server.data[code.id] == upload_data(ws.desired(name), stamps)
+        assert server.data[code.id] == upload_data(ws.desired(name), stamps[name])
 
 
 def test_a_settings_change_uploads_no_zip(

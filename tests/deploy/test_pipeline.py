@@ -20,6 +20,7 @@ from ironship.deploy.pipeline import (
     smoke_cases,
 )
 from ironship.deploy.planner import make_plan
+from ironship.manifest.models import Worker
 from ironship.smoke.expectations import check
 from ironship.smoke.runner import SmokeResult
 
@@ -34,15 +35,15 @@ class Recorder:
         self.approve = approve is True
         self.asked: list[str] = []
         self.events: list[str] = []
-        self.stamps_read = 0
+        self.stamped: list[str] = []
 
     def confirm(self, question: str, what: str) -> bool:
         self.asked.append(what)
         return self.answers.pop(0) if self.answers is not None else self.approve
 
-    def stamps(self) -> dict[str, str]:
-        self.stamps_read += 1
-        return {"IRONSHIP_GIT_SHA": "abc"}
+    def stamps(self, worker: Worker) -> dict[str, str]:
+        self.stamped.append(worker.name)
+        return {"IRONSHIP_GIT_SHA": f"sha-of-{worker.name}"}
 
     def hooks(self) -> ApplyHooks:
         return ApplyHooks(
@@ -115,7 +116,10 @@ def test_a_first_apply_uploads_and_smoke_tests_the_changed_workers(
         "smoke 1",
         "result prints-1",
     ]
-    assert rec.stamps_read == 1
+    assert rec.stamped == ["alpha", "beta"]
+    # Each upload carries its own worker's git stamp, not one commit for the whole manifest.
+    for code in server.list_codes():
+        assert server.data[code.id]["env_vars"]["IRONSHIP_GIT_SHA"] == f"sha-of-{code.name}"
 
 
 def test_nothing_changed_asks_nothing_and_uploads_nothing(
@@ -131,7 +135,7 @@ def test_nothing_changed_asks_nothing_and_uploads_nothing(
         outcome.plan, applied_plan(server, ws, tmp_path), 0, SmokeOutcome((), 0)
     )
     assert not outcome.plan.has_changes
-    assert (rec.asked, rec.stamps_read) == ([], 0)
+    assert (rec.asked, rec.stamped) == ([], [])
     assert server.revs("alpha") == [1]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -23,13 +22,19 @@ from ironship.cli.options import (
 from ironship.cli.outputs import writable_file
 from ironship.cli.ui import err, is_interactive, out, print_json
 from ironship.deploy.models import ApplyResult, Plan, WorkerResult
-from ironship.deploy.pipeline import ApplyHooks, ApplyOutcome, ApplyRequest, SmokeMode, run_apply
+from ironship.deploy.pipeline import (
+    ApplyHooks,
+    ApplyOutcome,
+    ApplyRequest,
+    SmokeMode,
+    git_stamps_of,
+    run_apply,
+)
 from ironship.deploy.planner import make_plan
 from ironship.deploy.render import outcome_json, plan_json, plan_lines, result_rows
 from ironship.errors import IronshipError
 from ironship.iron.target import ConnectOptions
 from ironship.manifest.load import load_manifest
-from ironship.packaging.gitinfo import git_stamp
 from ironship.paths import DEFAULT_MANIFEST
 from ironship.smoke.runner import SmokeResult
 
@@ -257,7 +262,7 @@ def apply(
                 manifest,
                 request,
                 view.hooks(),
-                stamps=partial(git_stamp, manifest.directory),
+                stamps=git_stamps_of,
             )
         finally:
             view.close()
