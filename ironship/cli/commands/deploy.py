@@ -10,12 +10,14 @@ from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from ironship import exitcodes
+from ironship.cli import ui
 from ironship.cli.commands import smoke as smoke_cmd
 from ironship.cli.options import (
     NO_OPTIONS,
     FileOpt,
     JsonOpt,
     ParallelOpt,
+    PlanParallelOpt,
     connected,
     with_connection,
 )
@@ -40,7 +42,7 @@ from ironship.smoke.runner import SmokeResult
 
 OnlyOpt = Annotated[
     list[str] | None,
-    typer.Option("--only", help="Limit the run to these workers (repeatable)."),
+    typer.Option("--only", metavar="WORKER", help="Limit the run to these workers (repeatable)."),
 ]
 SmokeOpt = Annotated[
     str | None,
@@ -77,7 +79,7 @@ def plan(
     prune: Annotated[bool, typer.Option("--prune", help="Plan deleting orphans.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Plan re-uploading everything.")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List unchanged too.")] = False,
-    parallelism: ParallelOpt = 4,
+    parallelism: PlanParallelOpt = 4,
     conn: ConnectOptions = NO_OPTIONS,
 ) -> None:
     """Show, worker by worker, what apply would change and why."""
@@ -102,9 +104,7 @@ def plan(
 
 
 def _results_table(result: ApplyResult) -> Table:
-    table = Table(title=None, show_edge=False, header_style="bold")
-    for col in ("worker", "action", "result", "detail"):
-        table.add_column(col)
+    table = ui.table("worker", "action", "result", "detail")
     styles = {"failed": "red", "created": "green", "updated": "yellow", "deleted": "red"}
     for name, action, outcome, detail in result_rows(result):
         table.add_row(name, action, f"[{styles.get(outcome, 'none')}]{outcome}[/]", detail)
@@ -237,7 +237,8 @@ def apply(
     as_json: JsonOpt = False,
     smoke: SmokeOpt = None,
     junit: Annotated[
-        Path | None, typer.Option("--junit", help="Write smoke results as JUnit XML.")
+        Path | None,
+        typer.Option("--junit", metavar="FILE", help="Write smoke results as JUnit XML."),
     ] = None,
     rollback_on_failure: RollbackOpt = False,
     conn: ConnectOptions = NO_OPTIONS,

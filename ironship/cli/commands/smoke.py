@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
+from ironship.cli import ui
 from ironship.cli.options import (
     NO_OPTIONS,
     FileOpt,
@@ -33,7 +33,9 @@ from ironship.smoke.report import (
 )
 from ironship.smoke.runner import SmokeResult
 
-JunitOpt = Annotated[Path | None, typer.Option("--junit", help="Write results as JUnit XML.")]
+JunitOpt = Annotated[
+    Path | None, typer.Option("--junit", metavar="FILE", help="Write results as JUnit XML.")
+]
 
 
 def print_progress(r: SmokeResult) -> None:
@@ -49,9 +51,7 @@ def announce(count: int, parallelism: int) -> None:
 
 def print_results(results: tuple[SmokeResult, ...]) -> None:
     """The results table, each failure's details and the summary line, on stdout."""
-    table = Table(show_edge=False, header_style="bold")
-    for col in ("worker", "test", "status", "duration", "result"):
-        table.add_column(col)
+    table = ui.table("worker", "test", "status", "duration", "result")
     for row in summary_rows(results):
         cells = [escape(str(c)) for c in row]
         style = "green" if row[-1] == "pass" else "red"
