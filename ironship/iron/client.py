@@ -3,7 +3,8 @@
 The calls and their answers are described in docs/ironworker-api.md §1 (Transport) to
 §5 (Other endpoints).
 
-The only module that imports requests (docs/architecture.md, Conventions 6: one HTTP seam).
+With ``transport.py`` the only modules that import requests (docs/architecture.md,
+Conventions 6: one HTTP seam).
 Every failure leaves as ``ApiError`` carrying the server's ``msg``; the token lives only inside
 ``_OAuth`` and never reaches a message or repr. ``Client`` satisfies the deploy core's ports
 (``ironship.deploy.ports``) and the smoke runner's ``SmokeClient`` structurally.
@@ -14,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -29,6 +29,15 @@ from urllib3.util.retry import Retry
 from ironship import __version__
 from ironship.errors import ApiError, IronshipError
 from ironship.iron.multipart import MultipartBody
+from ironship.iron.transport import (
+    RETRY_STATUSES,
+    ApiRetry,
+    OAuth,
+    body_text,
+    error_message,
+    redact,
+    transport_error,
+)
 from ironship.iron.types import Code, Revision, Task
 
 __all__ = [
@@ -45,49 +54,6 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = f"ironship/{__version__}"
 PER_PAGE = 100  # the API maximum (docs/ironworker-api.md §1 (Transport), Pagination)
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
-# A POST is not idempotent here: a repeated POST tasks runs the worker twice, a repeated POST codes
-# adds a revision. 429 and 503 mean "not processed, come back later", so they are retried for POST
-# too; 502/504 come from a gateway that may already have forwarded the request, so they are not.
-# Connection errors follow the same line: connect errors (nothing was sent) are retried for every
-# method, read errors (the request may have arrived) only for the idempotent methods.
-POST_RETRY_STATUSES = frozenset({429, 503})
-RETRY_AFTER_CAP = 120.0  # seconds; a server asking for more should not hang a deploy for hours
-_OAUTH_IN_URL = re.compile(r"(?i)(oauth=)[^&#\s\"']*")
-
-
-class _ApiRetry(Retry):
-    """urllib3 ``Retry`` that also retries POST, but only on the statuses that mean "not processed".
-
-    POST stays out of ``allowed_methods``, so urllib3 never retries it after a read error.
-    """
-
-    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
-        if method.upper() == "POST":
-            return status_code in POST_RETRY_STATUSES and status_code in (
-                self.status_forcelist or ()
-            )
-        return super().is_retry(method, status_code, has_retry_after)
-
-    def parse_retry_after(self, retry_after: str) -> float:
-        return min(super().parse_retry_after(retry_after), RETRY_AFTER_CAP)
-
-
-class _OAuth(requests.auth.AuthBase):
-    """Adds ``Authorization: OAuth TOKEN`` (docs/ironworker-api.md §1 (Transport)).
-
-    An auth object also keeps ~/.netrc out.
-    """
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        r.headers["Authorization"] = f"OAuth {self._token}"
-        return r
-
-    def __repr__(self) -> str:
-        return "<OAuth token redacted>"
 
 
 class Client:
@@ -108,7 +74,7 @@ class Client:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise IronshipError(
-                f"invalid IronWorker API URL {_redact(base_url, token)!r}",
+                f"invalid IronWorker API URL {redact(base_url, token)!r}",
                 hint="expected something like https://worker-aws-us-east-1.iron.io",
             )
         if not token or not project_id:
@@ -118,11 +84,11 @@ class Client:
         self.project_id = project_id
         self._project = f"/2/projects/{quote(project_id, safe='')}"
         self._timeout = (min(connect_timeout, timeout), timeout)
-        self._auth = _OAuth(token)
+        self._auth = OAuth(token)
         self._secret = token
         self._owns_session = session is None
         self._session = session if session is not None else requests.Session()
-        self._retry = _ApiRetry(
+        self._retry = ApiRetry(
             total=retries,
             connect=retries,
             read=retries,
@@ -140,7 +106,7 @@ class Client:
         self._session.mount(base_url.rstrip("/") + "/", HTTPAdapter(max_retries=self._retry))
 
     def __repr__(self) -> str:
-        shown = _redact(self._root, self._secret)
+        shown = redact(self._root, self._secret)
         return f"Client({shown!r}, project_id={self.project_id!r})"
 
     def __enter__(self) -> Client:
@@ -218,7 +184,9 @@ class Client:
             os.replace(tmp, dest)
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             Path(tmp).unlink(missing_ok=True)
-            raise self._transport_error("GET", path, exc) from None
+            raise transport_error(
+                self._host, self._timeout, self._secret, "GET", path, exc
+            ) from None
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -323,7 +291,9 @@ class Client:
             return resp.json()
         except ValueError:
             kind = resp.headers.get("Content-Type") or "no content type"
-            self._fail(method, path, resp.status_code, f"expected JSON, got {kind}: {_text(resp)}")
+            self._fail(
+                method, path, resp.status_code, f"expected JSON, got {kind}: {body_text(resp)}"
+            )
 
     def _object(self, resp: requests.Response, method: str, path: str) -> dict[str, Any]:
         value = self._json(resp, method, path)
@@ -365,91 +335,20 @@ class Client:
                 allow_redirects=method == "GET",
             )
         except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-            raise self._transport_error(method, path, exc) from None
+            raise transport_error(
+                self._host, self._timeout, self._secret, method, path, exc
+            ) from None
         log.debug("%s %s -> %s", method, path, resp.status_code)
         if not 200 <= resp.status_code < 300:
             with resp:
-                self._fail(method, path, resp.status_code, _error_message(resp))
+                self._fail(method, path, resp.status_code, error_message(resp))
         return resp
 
+    def _broken(self, method: str, path: str, exc: BaseException) -> ApiError:
+        return transport_error(self._host, self._timeout, self._secret, method, path, exc)
+
     def _fail(self, method: str, path: str, status: int | None, msg: str) -> NoReturn:
-        err = ApiError(method, path, status, _redact(msg, self._secret))
+        err = ApiError(method, path, status, redact(msg, self._secret))
         if status == 401:
             err.hint = "the token was rejected: check IRON_TOKEN, iron.json or --token"
         raise err
-
-    def _transport_error(self, method: str, path: str, exc: BaseException) -> ApiError:
-        chain = _chain(exc)
-        reason = _redact(_reason(chain[-1]), self._secret)
-        kinds = tuple(type(e) for e in chain)
-
-        def seen(*types: type[BaseException]) -> bool:
-            return any(issubclass(k, types) for k in kinds)
-
-        # requests reports a read timeout that exhausted urllib3's retries as a ConnectionError,
-        # so the exception chain, not the outer type, says what happened.
-        if seen(urllib3.exceptions.ReadTimeoutError, requests.ReadTimeout):
-            msg = f"{self._host} sent no response within {self._timeout[1]:g}s"
-        elif seen(requests.ConnectTimeout) or (
-            seen(urllib3.exceptions.ConnectTimeoutError)
-            and not seen(urllib3.exceptions.NewConnectionError)
-        ):
-            msg = f"timed out connecting to {self._host} after {self._timeout[0]:g}s"
-        elif seen(requests.exceptions.ChunkedEncodingError):
-            msg = f"connection to {self._host} broke mid-response: {reason}"
-        else:
-            msg = f"cannot talk to {self._host}: {reason}"
-        err = ApiError(method, path, None, msg)
-        err.hint = (
-            "check that the server is up and the host setting (IRON_HOST, iron.json) is right"
-        )
-        return err
-
-
-def _redact(text: str, token: str) -> str:
-    """Remove the token and any ``oauth=`` query value from text that may reach the user."""
-    if len(token) >= 6:  # a shorter (test) token would mangle ordinary words
-        text = text.replace(token, "***")
-    return _OAUTH_IN_URL.sub(r"\1***", text)
-
-
-def _text(resp: requests.Response, limit: int = 200) -> str:
-    raw = resp.content.decode("utf-8", "replace")
-    if "html" in resp.headers.get("Content-Type", "").lower() or raw.lstrip().startswith("<"):
-        title = re.search(r"(?is)<title>(.*?)</title>", raw)
-        raw = title.group(1) if title else re.sub(r"<[^>]*>", " ", raw)
-    return " ".join(raw.split())[:limit].rstrip()
-
-
-def _error_message(resp: requests.Response) -> str:
-    """The server's JSON ``msg``, else a short text: the reason phrase or the body's start."""
-    try:
-        value = resp.json()
-    except ValueError:
-        value = None
-    if isinstance(value, dict) and isinstance(value.get("msg"), str) and value["msg"]:
-        return str(value["msg"])
-    if value is None and (text := _text(resp)):
-        return text
-    return resp.reason or f"HTTP {resp.status_code}"
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    """``exc`` and its causes, outermost first: requests wraps urllib3 wraps the socket error."""
-    chain = [exc]
-    while True:
-        current = chain[-1]
-        inner = getattr(current, "reason", None)
-        if not isinstance(inner, BaseException):
-            args = [a for a in current.args if isinstance(a, BaseException)]
-            inner = args[-1] if args else current.__cause__ or current.__context__
-        if inner is None or any(inner is e for e in chain):
-            return chain
-        chain.append(inner)
-
-
-def _reason(exc: BaseException) -> str:
-    """A short text for the innermost cause, e.g. "Connection refused"."""
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
