@@ -9,7 +9,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +48,6 @@ def commit_all(repo: Path) -> str:
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "test")
     return git(repo, "rev-parse", "HEAD")
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineServer]:
-    with EngineServer(tmp_path_factory.mktemp("status-engine"), poll_interval=0.02) as eng:
-        yield eng
 
 
 @pytest.fixture

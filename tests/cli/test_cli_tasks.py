@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli_support import Project, Run, new_project, run_cli, write_tree
+from cli_support import Project, Run, run_cli, write_tree
 
 from ironship import FORMAT_VERSION
 from ironship.cli.commands.tasks import WAIT_MARGIN, _wait_bound
-from ironship.engine.server import EngineServer
 from ironship.iron.types import Task
 
 QUICK = "print('MAGICALSTDOUTSEPARATOR[1]MAGICALSTDOUTSEPARATOR')\n"
@@ -23,17 +22,6 @@ MANIFEST = (
 )
 
 Cli = Callable[..., Run]
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineServer]:
-    with EngineServer(tmp_path_factory.mktemp("tasks-engine"), poll_interval=0.02) as eng:
-        yield eng
-
-
-@pytest.fixture
-def project(engine: EngineServer) -> Project:
-    return new_project(engine)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from deploy.fakes import FakeIron
 from deploy.workspace import Uploader, Workspace, prints
 
@@ -13,24 +12,6 @@ from ironship.deploy.models import ApplyResult, WorkerResult
 from ironship.deploy.planner import make_plan
 from ironship.deploy.settings import upload_data
 from ironship.iron.types import Code
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
-    space = Workspace(tmp_path / "project")
-    space.worker("alpha", {"main.py": prints("1"), "lib.py": "A = 1\n"}, max_concurrency=5)
-    space.worker("beta", {"main.py": prints("2")})
-    return space
-
-
-@pytest.fixture
-def server() -> FakeIron:
-    return FakeIron()
-
-
-@pytest.fixture
-def uploader(tmp_path: Path) -> Uploader:
-    return Uploader(tmp_path / "uploads")
 
 
 def test_creates_upload_zips_carrying_the_stamps(

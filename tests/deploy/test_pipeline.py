@@ -65,11 +65,6 @@ def ws(tmp_path: Path) -> Workspace:
     return space
 
 
-@pytest.fixture
-def server() -> FakeIron:
-    return FakeIron()
-
-
 def passed(server: FakeIron, worker: str, test: str) -> SmokeResult:
     """The passing result of the one task queued for ``worker``."""
     (task_id,) = [t.id for t in server.tasks.values() if t.code_name == worker]

@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from deploy.fakes import FakeIron
-from deploy.workspace import Uploader, Workspace, prints, smoke_test
+from deploy.workspace import Uploader, Workspace, smoke_test
 
 from ironship.deploy.models import FileChanges, Plan, SettingChange, WorkerPlan
 from ironship.deploy.planner import make_plan
 from ironship.errors import IronshipError
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
-    space = Workspace(tmp_path / "project")
-    space.worker("alpha", {"main.py": prints("1"), "lib.py": "A = 1\n"}, max_concurrency=5)
-    space.worker("beta", {"main.py": prints("2")})
-    return space
-
-
-@pytest.fixture
-def server() -> FakeIron:
-    return FakeIron()
-
-
-@pytest.fixture
-def uploader(tmp_path: Path) -> Uploader:
-    return Uploader(tmp_path / "uploads")
 
 
 def test_new_workers_are_created(ws: Workspace, server: FakeIron) -> None:

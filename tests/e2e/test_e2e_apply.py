@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import Project, Run, new_project, run_cli, write_tree
+from cli_support import Project, Run, run_cli, write_tree
 from faultproxy import fault_proxy
 
 from ironship.engine.server import EngineServer
@@ -33,17 +33,6 @@ def fib_upto(limit: int) -> list[int]:
         seq.append(b)
         a, b = b, a + b
     return seq
-
-
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineServer]:
-    with EngineServer(tmp_path_factory.mktemp("e2e-engine"), poll_interval=0.02) as eng:
-        yield eng
-
-
-@pytest.fixture
-def project(engine: EngineServer) -> Project:
-    return new_project(engine)
 
 
 @pytest.fixture

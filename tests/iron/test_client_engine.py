@@ -23,12 +23,6 @@ print("hello", payload["name"], os.environ.get("GREETING"))
 """
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineServer]:
-    with EngineServer(tmp_path_factory.mktemp("engine"), poll_interval=0.02) as eng:
-        yield eng
-
-
 @pytest.fixture
 def client(engine: EngineServer) -> Iterator[Client]:
     with Client(engine.url, engine.project_id, engine.token, timeout=10, backoff=0.05) as c:
