@@ -21,7 +21,19 @@ from typer._click import Context, Parameter
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from ironship import __version__, exitcodes
-from ironship.cli.commands import deploy, package, server, smoke, status, tasks, validate
+from ironship.cli.commands import (
+    config,
+    deploy,
+    history,
+    package,
+    promote,
+    server,
+    show,
+    smoke,
+    status,
+    tasks,
+    validate,
+)
 from ironship.cli.ui import err, no_color, out
 from ironship.errors import IronshipError
 
@@ -111,6 +123,12 @@ app.command(cls=_Command)(status.status)
 app.command(cls=_Command)(tasks.task)
 app.command(cls=_Command)(tasks.log)
 app.command(cls=_Command)(tasks.cancel)
+app.command(cls=_Command)(history.history)
+app.command(cls=_Command)(history.rollback)
+app.command(cls=_Command)(history.diff)
+app.command(cls=_Command)(promote.promote)
+app.command(cls=_Command)(show.show)
+app.command(cls=_Command)(config.config)
 app.command(cls=_Command)(server.server)
 
 
