@@ -118,11 +118,19 @@ class Plan:
         return {a: self.count(a) for a in actions}
 
 
-Outcome = Literal["created", "updated", "deleted", "unchanged", "orphan", "failed"]
+# "conflict": another deploy changed the worker on the server after this plan was made, so
+# it was not uploaded (deploy/guard.py); "skipped": not started, because an earlier worker
+# failed or conflicted and the apply was told to stop (``continue_on_error=False``).
+Outcome = Literal[
+    "created", "updated", "deleted", "unchanged", "orphan", "failed", "conflict", "skipped"
+]
 
 
 @dataclass(frozen=True)
 class WorkerResult:
+    """What apply did to one worker. ``rev`` is the server's revision afterwards (for a
+    conflict: the one another deploy put there); ``previous_rev`` the one planned against."""
+
     name: str
     action: str
     outcome: Outcome
@@ -144,6 +152,14 @@ class ApplyResult:
     @property
     def changed(self) -> tuple[WorkerResult, ...]:
         return tuple(r for r in self.results if r.outcome in ("created", "updated"))
+
+    @property
+    def conflicts(self) -> tuple[WorkerResult, ...]:
+        return tuple(r for r in self.results if r.outcome == "conflict")
+
+    @property
+    def skipped(self) -> tuple[WorkerResult, ...]:
+        return tuple(r for r in self.results if r.outcome == "skipped")
 
 
 def _show(value: Any) -> str:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ironship import FORMAT_VERSION, __version__
-from ironship.deploy.models import ApplyResult, Plan, WorkerPlan
+from ironship.deploy.guard import history_id
+from ironship.deploy.models import ApplyResult, Plan, WorkerPlan, WorkerResult
 from ironship.deploy.stamps import DIGEST_KEY, GIT_SHA_KEY
 from ironship.smoke.report import to_json
 
@@ -69,6 +70,7 @@ def _worker_json(wp: WorkerPlan) -> dict[str, Any]:
         doc["before"] = {
             "id": wp.remote.id,
             "rev": wp.remote.rev,
+            "latest_history_id": history_id(wp.remote),
             "digest": wp.remote.env_vars.get(DIGEST_KEY),
             "checksum": wp.remote.latest_checksum,
             "git_sha": wp.remote.env_vars.get(GIT_SHA_KEY),
@@ -76,6 +78,8 @@ def _worker_json(wp: WorkerPlan) -> dict[str, Any]:
     if wp.local is not None:
         doc["after"] = {
             "digest": wp.local.digest,
+            "files_digest": wp.local.files_digest,
+            "smoke_digest": wp.local.smoke_digest,
             "files": wp.local.file_count,
             "bytes": wp.local.total_size,
         }
@@ -94,24 +98,52 @@ def plan_json(plan: Plan, target: str) -> dict[str, Any]:
     }
 
 
+def _detail(r: WorkerResult) -> str:
+    if r.outcome == "unchanged":
+        return f"rev {r.rev}" if r.rev is not None else ""
+    if r.outcome in ("created", "updated"):
+        what = "code + settings" if r.code_uploaded else "settings only"
+        before = f"rev {r.previous_rev} → " if r.previous_rev is not None else ""
+        return f"{before}rev {r.rev} ({what})"
+    if r.outcome == "conflict":
+        return f"not uploaded: {r.message}" if r.message else "not uploaded"
+    return r.message or ""  # failed, skipped, deleted, orphan
+
+
 def result_rows(result: ApplyResult) -> list[tuple[str, str, str, str]]:
     """worker, action, outcome, detail: the table printed at the end of apply."""
-    rows: list[tuple[str, str, str, str]] = []
+    return [(r.name, r.action, r.outcome, _detail(r)) for r in result.results]
+
+
+RESULT_ORDER = (
+    "created",
+    "updated",
+    "deleted",
+    "unchanged",
+    "orphan",
+    "failed",
+    "conflict",
+    "skipped",
+)
+
+
+def outcome_counts(result: ApplyResult) -> dict[str, int]:
+    """How many workers ended each way (every outcome listed, zeros included)."""
+    counts = dict.fromkeys(RESULT_ORDER, 0)
     for r in result.results:
-        if r.outcome == "unchanged":
-            detail = f"rev {r.rev}" if r.rev is not None else ""
-        elif r.outcome in ("created", "updated"):
-            what = "code + settings" if r.code_uploaded else "settings only"
-            before = f"rev {r.previous_rev} → " if r.previous_rev is not None else ""
-            detail = f"{before}rev {r.rev} ({what})"
-        else:
-            detail = r.message or ""
-        rows.append((r.name, r.action, r.outcome, detail))
-    return rows
+        counts[r.outcome] += 1
+    return counts
+
+
+def result_summary(result: ApplyResult) -> str:
+    """One line for the end of apply: ``2 updated, 1 conflict, 1 skipped.`` (zeros left out)."""
+    parts = [f"{n} {outcome}" for outcome, n in outcome_counts(result).items() if n]
+    return (", ".join(parts) or "nothing to do") + "."
 
 
 def apply_json(result: ApplyResult, target: str) -> dict[str, Any]:
     doc = plan_json(result.plan, target)
+    doc["outcomes"] = outcome_counts(result)
     doc["results"] = [
         {
             "name": r.name,
