@@ -59,10 +59,13 @@ __all__ = [
     "check_fresh",
     "check_target",
     "fresh_plan",
+    "keyed",
+    "keyed_hash",
     "load_plan_file",
     "plan_key",
     "read_plan",
     "save_plan",
+    "upload_view",
     "write_plan_file",
 ]
 
@@ -100,14 +103,29 @@ def file_sha256(path: Path) -> str:
         raise IronshipError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
+def keyed(key: bytes, value: Any) -> str:
+    """The keyed hash of a setting's value, whatever holds it.
+
+    A masked secret value (``Secret`` in ironship/secrets.py) hashes itself with ``digest``
+    (the same HMAC-SHA256), so its text is never taken out here; anything else that is not a
+    string is hashed by its JSON spelling.
+    """
+    if isinstance(value, str):
+        return keyed_hash(key, value)
+    digest = getattr(value, "digest", None)
+    if callable(digest):
+        return HASH_PREFIX + str(digest(key))
+    return keyed_hash(key, json.dumps(value, sort_keys=True, default=str))
+
+
 def upload_view(settings: Mapping[str, Any], key: bytes) -> dict[str, Any]:
     """The settings a worker would upload, with config and env values as keyed hashes."""
     view: dict[str, Any] = {k: settings.get(k) for k in SCALARS}
     view["default_priority"] = settings.get("default_priority")
     config = settings.get("config")
-    view["config"] = keyed_hash(key, str(config)) if config is not None else None
+    view["config"] = keyed(key, config) if config is not None else None
     env = settings.get("env_vars") or {}
-    view["env"] = {name: keyed_hash(key, str(env[name])) for name in sorted(env)}
+    view["env"] = {name: keyed(key, env[name]) for name in sorted(env)}
     return view
 
 

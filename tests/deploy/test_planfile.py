@@ -23,8 +23,10 @@ from ironship.deploy.planfile import (
     SavedWorker,
     check_target,
     fresh_plan,
+    keyed_hash,
     load_plan_file,
     plan_key,
+    upload_view,
     write_plan_file,
 )
 from ironship.deploy.planner import make_plan
@@ -293,3 +295,24 @@ def test_broken_plan_files_are_refused_with_the_file_and_the_place(
     )
     damaged["workers"][1] = {**good["workers"][1], "before": {"id": "x", "rev": "2"}}
     assert refused(json.dumps(damaged)) == f"{bad}: workers[1].before.rev: expected a whole number"
+
+
+class Masked:
+    """A value that masks itself like ironship's Secret and hashes itself with ``digest``."""
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def __str__(self) -> str:
+        return "(sensitive)"
+
+    def digest(self, key: bytes) -> str:
+        return hmac.new(key, self._value.encode(), hashlib.sha256).hexdigest()
+
+
+def test_masked_secret_values_are_hashed_by_their_own_digest() -> None:
+    """A masked secret env or config value is hashed through its digest, never its mask."""
+    key = b"k" * 32
+    view = upload_view({"env_vars": {"A": Masked("v"), "B": "v"}, "config": Masked("c")}, key)
+    assert view["env"]["A"] == view["env"]["B"] == keyed_hash(key, "v")
+    assert view["config"] == keyed_hash(key, "c") != keyed_hash(key, "(sensitive)")
