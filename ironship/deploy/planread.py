@@ -37,6 +37,11 @@ class PlanTarget:
     project_id: str
     host: str | None = None
 
+    @classmethod
+    def of(cls, kind: str, project_id: str, host: str | None) -> PlanTarget:
+        """The target of a plan; a local engine's host is dropped (it changes per command)."""
+        return cls(kind, project_id, None if kind == "local" else host)
+
     def describe(self) -> str:
         at = f" at {self.host}" if self.host else ""
         return f"{self.kind} project {self.project_id}{at}"

@@ -235,7 +235,8 @@ def test_a_plan_is_stale_once_the_server_moved(repo: Path, tmp_path: Path) -> No
 def test_a_plan_for_another_target_environment_or_manifest_is_refused(repo: Path) -> None:
     """Applying with other credentials, another --env or another manifest is refused."""
     saved, _ = saved_plan(FakeIron(), repo)
-    check_target(saved, PlanTarget("local", "p" * 24), None)  # the same: accepted
+    check_target(saved, PlanTarget.of("local", "p" * 24, "127.0.0.1:4711"), None)  # the same
+    assert PlanTarget.of("iron", "p", "h:1") == PlanTarget("iron", "p", "h:1")
     cases = [
         (PlanTarget("iron", "p" * 24, "h"), None, "made for local project pppp"),
         (PlanTarget("local", "q" * 24), None, "not local project qqqq"),
