@@ -13,9 +13,12 @@ names the code, not the revision it replaces, and every upload simply adds a rev
 (docs/ironworker-api.md §2 (Code packages)). A deploy that uploads between this check and
 this upload still wins the race unnoticed here; its revision is then replaced, and the
 read-back after the uploads reports the stamp mismatch. The window is one GET answered, then
-the POST sent: the zip is built before any upload starts, so nothing but the client's own
-bookkeeping sits between the two requests (a few milliseconds on the local engine over
-loopback; one network round trip more to the hosted service).
+the POST sent: every zip is built before any upload starts, so only the client's own
+bookkeeping sits between the two requests. Measured on the local engine over loopback (60
+applies of one worker): the GET takes about 1 ms, the POST starts 0.01 ms after its answer
+and takes about 2.3 ms, so about 3 ms pass between the server reading the revision and
+writing the next one. Against the hosted service the window is about one network round trip
+plus the upload of the zip.
 
 ``apply_exit_code`` is the exit-code rule of an apply, conflicts included.
 """
