@@ -8,20 +8,23 @@ through the ``DeployClient`` port (docs/architecture.md, Conventions 1 and 16).
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ironship import exitcodes
+from ironship import __version__, exitcodes
 from ironship.deploy.executor import apply_plan, rollback
 from ironship.deploy.models import ApplyResult, Plan, WorkerResult
 from ironship.deploy.planner import make_plan
 from ironship.deploy.ports import DeployClient
-from ironship.deploy.stamps import git_stamps
+from ironship.deploy.stamps import GIT_DIRTY_KEY, git_stamps, origin_stamps
+from ironship.errors import IronshipError
 from ironship.manifest.models import Manifest, SmokeTest, Worker
-from ironship.packaging.gitinfo import git_state
+from ironship.packaging.gitinfo import git_state, inputs_commit
+from ironship.packaging.gitref import RefTree
 from ironship.smoke.runner import SmokeClient, SmokeResult, run_smoke
 
 SmokeMode = Literal["changed", "all"]
@@ -48,6 +51,7 @@ class ApplyRequest:
     smoke: SmokeMode | None = None  # None: no smoke tests
     rollback: bool = False  # --rollback-on-failure
     check_runtimes: bool = False  # warn about runtimes the target cannot run (local engine)
+    refuse_dirty: bool = False  # in CI without --allow-dirty: no upload from a dirty tree
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,8 @@ def run_apply(
     """Plan, confirm, upload what changed, verify, then smoke-test and roll back when asked.
 
     ``stamps`` gives a worker's metadata stamps (its git commit); it is called only for the
-    workers that are uploaded.
+    workers that are uploaded, before anything is asked or uploaded. With
+    ``request.refuse_dirty`` a worker stamped dirty stops the apply there.
     """
     plan = make_plan(
         client,
@@ -145,9 +150,12 @@ def run_apply(
         stacks=client if request.check_runtimes else None,
     )
     hooks.on_plan(plan)
+    stamp_map = _stamps_of_changed(manifest, plan, stamps)
+    if request.refuse_dirty:
+        refuse_dirty(stamp_map)
     if not _approved(plan, hooks):
         return ApplyOutcome(plan, None, exitcodes.ERROR)
-    applied = _apply(client, manifest, plan, request, hooks, stamps)
+    applied = _apply(client, plan, request, hooks, stamp_map)
     hooks.on_applied(applied)
     code = apply_exit_code(applied)
     if request.smoke is None:
@@ -170,13 +178,25 @@ def _approved(plan: Plan, hooks: ApplyHooks) -> bool:
     )
 
 
+def refuse_dirty(stamps: Mapping[str, Mapping[str, str]]) -> None:
+    """Stop before any upload when a worker to upload is stamped dirty (the CI rule)."""
+    dirty = sorted(name for name, s in stamps.items() if s.get(GIT_DIRTY_KEY) == "1")
+    if dirty:
+        raise IronshipError(
+            f"CI is set: refusing to upload from a dirty tree: {', '.join(dirty)} "
+            "(files under the worker's root differ from the last commit, or were never "
+            "committed)",
+            hint="commit the changes (git status lists them), or pass --allow-dirty to upload "
+            "them anyway",
+        )
+
+
 def _apply(
     client: DeployClient,
-    manifest: Manifest,
     plan: Plan,
     request: ApplyRequest,
     hooks: ApplyHooks,
-    stamps: StampSource,
+    stamps: Mapping[str, Mapping[str, str]],
 ) -> ApplyResult:
     with tempfile.TemporaryDirectory(prefix="ironship-build-") as tmp:
         if not plan.has_changes:
@@ -187,7 +207,7 @@ def _apply(
             plan,
             build_dir=Path(tmp),
             parallelism=request.parallelism,
-            stamps=_stamps_of_changed(manifest, plan, stamps),
+            stamps=stamps,
             on_done=hooks.on_uploaded,
         )
 
@@ -203,10 +223,35 @@ def _stamps_of_changed(
     return out
 
 
-def git_stamps_of(worker: Worker) -> dict[str, str]:
-    """The git stamps of ``worker``: the commit of its root folder, and whether it is dirty."""
-    state = git_state(worker.root)
-    return git_stamps(state.sha, state.dirty)
+def git_stamps_of(worker: Worker, manifest: Path) -> dict[str, str]:
+    """The git stamps of ``worker``: its inputs' commit (the last one touching its root or
+    the manifest), whether its root differs from HEAD, and the tag or branch."""
+    state = git_state(worker.root, also=(manifest,))
+    return git_stamps(state.sha, state.dirty, state.ref)
+
+
+def stamp_source(manifest: Path, env: Mapping[str, str] | None = None) -> StampSource:
+    """Every provenance stamp of an upload from the working tree: git, version, CI, who."""
+    origin = origin_stamps(__version__, os.environ if env is None else env)
+
+    def stamps(worker: Worker) -> Mapping[str, str]:
+        return {**git_stamps_of(worker, manifest), **origin}
+
+    return stamps
+
+
+def ref_stamp_source(tree: RefTree, env: Mapping[str, str] | None = None) -> StampSource:
+    """The stamps of an upload built from a commit (``--ref``): the worker's inputs' commit
+    as of that commit, clean, and the ref as given."""
+    origin = origin_stamps(__version__, os.environ if env is None else env)
+    manifest = tree.original(tree.manifest)
+
+    def stamps(worker: Worker) -> Mapping[str, str]:
+        root = tree.original(worker.root)
+        sha = inputs_commit(tree.base, [root, manifest], at=tree.commit)
+        return {**git_stamps(sha, False, tree.ref), **origin}
+
+    return stamps
 
 
 def smoke_targets(manifest: Manifest, applied: ApplyResult, mode: SmokeMode) -> list[Worker]:

@@ -20,6 +20,7 @@ from ironship.deploy.pipeline import (
     smoke_cases,
 )
 from ironship.deploy.planner import make_plan
+from ironship.errors import IronshipError
 from ironship.manifest.models import Worker
 from ironship.smoke.expectations import check
 from ironship.smoke.runner import SmokeResult
@@ -266,3 +267,44 @@ def test_run_tests_checks_what_is_deployed(ws: Workspace, server: FakeIron) -> N
     assert outcome.results[0].reason == (
         "could not queue the task: POST /tasks failed (404): Code not found: alpha"
     )
+
+
+def dirty_stamps(worker: Worker) -> dict[str, str]:
+    """alpha's files differ from their commit; beta's do not."""
+    dirty = "1" if worker.name == "alpha" else "0"
+    return {"IRONSHIP_GIT_SHA": f"sha-of-{worker.name}", "IRONSHIP_GIT_DIRTY": dirty}
+
+
+def test_in_ci_a_dirty_worker_stops_the_apply_before_any_question_or_upload(
+    ws: Workspace, server: FakeIron
+) -> None:
+    """With refuse_dirty (CI), a dirty worker to upload is named with the flag; nothing moves."""
+    rec = Recorder()
+    request = ApplyRequest(refuse_dirty=True)
+    with pytest.raises(IronshipError) as caught:
+        run_apply(server, ws.manifest, request, rec.hooks(), stamps=dirty_stamps)
+    assert caught.value.message.startswith(
+        "CI is set: refusing to upload from a dirty tree: alpha ("
+    )
+    assert "--allow-dirty" in (caught.value.hint or "")
+    assert (rec.asked, server.list_codes()) == ([], [])
+
+
+def test_dirty_workers_upload_when_allowed_and_unchanged_ones_never_block(
+    ws: Workspace, server: FakeIron
+) -> None:
+    """Without refuse_dirty a dirty stamp uploads; an unchanged dirty worker never blocks."""
+    first = run_apply(server, ws.manifest, ApplyRequest(), Recorder().hooks(), stamps=dirty_stamps)
+    assert first.exit_code == 0
+    (alpha,) = [c for c in server.list_codes() if c.name == "alpha"]
+    assert alpha.env_vars["IRONSHIP_GIT_DIRTY"] == "1"
+    (ws.root / "workers" / "beta" / "main.py").write_text(prints("3"))
+    again = run_apply(
+        server,
+        ws.manifest,
+        ApplyRequest(refuse_dirty=True),
+        Recorder().hooks(),
+        stamps=dirty_stamps,
+    )
+    assert again.applied is not None
+    assert [r.name for r in again.applied.changed] == ["beta"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -29,14 +32,19 @@ from ironship.deploy.pipeline import (
     ApplyOutcome,
     ApplyRequest,
     SmokeMode,
-    git_stamps_of,
+    StampSource,
+    ref_stamp_source,
     run_apply,
+    stamp_source,
 )
 from ironship.deploy.planner import make_plan
 from ironship.deploy.render import outcome_json, plan_json, plan_lines, result_rows
+from ironship.deploy.stamps import in_ci
 from ironship.errors import IronshipError
 from ironship.iron.target import ConnectOptions
 from ironship.manifest.load import load_manifest
+from ironship.manifest.models import Manifest
+from ironship.packaging.gitref import tree_at_ref
 from ironship.paths import DEFAULT_MANIFEST
 from ironship.smoke.runner import SmokeResult
 
@@ -56,6 +64,55 @@ RollbackOpt = Annotated[
     bool,
     typer.Option("--rollback-on-failure", help="Restore changed workers if a smoke test fails."),
 ]
+RefOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ref",
+        metavar="REF",
+        help="Build the workers from this git commit, branch or tag (the manifest as of it "
+        "too), not from the working tree.",
+    ),
+]
+AllowDirtyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-dirty",
+        help="With CI set, upload even from files that differ from their last commit.",
+    ),
+]
+YesOpt = Annotated[bool, typer.Option("-y", "--yes", help="Don't ask for confirmation.")]
+
+
+def confirm(question: str, what: str, yes: bool) -> bool:
+    """Ask on a terminal; ``-y`` approves; without a terminal, refuse to guess."""
+    if yes:
+        return True
+    if not is_interactive():
+        raise IronshipError(
+            f"{what} needs confirmation, and there is no terminal to ask",
+            hint="pass -y/--yes to approve (for example in CI)",
+        )
+    return typer.confirm(question, default=False)
+
+
+@contextmanager
+def manifest_source(
+    file: Path, ref: str | None, *, quiet: bool = False
+) -> Iterator[tuple[Manifest, Path, StampSource]]:
+    """The manifest to deploy, the folder its engine lives in, and the upload stamps.
+
+    With ``--ref`` the manifest and the workers' files are those of that commit, checked
+    out under ``.ironship/`` for the length of the command; the engine stays beside the
+    manifest in the working tree.
+    """
+    if ref is None:
+        manifest = load_manifest(file)
+        yield manifest, manifest.directory, stamp_source(manifest.path)
+        return
+    with tree_at_ref(file, ref) as tree:
+        if not quiet:
+            err.print(f"building from --ref {ref} (commit {tree.commit[:7]})", markup=False)
+        yield load_manifest(tree.manifest), tree.base, ref_stamp_source(tree)
 
 
 def _print_plan(plan: Plan, verbose: bool = False) -> None:
@@ -80,11 +137,14 @@ def plan(
     force: Annotated[bool, typer.Option("--force", help="Plan re-uploading everything.")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List unchanged too.")] = False,
     parallelism: PlanParallelOpt = 4,
+    ref: RefOpt = None,
     conn: ConnectOptions = NO_OPTIONS,
 ) -> None:
     """Show, worker by worker, what apply would change and why."""
-    manifest = load_manifest(file)
-    with connected(manifest.directory, conn, quiet=as_json) as tgt:
+    with (
+        manifest_source(file, ref, quiet=as_json) as (manifest, base, _),
+        connected(base, conn, quiet=as_json) as tgt,
+    ):
         the_plan = make_plan(
             tgt.client,
             manifest,
@@ -134,14 +194,7 @@ class _ApplyView:
         )
 
     def confirm(self, question: str, what: str) -> bool:
-        if self.yes:
-            return True
-        if not is_interactive():
-            raise IronshipError(
-                f"{what} needs confirmation, and there is no terminal to ask",
-                hint="pass -y/--yes to approve (for example in CI)",
-            )
-        return typer.confirm(question, default=False)
+        return confirm(question, what, self.yes)
 
     def on_plan(self, plan: Plan) -> None:
         _print_warnings(plan)
@@ -227,7 +280,7 @@ def _smoke_mode(smoke: str | None, junit: Path | None, rollback: bool) -> SmokeM
 @with_connection
 def apply(
     file: FileOpt = Path(DEFAULT_MANIFEST),
-    yes: Annotated[bool, typer.Option("-y", "--yes", help="Don't ask for confirmation.")] = False,
+    yes: YesOpt = False,
     parallelism: ParallelOpt = 4,
     only: OnlyOpt = None,
     prune: Annotated[
@@ -241,13 +294,21 @@ def apply(
         typer.Option("--junit", metavar="FILE", help="Write smoke results as JUnit XML."),
     ] = None,
     rollback_on_failure: RollbackOpt = False,
+    ref: RefOpt = None,
+    allow_dirty: AllowDirtyOpt = False,
     conn: ConnectOptions = NO_OPTIONS,
 ) -> None:
-    """Plan, confirm, upload what changed, verify the server, optionally smoke-test."""
+    """Plan, confirm, upload what changed, verify the server, optionally smoke-test.
+
+    With CI set (CI=true), a worker whose files differ from their last commit is not
+    uploaded unless --allow-dirty.
+    """
     mode = _smoke_mode(smoke, junit, rollback_on_failure)
-    manifest = load_manifest(file)
     view = _ApplyView(yes=yes, as_json=as_json, smoke=mode, parallelism=parallelism)
-    with connected(manifest.directory, conn, quiet=as_json) as tgt:
+    with (
+        manifest_source(file, ref, quiet=as_json) as (manifest, base, stamps),
+        connected(base, conn, quiet=as_json) as tgt,
+    ):
         request = ApplyRequest(
             only=tuple(only or ()),
             prune=prune,
@@ -256,15 +317,10 @@ def apply(
             smoke=mode,
             rollback=rollback_on_failure,
             check_runtimes=tgt.kind == "local",
+            refuse_dirty=in_ci(os.environ) and not allow_dirty,
         )
         try:
-            outcome = run_apply(
-                tgt.client,
-                manifest,
-                request,
-                view.hooks(),
-                stamps=git_stamps_of,
-            )
+            outcome = run_apply(tgt.client, manifest, request, view.hooks(), stamps=stamps)
         finally:
             view.close()
     if outcome.cancelled:

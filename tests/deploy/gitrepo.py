@@ -1,0 +1,58 @@
+"""A real temporary git repository for tests: fixed identity, no user or system configuration."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+GIT_ENV = {
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.com",
+}
+
+
+class Repo:
+    """A git work tree at ``root`` (``init`` makes it one, on branch ``main``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def git(self, *args: str) -> str:
+        """Run git here with a fixed identity; its stdout, stripped."""
+        done = subprocess.run(
+            ["git", "-C", str(self.root), *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **GIT_ENV},
+            check=True,
+        )
+        return done.stdout.strip()
+
+    def init(self) -> Repo:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.git("init", "-q", "-b", "main")
+        return self
+
+    def write(self, files: Mapping[str, str]) -> None:
+        for rel, text in files.items():
+            path = self.root / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+
+    def commit(self, message: str, files: Mapping[str, str] | None = None) -> str:
+        """Write ``files``, commit everything with ``message``; return the new HEAD."""
+        if files:
+            self.write(files)
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", message)
+        return self.head
+
+    @property
+    def head(self) -> str:
+        return self.git("rev-parse", "HEAD")
