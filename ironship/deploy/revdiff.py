@@ -1,0 +1,96 @@
+"""What differs between two deployed revisions of a worker, or a revision and the working tree.
+
+Files are compared by the zips' indexes (path -> exec bit and content sha256,
+``packaging.archive.files_of_zip``), settings with the plan's own comparison
+(``deploy.diff.setting_changes``): env vars and config are named, never shown. Each side is
+a ``Side``: a revision (as a Code value, ``history.code_at``) or the working tree's
+``LocalWorker``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ironship.deploy.diff import diff_files, local_index, setting_changes
+from ironship.deploy.history import RevisionSource
+from ironship.deploy.models import FileChanges, LocalWorker, SettingChange
+from ironship.deploy.settings import code_settings
+from ironship.deploy.stamps import SMOKE_KEY, Provenance, read_stamps
+from ironship.iron.types import Code
+from ironship.packaging.archive import files_of_zip
+
+FileIndex = dict[str, tuple[bool, str]]
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: a revision, or the working tree (``rev`` None)."""
+
+    rev: int | None
+    stamps: Provenance
+    checksum: str | None = None
+
+    @property
+    def label(self) -> str:
+        if self.rev is None:
+            return "working tree"
+        commit = self.stamps.short_sha or ("unknown" if self.stamps.by_ironship else "-")
+        return f"rev {self.rev} ({commit})"
+
+
+@dataclass(frozen=True)
+class RevisionDiff:
+    worker: str
+    before: Side
+    after: Side
+    files: FileChanges  # known=False when a side has no zip to list
+    settings: tuple[SettingChange, ...]
+
+    @property
+    def empty(self) -> bool:
+        return self.files.known and self.files.empty and not self.settings
+
+
+def _index_of(source: RevisionSource, code: Code, scratch: Path) -> FileIndex | None:
+    if not code.latest_checksum:
+        return None  # no zip in this revision (an image, or never uploaded with one)
+    dest = scratch / f"{code.name}.r{code.rev}.zip"
+    return files_of_zip(source.download_code(code.id, dest, revision=code.rev))
+
+
+def _smoke_change(before: str | None, after: str | None) -> tuple[SettingChange, ...]:
+    if before == after:
+        return ()
+    return (SettingChange("smoke tests", None, None, sensitive=True),)
+
+
+def diff_revisions(
+    source: RevisionSource, before: Code, after: Code | LocalWorker, scratch: Path
+) -> RevisionDiff:
+    """Compare revision ``before`` with revision ``after`` or the working tree's ``after``."""
+    old_index = _index_of(source, before, scratch)
+    if isinstance(after, LocalWorker):
+        new_index: FileIndex | None = local_index(after)
+        desired = after.settings
+        after_side = Side(None, read_stamps({}))
+        after_smoke = after.smoke_digest
+    else:
+        new_index = _index_of(source, after, scratch)
+        desired = code_settings(after)
+        after_side = Side(after.rev, read_stamps(after.env_vars), after.latest_checksum)
+        after_smoke = after.env_vars.get(SMOKE_KEY)
+    files = (
+        diff_files(new_index, old_index)
+        if old_index is not None and new_index is not None
+        else FileChanges(known=False)
+    )
+    settings = setting_changes(desired, before)
+    settings += _smoke_change(before.env_vars.get(SMOKE_KEY), after_smoke)
+    return RevisionDiff(
+        before.name,
+        Side(before.rev, read_stamps(before.env_vars), before.latest_checksum),
+        after_side,
+        files,
+        settings,
+    )
