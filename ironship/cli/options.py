@@ -1,4 +1,11 @@
-"""Options shared by several commands, and opening the target they name."""
+"""Options shared by several commands, the manifest they select, and the target they name.
+
+Every command that connects takes the connection options, ``--env`` and ``--secrets-file``
+among them (``with_connection``). It loads the manifest with ``manifest_of(file, conn)``
+(the environment picked, its variables and secrets resolved) and connects with
+``connected(manifest, conn)`` (the environment's ``target:`` between the flags and the
+IRON_* variables; README "Environments, variables and secrets").
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ import functools
 import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,7 +21,10 @@ import typer
 
 from ironship.cli.outputs import folder_path, writable_dir
 from ironship.cli.ui import err
+from ironship.iron.credentials import TargetLayer
 from ironship.iron.target import ConnectOptions, Target, open_target
+from ironship.manifest.load import load_manifest
+from ironship.manifest.models import Manifest
 
 FileOpt = Annotated[
     Path,
@@ -54,6 +65,25 @@ PortOpt = Annotated[
 ]
 SchemeOpt = Annotated[
     str | None, typer.Option("--scheme", metavar="https|http", help="API scheme.")
+]
+EnvOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--env",
+        metavar="NAME",
+        help="The environment of the manifest to use (its environments: section).",
+        envvar="IRONSHIP_ENV",
+    ),
+]
+SecretsFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--secrets-file",
+        metavar="FILE",
+        help="A YAML file of NAME: value pairs for ${secret:NAME} (instead of the "
+        "environment's secrets_file). Never commit it.",
+        envvar="IRONSHIP_SECRETS_FILE",
+    ),
 ]
 DataOpt = Annotated[
     Path | None,
@@ -104,13 +134,16 @@ _CONNECTION_PARAMS = tuple(
         ("port", PortOpt),
         ("scheme", SchemeOpt),
         ("data", DataOpt),
+        ("env", EnvOpt),
+        ("secrets_file", SecretsFileOpt),
     )
 )
 
 
 def with_connection(command: Callable[..., None]) -> Callable[..., None]:
     """Give a command the connection options (--target, --config, --token, --project-id,
-    --host, --port, --scheme, --data); it receives them as one ``conn: ConnectOptions``.
+    --host, --port, --scheme, --data, --env, --secrets-file); it receives them as one
+    ``conn: ConnectOptions``.
 
     typer reads options from the function signature, so the wrapper advertises the command's
     own parameters (minus ``conn``) followed by the shared ones.
@@ -130,6 +163,8 @@ def with_connection(command: Callable[..., None]) -> Callable[..., None]:
             port=shared["port"],
             scheme=shared["scheme"],
             data_dir=shared["data"],
+            env=shared["env"],
+            secrets_file=shared["secrets_file"],
         )
         command(*args, conn=conn, **kwargs)
 
@@ -140,15 +175,38 @@ def with_connection(command: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
+def manifest_of(file: Path, opts: ConnectOptions) -> Manifest:
+    """The manifest as ``--env`` and ``--secrets-file`` resolve it."""
+    return load_manifest(file, opts.env, secrets_file=opts.secrets_file)
+
+
+def environment_layer(manifest: Manifest) -> TargetLayer | None:
+    """The picked environment's ``target:`` as a credentials layer (None: no environment)."""
+    environment = manifest.environment
+    if environment is None:
+        return None
+    label = f"environment {environment.name} ({manifest.path.name})"
+    return TargetLayer(label, environment.target.values())
+
+
 @contextmanager
 def connected(
-    base: Path, opts: ConnectOptions, *, quiet: bool = False, create_engine: bool = True
+    where: Path | Manifest,
+    opts: ConnectOptions,
+    *,
+    quiet: bool = False,
+    create_engine: bool = True,
 ) -> Iterator[Target]:
     """Open the target and say in one line (on stderr) where we deploy.
 
-    A ``--data`` that names a file is reported before anything starts; the folder must be
-    writable when this command may start an engine in it.
+    ``where`` is the manifest (its folder holds the local engine, its environment's
+    ``target:`` applies) or, without one, the folder to look for an engine in. A ``--data``
+    that names a file is reported before anything starts; the folder must be writable when
+    this command may start an engine in it.
     """
+    base = where.directory if isinstance(where, Manifest) else where
+    if isinstance(where, Manifest):
+        opts = replace(opts, environment=environment_layer(where))
     if opts.data_dir is not None:
         (writable_dir if create_engine else folder_path)(opts.data_dir, "--data")
     with open_target(base, opts, create_engine=create_engine) as target:

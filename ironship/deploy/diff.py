@@ -12,9 +12,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ironship.deploy.models import Action, FileChanges, LocalWorker, Plan, SettingChange, WorkerPlan
-from ironship.deploy.settings import FIELDS, user_env
+from ironship.deploy.settings import FIELDS, canonical_json, user_env
 from ironship.deploy.stamps import FILES_KEY, SMOKE_KEY
 from ironship.iron.types import Code
+from ironship.secrets import Secret
 
 FileIndex = Mapping[str, tuple[bool, str]]  # path -> (exec bit, content sha256)
 
@@ -33,6 +34,18 @@ def _config_value(raw: str | None) -> Any:
         return raw
 
 
+def _same_config(desired: Any, remote: str | None) -> bool:
+    """Config by JSON meaning; one holding a secret is compared inside the Secret."""
+    if isinstance(desired, Secret):
+        before = _config_value(remote)
+        return before is not None and desired.matches(canonical_json(before))
+    return bool(_config_value(desired) == _config_value(remote))
+
+
+def _same_env(desired: Any, remote: str) -> bool:
+    return desired.matches(remote) if isinstance(desired, Secret) else bool(desired == remote)
+
+
 def setting_changes(desired: Mapping[str, Any], remote: Code) -> tuple[SettingChange, ...]:
     """Field-by-field differences between the settings to upload and the code on the server."""
     out: list[SettingChange] = []
@@ -43,16 +56,17 @@ def setting_changes(desired: Mapping[str, Any], remote: Code) -> tuple[SettingCh
             before = None  # -1 is how the API spells "unlimited"
         if before != after:
             out.append(SettingChange(f.key, before, after, cleared=after is None))
-    before_cfg, after_cfg = _config_value(remote.config), _config_value(desired.get("config"))
-    if before_cfg != after_cfg:
-        out.append(SettingChange("config", None, None, sensitive=True, cleared=after_cfg is None))
+    after_cfg = desired.get("config")
+    if not _same_config(after_cfg, remote.config):
+        cleared = not isinstance(after_cfg, Secret) and _config_value(after_cfg) is None
+        out.append(SettingChange("config", None, None, sensitive=True, cleared=cleared))
     before_env, after_env = user_env(remote.env_vars), user_env(desired.get("env_vars"))
     for name in sorted(before_env.keys() | after_env.keys()):
         if name not in after_env:
             out.append(SettingChange(f"env.{name} removed", None, None, sensitive=True))
         elif name not in before_env:
             out.append(SettingChange(f"env.{name} added", None, None, sensitive=True))
-        elif before_env[name] != after_env[name]:
+        elif not _same_env(after_env[name], before_env[name]):
             out.append(SettingChange(f"env.{name}", None, None, sensitive=True))
     return tuple(out)
 

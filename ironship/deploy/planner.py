@@ -51,11 +51,16 @@ def select_workers(manifest: Manifest, only: Sequence[str]) -> tuple[Worker, ...
     return tuple(w for w in manifest.workers if w.name in set(only))
 
 
-def read_locals(workers: Sequence[Worker], cache: HashCache | None = None) -> list[LocalWorker]:
-    """Each worker's desired side: its selected files, settings and digests."""
+def read_locals(
+    workers: Sequence[Worker], cache: HashCache | None = None, secret_key: bytes | None = None
+) -> list[LocalWorker]:
+    """Each worker's desired side: its selected files, settings and digests.
+
+    ``secret_key`` (``Target.secret_key``) keys the digest of workers with secrets.
+    """
     # Sequential on purpose: walking and matching are GIL-bound Python, and measured slower
     # with threads (bench/RESULTS.md); the hash cache makes re-reads cheap instead.
-    return [local_worker(w, select_fileset(w, cache)) for w in workers]
+    return [local_worker(w, select_fileset(w, cache), secret_key) for w in workers]
 
 
 def _remote_index(
@@ -119,17 +124,20 @@ def make_plan(
     parallelism: int = 4,
     name_files: bool = True,
     stacks: StackLister | None = None,
+    secret_key: bytes | None = None,
 ) -> Plan:
     """Build the Plan that ``plan`` shows and ``apply`` executes.
 
     ``name_files=False`` skips downloading changed workers' zips (``status`` only needs to
     know whether a worker is in sync, not which files differ). ``stacks`` (given for the local
     engine) adds a warning per worker whose runtime the engine has no interpreter for.
+    ``secret_key`` (the target's, ``Target.secret_key``) keys the digest of workers whose
+    settings hold ``${secret:…}`` values; a manifest without secrets needs none.
     """
     workers = select_workers(manifest, only)
     paths.ensure_state_dir(manifest.directory)
     cache = HashCache.load(paths.hash_cache_file(manifest.directory))
-    locals_ = read_locals(workers, cache)
+    locals_ = read_locals(workers, cache, secret_key)
     cache.save()
     codes = source.list_codes()
     by_name = {c.name: c for c in codes}

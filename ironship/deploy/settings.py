@@ -11,6 +11,14 @@ Everything that turns a worker into what the server stores, or back, lives here:
 - ``local_worker`` and ``upload_data``: the desired side of a worker, and the full ``data``
   of its upload (settings plus stamps).
 
+Secrets (``${secret:…}`` values, ``ironship.secrets.Secret``) stay masked in the settings of a
+LocalWorker: an env value that is a secret is a Secret, and a config holding one is sent as a
+Secret holding its JSON. ``upload_data`` is the one place they are revealed, for the upload
+itself. The content digest never sees a secret's text: it takes HMAC-SHA256 of it, keyed by
+the target's token (``ironship.secrets.digest_key``), so the digest still changes when a
+secret does, while whoever reads a plan or a stamp cannot test guesses against it. Workers
+without secrets have exactly the digests they always had.
+
 Pure: hashing and JSON only, no I/O (docs/architecture.md, Stamps).
 """
 
@@ -26,7 +34,9 @@ from typing import TYPE_CHECKING, Any
 
 from ironship.deploy.models import LocalWorker
 from ironship.deploy.stamps import DIGEST_KEY, FILES_KEY, SMOKE_KEY, STAMP_PREFIX
+from ironship.errors import IronshipError
 from ironship.manifest.models import Worker
+from ironship.secrets import Secret, has_secrets, revealed
 
 if TYPE_CHECKING:
     from ironship.iron.types import Code
@@ -70,8 +80,8 @@ def file_name(worker: Worker) -> str:
     return unicodedata.normalize("NFC", PurePosixPath(worker.entry).as_posix())
 
 
-def user_env(env: Mapping[str, str] | None) -> dict[str, str]:
-    """``env`` without stamps: the env vars a user set."""
+def user_env(env: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``env`` without stamps: the env vars a user set (a value may be a Secret)."""
     return {k: v for k, v in (env or {}).items() if not k.startswith(STAMP_PREFIX)}
 
 
@@ -79,15 +89,29 @@ def upload_settings(worker: Worker) -> dict[str, Any]:
     """The ``data`` fields of an upload, without stamps; ``None`` values are left out.
 
     ``env_vars`` is always present (possibly empty); ``IRONSHIP_*`` keys are dropped because
-    they are stamps, never settings.
+    they are stamps, never settings. Secrets stay Secrets (``upload_data`` reveals them).
     """
     settings: dict[str, Any] = {"name": worker.name}
     for f in FIELDS:
         settings[f.key] = file_name(worker) if f.key == "file_name" else getattr(worker, f.worker)
-    settings["config"] = canonical_json(worker.config) if worker.config is not None else None
+    settings["config"] = config_text(worker.config)
     settings = {k: v for k, v in settings.items() if v is not None}
     settings["env_vars"] = dict(sorted(user_env(worker.env).items()))
     return settings
+
+
+def config_text(config: Mapping[str, Any] | None) -> str | Secret | None:
+    """The config string of an upload: canonical JSON, a Secret when a secret is inside."""
+    if config is None:
+        return None
+    if has_secrets(config):
+        return Secret(canonical_json(revealed(config)))
+    return canonical_json(config)
+
+
+def needs_key(worker: Worker) -> bool:
+    """Whether the worker's settings hold a secret (its digest then needs the target's key)."""
+    return has_secrets(worker.env) or has_secrets(worker.config)
 
 
 def code_settings(code: Code) -> dict[str, Any]:
@@ -99,20 +123,45 @@ def code_settings(code: Code) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None}
 
 
-def content_digest(files: Iterable[FileEntry], settings: Mapping[str, Any]) -> str:
+def content_digest(
+    files: Iterable[FileEntry], settings: Mapping[str, Any], secret_key: bytes | None = None
+) -> str:
     """sha256 of the sorted (path, exec bit, content sha256) triples and the settings.
 
     Stamp keys in ``settings["env_vars"]`` are ignored. Never the zip bytes, mtimes or a git
-    SHA: the same files and settings give the same digest on every machine.
+    SHA: the same files and settings give the same digest on every machine. A Secret counts
+    as ``{"hmac-sha256": …}`` under ``secret_key``, which it then needs.
     """
     triples = sorted((f.path, f.executable, f.sha256) for f in files)
     clean = dict(settings)
     env = clean.get("env_vars")
     if isinstance(env, Mapping):
         clean["env_vars"] = user_env(env)
+    if has_secrets(clean):
+        clean = _keyed(clean, _key(settings, secret_key))
     document = {"format": DIGEST_FORMAT, "files": [list(t) for t in triples], "settings": clean}
     encoded = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "sha256:" + hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
+def _key(settings: Mapping[str, Any], secret_key: bytes | None) -> bytes:
+    if not secret_key:
+        name = settings.get("name", "a worker")
+        raise IronshipError(
+            f"{name}: its settings hold ${{secret:…}} values, and their digest is keyed by "
+            "the target's token, which this command does not have",
+            hint="plan, apply and status compute it; this command shows the files' digest",
+        )
+    return secret_key
+
+
+def _keyed(value: Any, key: bytes) -> Any:
+    """``value`` with each Secret replaced by its keyed hash (never by its text)."""
+    if isinstance(value, Secret):
+        return {"hmac-sha256": value.digest(key)}
+    if isinstance(value, Mapping):
+        return {k: _keyed(v, key) for k, v in value.items()}
+    return value
 
 
 def files_digest(files: Iterable[FileEntry]) -> str:
@@ -141,13 +190,16 @@ def smoke_digest(worker: Worker) -> str | None:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def local_worker(worker: Worker, fileset: FileSet) -> LocalWorker:
-    """The desired side of one worker: its files, its settings and the digests to stamp."""
+def local_worker(worker: Worker, fileset: FileSet, secret_key: bytes | None = None) -> LocalWorker:
+    """The desired side of one worker: its files, its settings and the digests to stamp.
+
+    ``secret_key`` (``Target.secret_key``) is needed when the worker has secrets.
+    """
     settings = upload_settings(worker)
     return LocalWorker(
         fileset,
         settings,
-        digest=content_digest(fileset.files, settings),
+        digest=content_digest(fileset.files, settings, secret_key),
         files_digest=files_digest(fileset.files),
         smoke_digest=smoke_digest(worker),
     )
@@ -157,8 +209,9 @@ def upload_data(local: LocalWorker, stamps: Mapping[str, str]) -> dict[str, Any]
     """The whole ``data`` of one upload: the settings plus ironship's stamps.
 
     ``stamps`` carries the metadata ones (the git SHA); the digests come from ``local``.
+    The one place secrets are revealed: this is what is sent.
     """
-    data = dict(local.settings)
+    data: dict[str, Any] = revealed(dict(local.settings))
     env = dict(data.get("env_vars") or {})
     env.update(stamps)
     env[DIGEST_KEY] = local.digest

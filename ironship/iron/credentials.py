@@ -2,9 +2,10 @@
 configuration); README "Credentials").
 
 Lowest priority first: ``~/.iron.json``, ``IRON_*``, ``IRON_WORKER_*``, ``./iron.json`` (the
-cwd, as the Python client does), ``--config FILE``, then flags. Inside a file the top-level keys
-come first and the ``iron_worker`` object overrides them. ``cloud`` (a Python client setting)
-sets scheme, host, port and prefix at once. Nothing here reads ``os.environ``, the real cwd or
+cwd, as the Python client does), ``--config FILE``, the ``target:`` of the environment picked
+with ``--env`` (README "Environments, variables and secrets"), then flags. Inside a file the
+top-level keys come first and the ``iron_worker`` object overrides them. ``cloud`` (a Python
+client setting) sets scheme, host, port and prefix at once. Nothing here reads ``os.environ``, the real cwd or
 home: the caller passes them in.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ironship.errors import IronshipError
+from ironship.secrets import Secret
 
 DEFAULT_HOST = "worker-aws-us-east-1.iron.io"
 DEFAULT_PORTS = {"https": 443, "http": 80}
@@ -66,6 +68,16 @@ class Credentials:
         return f"project {self.project_id}, host {self.base_url}{origin}"
 
 
+@dataclass(frozen=True)
+class TargetLayer:
+    """Connection settings from one named source above the files and variables: an
+    environment's ``target:`` in ironship.yml. ``values`` uses the file keys (``token``,
+    ``project_id``, ``host``, ``port``, ``scheme``); the token may be a Secret."""
+
+    label: str  # e.g. "environment staging (ironship.yml)"
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+
 # A layer maps canonical keys (token, project_id, host, scheme, port, api_version, path_prefix)
 # to (value, label); later layers win key by key.
 _Layer = dict[str, tuple[Any, str]]
@@ -82,8 +94,12 @@ def resolve(
     env: Mapping[str, str],
     cwd: Path,
     home: Path,
+    environment: TargetLayer | None = None,
 ) -> Credentials | None:
-    """Merge every source; None when no token and no project id are set anywhere."""
+    """Merge every source; None when no token and no project id are set anywhere.
+
+    ``environment`` (an environment's ``target:``) comes after ``--config`` and before flags.
+    """
     layers = [
         _file_layer(home / ".iron.json", "~/.iron.json", required=False),
         _env_layer(env, "IRON_"),
@@ -92,6 +108,8 @@ def resolve(
     ]
     if config_file is not None:
         layers.append(_file_layer(config_file, str(config_file), required=True))
+    if environment is not None:
+        layers.append(_layer(environment.values, lambda k: environment.label))
     flags: dict[str, Any] = {"token": token, "project_id": project_id, "host": host}
     flags.update(scheme=scheme, port=port)
     layers.append(_layer({k: v for k, v in flags.items() if v is not None}, lambda k: _FLAGS[k]))
@@ -100,6 +118,12 @@ def resolve(
     for layer in layers:
         merged.update(layer)
     if "token" not in merged and "project_id" not in merged:
+        if environment is not None and environment.values:
+            raise IronshipError(
+                f"{environment.label} sets a target but no token or project id is found",
+                hint="add token: ${secret:NAME} and project_id: to the target, or set "
+                "IRON_TOKEN and IRON_PROJECT_ID",
+            )
         return None
     for needed, other in (("token", "project_id"), ("project_id", "token")):
         if needed not in merged:
@@ -193,6 +217,15 @@ def _host_value(key: str, value: Any, label: str) -> str:
     return _host(_string(key, value, label), label)
 
 
+def _token(key: str, value: Any, label: str) -> str:
+    # The one place an environment's Secret token is read: it becomes the client's token.
+    if not isinstance(value, Secret):
+        return _string(key, value, label)
+    if not value.reveal().strip():
+        raise IronshipError(f"{label}: the token is empty", hint="check the variable it reads")
+    return value.reveal().strip()
+
+
 def _string(key: str, value: Any, label: str) -> str:
     if not isinstance(value, str):
         raise IronshipError(f"{label}: {key} must be a string, not {type(value).__name__}")
@@ -260,4 +293,5 @@ _CHECKS: dict[str, tuple[str, Callable[[str, Any, str], Any]]] = {
     "api_version": ("api_version", _api_version),
     "path_prefix": ("path_prefix", _path_prefix),
     "host": ("host", _host_value),
+    "token": ("token", _token),
 }

@@ -1,7 +1,8 @@
 """Where a command deploys: the hosted IronWorker (credentials found) or the local engine.
 
 Credentials are found as the official clients find them (docs/ironworker-api.md §7 (Client
-configuration), ``iron/credentials.py``). With none, ironship uses the engine in
+configuration), ``iron/credentials.py``), with the ``target:`` of the environment picked with
+``--env`` above the files and variables and below the flags. With none, ironship uses the engine in
 ``.ironship/engine/`` beside the manifest: an ``ironship server`` already running on that
 folder if there is one, else the same engine started in-process for this one command.
 """
@@ -11,14 +12,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from ironship import paths
 from ironship.errors import IronshipError
 from ironship.iron.client import Client
-from ironship.iron.credentials import resolve
+from ironship.iron.credentials import Credentials, TargetLayer, resolve
+from ironship.secrets import digest_key
 
 TargetKind = Literal["local", "iron"]
 
@@ -27,12 +29,16 @@ TargetKind = Literal["local", "iron"]
 class ConnectOptions:
     target: str | None = None  # "local", "iron" or None (auto)
     config_file: Path | None = None
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     project_id: str | None = None
     host: str | None = None
     scheme: str | None = None
     port: int | None = None
     data_dir: Path | None = None  # the local engine's folder
+    env: str | None = None  # --env / IRONSHIP_ENV: the manifest's environment
+    secrets_file: Path | None = None  # --secrets-file: what ${secret:…} reads first
+    # The picked environment's target (filled from the manifest by cli.options.connected).
+    environment: TargetLayer | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,9 @@ class Target:
     kind: TargetKind
     description: str  # one line, never holding the token
     in_process: bool = False  # a local engine that lives only as long as this command
+    # Keys the digests of workers with secrets (``ironship.secrets.digest_key``): derived
+    # from this target's token, so it is never sent anywhere nor stored on the server.
+    secret_key: bytes = field(default=b"", repr=False)
 
 
 def engine_dir(base: Path, opts: ConnectOptions) -> Path:
@@ -66,29 +75,18 @@ def open_target(
         raise IronshipError(
             f"unknown target {opts.target!r}", hint="use --target local or --target iron"
         )
-    creds = None
-    if opts.target != "local":
-        creds = resolve(
-            config_file=opts.config_file,
-            token=opts.token,
-            project_id=opts.project_id,
-            host=opts.host,
-            scheme=opts.scheme,
-            port=opts.port,
-            env=os.environ if env is None else env,
-            cwd=cwd or Path.cwd(),
-            home=home or Path.home(),
+    creds = credentials(opts, env=env, cwd=cwd, home=home)
+    if creds is None and opts.target == "iron":
+        raise IronshipError(
+            "--target iron: no IronWorker credentials found",
+            hint="set IRON_TOKEN and IRON_PROJECT_ID, write ~/.iron.json or ./iron.json, "
+            "or pass --token and --project-id",
         )
-        if creds is None and opts.target == "iron":
-            raise IronshipError(
-                "--target iron: no IronWorker credentials found",
-                hint="set IRON_TOKEN and IRON_PROJECT_ID, write ~/.iron.json or ./iron.json, "
-                "or pass --token and --project-id",
-            )
     if creds is not None:
         client = Client(creds.base_url, creds.project_id, creds.token)
+        key = digest_key(creds.token)
         try:
-            yield Target(client, "iron", f"IronWorker {creds.describe()}")
+            yield Target(client, "iron", f"IronWorker {creds.describe()}", secret_key=key)
         finally:
             client.close()
         return
@@ -110,6 +108,31 @@ def open_target(
         yield target
 
 
+def credentials(
+    opts: ConnectOptions,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    home: Path | None = None,
+) -> Credentials | None:
+    """The credentials ``opts`` lead to (flags > environment target > files and IRON_*), or
+    None for the local engine. Reads files and variables only; never connects."""
+    if opts.target == "local":
+        return None
+    return resolve(
+        config_file=opts.config_file,
+        token=opts.token,
+        project_id=opts.project_id,
+        host=opts.host,
+        scheme=opts.scheme,
+        port=opts.port,
+        env=os.environ if env is None else env,
+        cwd=cwd or Path.cwd(),
+        home=home or Path.home(),
+        environment=opts.environment,
+    )
+
+
 @contextmanager
 def local_engine(data_dir: Path, why: str = "no IronWorker credentials") -> Iterator[Target]:
     from ironship.engine.server import EngineServer, project_credentials, running_server
@@ -119,16 +142,18 @@ def local_engine(data_dir: Path, why: str = "no IronWorker credentials") -> Iter
         url = str(running["url"])
         project_id, token = project_credentials(data_dir)
         client = Client(url, project_id, token, retries=1)
+        described = f"local engine at {url} (ironship server, {data_dir})"
         try:
-            yield Target(client, "local", f"local engine at {url} (ironship server, {data_dir})")
+            yield Target(client, "local", described, secret_key=digest_key(token))
         finally:
             client.close()
         return
     server = EngineServer(data_dir)
     server.start()
     client = Client(server.url, server.project_id, server.token, retries=1)
+    described = f"local engine in {data_dir} ({why})"
     try:
-        yield Target(client, "local", f"local engine in {data_dir} ({why})", in_process=True)
+        yield Target(client, "local", described, True, digest_key(server.token))
     finally:
         client.close()
         server.stop()

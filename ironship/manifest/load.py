@@ -9,6 +9,7 @@ values. The rules for combining defaults live in defaults.py.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -21,56 +22,90 @@ from ironship.manifest.defaults import (
     smoke_payload,
     worker_settings,
 )
-from ironship.manifest.models import DEFAULT_SEPARATOR, Location, Manifest, SmokeTest, Worker
-from ironship.manifest.rules import semantic_problems
-from ironship.manifest.schema_errors import schema_problems
-from ironship.manifest.yamlpos import Document, Problem, format_path, read_yaml
+from ironship.manifest.environments import environment_names
+from ironship.manifest.models import (
+    DEFAULT_SEPARATOR,
+    Environment,
+    EnvironmentTarget,
+    Location,
+    Manifest,
+    SmokeTest,
+    Worker,
+)
+from ironship.manifest.resolve import Options, Resolution, check_every_environment, resolve_file
+from ironship.manifest.yamlpos import Document, format_path
 
 _HINT = "'ironship schema' prints the manifest's JSON Schema"
 
 
-def load_manifest(path: Path) -> Manifest:
-    """Read, validate and parse ``path``.
+def load_manifest(
+    path: Path,
+    env: str | None = None,
+    *,
+    secrets_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Manifest:
+    """Read, resolve (environment ``env``, ``${…}`` references), validate and parse ``path``.
 
-    Raises IronshipError when the file can't be read and ManifestError listing every problem.
+    ``secrets_file`` (``--secrets-file``) replaces the environment's ``secrets_file:``;
+    ``environ`` is what ``${env:…}`` and ``${secret:…}`` read (default: ``os.environ``).
+    Raises IronshipError when the file can't be read or ``env`` is not a choice the file
+    offers, and ManifestError listing every problem.
     """
-    doc = read_yaml(path)
-    problems, from_schema = _problems(doc, path)
-    if problems:
+    resolution = resolve_file(path, Options(env, secrets_file, environ))
+    if resolution.problems:
         # The schema explains keys and types, not YAML syntax or files on disk.
-        raise ManifestError(problems, _HINT if from_schema else None)
-    return parse(doc.data, path, positions=doc)
+        raise ManifestError(resolution.problems, _HINT if resolution.from_schema else None)
+    return manifest_of(resolution, path)
 
 
-def validate_manifest(path: Path) -> list[str]:
+def manifest_of(resolution: Resolution, path: Path) -> Manifest:
+    """The Manifest of a Resolution without problems."""
+    manifest = parse(resolution.data, path, positions=resolution.positions)
+    names = environment_names(resolution.doc.data)
+    environment = None
+    if resolution.environment is not None:
+        environment = _environment(resolution, resolution.environment)
+    return replace(manifest, environment=environment, environments=names)
+
+
+def validate_manifest(
+    path: Path,
+    env: str | None = None,
+    *,
+    secrets_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> list[str]:
     """Every problem of the manifest at ``path`` (none when valid), for ``ironship validate``.
 
-    Raises IronshipError only when the file can't be read at all.
+    With ``env``, the manifest as that environment resolves it (its secrets read); without,
+    the file and each environment laid over it, secrets accepted unread. Raises
+    IronshipError only when the file can't be read or ``env`` is wrong.
     """
-    return _problems(read_yaml(path), path)[0]
+    options = Options(env, secrets_file, environ)
+    if env is None:
+        return check_every_environment(path, options)
+    return resolve_file(path, options).problems
 
 
-def _problems(doc: Document, path: Path) -> tuple[list[str], bool]:
-    """Every problem, in file order, and whether any of them came from the schema."""
-    problems = list(doc.problems)
-    from_schema = False
-    if doc.data is None and not problems:
-        problems.append(
-            Problem(
-                None, (), f"{path}: the manifest is empty", "start with 'version: 1' and 'workers:'"
-            )
-        )
-    if doc.data is not None:
-        # An earlier occurrence of a duplicated key (doc.variants) is checked like the last one:
-        # a second `fib:` block must not hide the first one's problems. What the occurrences
-        # share is reported by each, identically, and kept once.
-        for version in (doc, *doc.variants):
-            found = schema_problems(version)
-            from_schema = from_schema or bool(found)
-            problems += found
-            problems += semantic_problems(version, path.resolve().parent)
-    lines = [str(p) for p in sorted(problems, key=Problem.sort_key)]
-    return list(dict.fromkeys(lines)), from_schema
+def _environment(resolution: Resolution, name: str) -> Environment:
+    # The target's values as resolved (the token a Secret), not as written.
+    section = resolution.section if isinstance(resolution.section, Mapping) else {}
+    target = section.get("target")
+    target = target if isinstance(target, Mapping) else {}
+    secrets = resolution.secrets
+    return Environment(
+        name=name,
+        target=EnvironmentTarget(
+            project_id=target.get("project_id"),
+            host=target.get("host"),
+            port=_int(target.get("port")),
+            scheme=target.get("scheme"),
+            token=target.get("token"),
+        ),
+        secrets_file=secrets.path if secrets is not None and secrets.exists else None,
+        location=resolution.doc.at(("environments", name), key=True),
+    )
 
 
 def parse(data: Mapping[str, Any], path: Path, *, positions: Document | None = None) -> Manifest:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ironship.secrets import Secret
+
 DEFAULT_SEPARATOR = "MAGICALSTDOUTSEPARATOR"
 RUNTIMES = ("python", "php", "node", "ruby", "sh", "binary")
 
@@ -56,8 +58,8 @@ class Worker:
     include: tuple[str, ...] = ()  # gitignore-style; empty means everything under root
     exclude: tuple[str, ...] = ()
     payload: Any = None  # default payload (a JSON value, usually an object)
-    config: Mapping[str, Any] | None = None
-    env: Mapping[str, str] = field(default_factory=dict)
+    config: Mapping[str, Any] | None = None  # may hold Secret values (``${secret:…}``)
+    env: Mapping[str, str | Secret] = field(default_factory=dict)
     max_concurrency: int | None = None
     retries: int | None = None
     retries_delay: int | None = None
@@ -69,10 +71,45 @@ class Worker:
 
 
 @dataclass(frozen=True)
+class EnvironmentTarget:
+    """Where an environment deploys (its ``target:``); unset keys come from elsewhere
+    (flags, IRON_* variables, iron.json: README "Environments, variables and secrets")."""
+
+    project_id: str | None = None
+    host: str | None = None
+    port: int | None = None
+    scheme: str | None = None
+    token: Secret | None = None  # always ``${env:…}`` or ``${secret:…}``, never literal
+
+    def values(self) -> dict[str, Any]:
+        """The keys this target sets, as credential keys (token, project_id, host, …)."""
+        fields = {
+            "token": self.token,
+            "project_id": self.project_id,
+            "host": self.host,
+            "port": self.port,
+            "scheme": self.scheme,
+        }
+        return {k: v for k, v in fields.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The environment a command runs in (``--env NAME``), as the manifest declares it."""
+
+    name: str
+    target: EnvironmentTarget = field(default_factory=EnvironmentTarget)
+    secrets_file: Path | None = None  # the file ``${secret:…}`` read, when there was one
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
 class Manifest:
     path: Path  # absolute path of ironship.yml
     version: int
     workers: tuple[Worker, ...]  # sorted by name
+    environment: Environment | None = None  # the one selected, its overlay already applied
+    environments: tuple[str, ...] = ()  # every environment declared, in file order
 
     @property
     def directory(self) -> Path:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -37,3 +38,43 @@ def load_schema() -> dict[str, Any]:
     """A fresh copy of the parsed schema (callers may change it)."""
     schema: dict[str, Any] = json.loads(schema_text())
     return schema
+
+
+@functools.cache
+def _schema() -> dict[str, Any]:
+    return load_schema()
+
+
+def types_at(path: tuple[str | int, ...]) -> frozenset[str]:
+    """The JSON types the schema allows at ``path`` of a manifest (empty: any, or unknown).
+
+    Follows ``properties``, ``patternProperties``, ``additionalProperties``, ``items`` and
+    local ``$ref``s; that is all the manifest schema uses on the way to a value.
+    """
+    schema = _schema()
+    node: Any = schema
+    for key in path:
+        node = _deref(schema, node)
+        node = _child(node, key)
+        if not isinstance(node, dict):
+            return frozenset()
+    kind = _deref(schema, node).get("type")
+    return frozenset([kind] if isinstance(kind, str) else kind or ())
+
+
+def _deref(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/$defs/"):
+        node = schema["$defs"][node["$ref"].rsplit("/", 1)[1]]
+    return node
+
+
+def _child(node: dict[str, Any], key: str | int) -> Any:
+    if isinstance(key, int):
+        return node.get("items")
+    properties = node.get("properties", {})
+    if key in properties:
+        return properties[key]
+    for pattern, sub in node.get("patternProperties", {}).items():
+        if re.search(pattern, key):
+            return sub
+    return node.get("additionalProperties")

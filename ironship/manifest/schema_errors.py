@@ -152,6 +152,9 @@ def _bad_name(error: ValidationError, path: JsonPath, doc: Document) -> Problem:
     if path == ("workers",):
         message = f"invalid worker name '{name}'"
         hint = "use letters, digits, '_', '.' and '-': the name is the code package's name"
+    elif path == ("environments",):
+        message = f"invalid environment name '{name}'"
+        hint = "use letters, digits, '_', '.' and '-'"
     elif path[-1:] == ("env",) and error.validator == "not":
         message = f"environment variable '{name}' is reserved"
         hint = "ironship stamps every upload with IRONSHIP_* variables; pick another name"
@@ -172,13 +175,18 @@ def _unknown_keys(
         if key in allowed or any(p.search(key) for p in patterns):
             continue
         where = doc.at((*path, key), key=True)
-        if path == ("defaults",) and key in WORKER_ONLY_KEYS:
+        if _is_defaults(path) and key in WORKER_ONLY_KEYS:
             hint = f"set '{key}' on each worker"
             yield Problem(where, (*path, key), f"'{key}' can't have a default", hint)
             continue
         close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
         hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(allowed)}"
         yield Problem(where, (*path, key), f"unknown key '{key}'", hint)
+
+
+def _is_defaults(path: JsonPath) -> bool:
+    """``defaults``, or an environment's ``defaults``."""
+    return path == ("defaults",) or (len(path) == 3 and path[::2] == ("environments", "defaults"))
 
 
 def _seq(value: object) -> Sequence[Any]:

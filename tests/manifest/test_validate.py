@@ -36,7 +36,7 @@ EXPECTED: dict[str, list[str]] = {
         " (hint: did you mean 'max_concurrency'?)",
         "unknown-key.yml:9:5: workers.fib.envv: unknown key 'envv' (hint: did you mean 'env'?)",
         "unknown-key.yml:10:1: colour: unknown key 'colour'"
-        " (hint: allowed keys: version, defaults, workers)",
+        " (hint: allowed keys: version, defaults, workers, environments)",
     ],
     "bad-yaml.yml": [
         "bad-yaml.yml:4:18: invalid YAML: mapping values are not allowed here"
@@ -510,7 +510,8 @@ def test_merge_keys_are_not_duplicates(tmp_path: Path) -> None:
     )
     path = write(tmp_path, text)
     assert validate_manifest(path) == [
-        f"{path}:2:1: base: unknown key 'base' (hint: allowed keys: version, defaults, workers)"
+        f"{path}:2:1: base: unknown key 'base'"
+        " (hint: allowed keys: version, defaults, workers, environments)"
     ]
 
 
