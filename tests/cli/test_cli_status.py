@@ -61,7 +61,9 @@ def cli(
     project: Project = new_project(engine)
 
     def run(*args: str) -> Run:
-        return run_cli(list(args), capsys, monkeypatch, env=project.env, cwd=tmp_path)
+        # CI="" so that a CI running these tests does not refuse the dirty deploys they make
+        env = {**project.env, "CI": ""}
+        return run_cli(list(args), capsys, monkeypatch, env=env, cwd=tmp_path)
 
     return run
 

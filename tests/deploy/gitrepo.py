@@ -16,6 +16,22 @@ GIT_ENV = {
     "GIT_COMMITTER_EMAIL": "t@example.com",
 }
 
+# Nothing from the environment running the tests: no CI, no CI user, a known local user.
+PLAIN_ENV = {
+    k: ""
+    for k in (
+        "CI",
+        "GITHUB_ACTOR",
+        "GITLAB_USER_LOGIN",
+        "GITHUB_SERVER_URL",
+        "GITHUB_REPOSITORY",
+        "GITHUB_RUN_ID",
+        "CI_JOB_URL",
+        "BUILD_URL",
+        "SOURCE_DATE_EPOCH",
+    )
+} | {"USER": "tester"}
+
 
 class Repo:
     """A git work tree at ``root`` (``init`` makes it one, on branch ``main``)."""

@@ -81,12 +81,12 @@ def test_a_bad_ref_is_refused(repo: Repo, ref: str, message: str) -> None:
 def test_outside_a_repository_and_a_missing_manifest(repo: Repo, tmp_path: Path) -> None:
     """Outside git, or at a commit without the manifest, --ref says why."""
     (tmp_path / "plain").mkdir()
-    with pytest.raises(IronshipError, match="is not in a git repository"):
-        with tree_at_ref(tmp_path / "plain" / "ironship.yml", "HEAD"):
-            pass
-    with pytest.raises(IronshipError, match=r"app/other.yml does not exist in commit"):
-        with tree_at_ref(repo.root / "app" / "other.yml", "HEAD"):
-            pass
+    outside = tree_at_ref(tmp_path / "plain" / "ironship.yml", "HEAD")
+    with pytest.raises(IronshipError, match="is not in a git repository"), outside:
+        pass
+    missing = tree_at_ref(repo.root / "app" / "other.yml", "HEAD")
+    with pytest.raises(IronshipError, match=r"app/other.yml does not exist in commit"), missing:
+        pass
 
 
 def test_errors_about_the_checkout_name_the_ref(repo: Repo) -> None:

@@ -1,20 +1,375 @@
-"""``ironship history``, ``rollback`` and ``diff``: deployed revisions, read from the server."""
+"""``ironship history``, ``rollback`` and ``diff``: deployed revisions, read from the server.
+
+Each command parses its options, finds the manifest (optional: without one there is no
+working tree to compare with and git is asked in the current folder), connects, calls
+``deploy/history.py`` or ``deploy/revdiff.py`` and renders the result.
+"""
 
 from __future__ import annotations
 
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ironship import FORMAT_VERSION, exitcodes
+from ironship.cli.commands.deploy import YesOpt, confirm
+from ironship.cli.options import NO_OPTIONS, FileOpt, JsonOpt, connected, with_connection
+from ironship.cli.ui import err, out, print_json
+from ironship.deploy.history import (
+    Commits,
+    Entry,
+    GitCommits,
+    History,
+    code_at,
+    find_code,
+    load_history,
+    pick_revision,
+    restore_revision,
+    revisions_of,
+)
+from ironship.deploy.models import LocalWorker, SettingChange
+from ironship.deploy.revdiff import RevisionDiff, Side, diff_revisions
+from ironship.deploy.settings import local_worker
 from ironship.errors import IronshipError
+from ironship.iron.client import Client
+from ironship.iron.target import ConnectOptions
+from ironship.iron.types import Code
+from ironship.manifest.load import load_manifest
+from ironship.manifest.models import Worker
+from ironship.packaging.fileset import select_fileset
+from ironship.paths import DEFAULT_MANIFEST
+
+WorkerArg = Annotated[str, typer.Argument(help="The worker (code package name).")]
+SUBJECT_WIDTH = 40
 
 
-def history() -> None:
-    """List a worker's deployed revisions, newest first."""
-    raise IronshipError("history: being written")
+@dataclass(frozen=True)
+class _Context:
+    """Where the command runs: the folder of the manifest (else the current one), the
+    worker as the manifest declares it (None: no manifest, or not in it), git."""
+
+    base: Path
+    worker: Worker | None
+    commits: Commits
 
 
-def rollback() -> None:
-    """Upload an earlier revision again, as a new revision."""
-    raise IronshipError("rollback: being written")
+def _context(file: Path, name: str) -> _Context:
+    if not file.exists():
+        return _Context(Path.cwd(), None, GitCommits(Path.cwd()))
+    manifest = load_manifest(file)
+    worker = manifest.worker(name)
+    inputs = (worker.root, manifest.path) if worker else ()
+    return _Context(manifest.directory, worker, GitCommits(manifest.directory, inputs))
 
 
-def diff() -> None:
-    """Compare two deployed revisions, or a revision with the working tree."""
-    raise IronshipError("diff: being written")
+def _local(ctx: _Context) -> LocalWorker | None:
+    return local_worker(ctx.worker, select_fileset(ctx.worker)) if ctx.worker else None
+
+
+# -- history ----------------------------------------------------------------------------------
+
+
+def _entry_json(e: Entry) -> dict[str, Any]:
+    s = e.stamps
+    return {
+        "rev": e.rev,
+        "created_at": e.created_at,
+        "checksum": e.checksum,
+        "uploaded_by_ironship": s.by_ironship,
+        "digest": s.digest,
+        "git_sha": s.git_sha,
+        "git_dirty": s.git_dirty,
+        "git_ref": s.git_ref,
+        "subject": e.subject,
+        "by": s.by,
+        "ci_url": s.ci_url,
+        "ironship_version": s.version,
+        "current": e.current,
+    }
+
+
+def _short(text: str | None, width: int) -> str:
+    if not text:
+        return "-"
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _commit_cell(e: Entry) -> str:
+    s = e.stamps
+    if not s.by_ironship:
+        return "-"
+    if not s.short_sha:
+        return "unknown"
+    return s.short_sha + (f" {_short(e.subject, SUBJECT_WIDTH)}" if e.subject else "")
+
+
+def _row(e: Entry) -> list[str]:
+    s = e.stamps
+    if not s.by_ironship:
+        stamped = ["-", "-", "-", "-", "-"]
+    else:
+        digest = (s.digest or "").removeprefix("sha256:")[:12] or "-"
+        dirty = "-" if s.git_dirty is None else ("yes" if s.git_dirty else "no")
+        who = " ".join(x for x in (s.by, s.ci_url) if x) or "-"
+        stamped = [digest, _commit_cell(e), dirty, s.git_ref or "-", who]
+    checksum = (e.checksum or "-")[:8]
+    return ["*" if e.current else "", str(e.rev), e.created_at or "-", checksum, *stamped]
+
+
+def aligned(rows: list[list[str]]) -> list[str]:
+    """Rows as lines of left-aligned columns two spaces apart (plain text: grep reads it)."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
+def _print_history(found: History) -> None:
+    head = ["", "rev", "uploaded", "checksum", "digest", "commit", "dirty", "ref", "by"]
+    for line in aligned([head, *(_row(e) for e in found.entries)]):
+        out.print(line, markup=False)
+    if len(found.entries) < found.total:
+        err.print(f"({found.total - len(found.entries)} older revision(s) not shown; --limit N)")
+    if any(e.current for e in found.entries):
+        err.print("* = the working tree's digest", markup=False)
+
+
+@with_connection
+def history(
+    worker: WorkerArg,
+    as_json: JsonOpt = False,
+    limit: Annotated[
+        int, typer.Option("--limit", metavar="N", min=1, help="Show the newest N revisions.")
+    ] = 20,
+    file: FileOpt = Path(DEFAULT_MANIFEST),
+    conn: ConnectOptions = NO_OPTIONS,
+) -> None:
+    """List a worker's deployed revisions, newest first, with the commit each came from.
+
+    The revision whose digest is the working tree's is marked *; revisions ironship did not
+    upload show -, and ones uploaded from outside git show the commit as unknown.
+    """
+    ctx = _context(file, worker)
+    local = _local_or_warn(ctx)
+    with connected(ctx.base, conn, quiet=as_json, create_engine=False) as tgt:
+        found = load_history(
+            tgt.client,
+            worker,
+            ctx.commits,
+            current_digest=local.digest if local else None,
+            limit=limit,
+        )
+    if as_json:
+        print_json(
+            {
+                "format_version": FORMAT_VERSION,
+                "worker": worker,
+                "code_id": found.code.id,
+                "total": found.total,
+                "working_tree_digest": local.digest if local else None,
+                "revisions": [_entry_json(e) for e in found.entries],
+            }
+        )
+        return
+    _print_history(found)
+
+
+def _local_or_warn(ctx: _Context) -> LocalWorker | None:
+    """The working tree's side, or None with a warning: history still lists revisions."""
+    try:
+        return _local(ctx)
+    except IronshipError as exc:
+        err.print(f"warning: cannot read the working tree: {exc}", markup=False)
+        return None
+
+
+# -- rollback ---------------------------------------------------------------------------------
+
+
+@with_connection
+def rollback(
+    worker: WorkerArg,
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            metavar="REV|GIT_SHA|previous",
+            help="The revision to go back to: its number, the commit it was uploaded from "
+            "(7+ hex digits), or 'previous' (the one before the latest).",
+        ),
+    ],
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+    file: FileOpt = Path(DEFAULT_MANIFEST),
+    conn: ConnectOptions = NO_OPTIONS,
+) -> None:
+    """Upload an earlier revision again, as a new revision (history moves forward).
+
+    Its zip, settings and stamps are uploaded again; the server's checksum must then be that
+    revision's.
+    """
+    ctx = _context(file, worker)
+    with connected(ctx.base, conn, quiet=as_json, create_engine=False) as tgt:
+        code = find_code(tgt.client, worker)
+        revisions = revisions_of(tgt.client, code)
+        target = pick_revision(worker, revisions, to, ctx.commits)
+        if target.rev == code.rev:
+            _print_rollback(
+                as_json,
+                worker,
+                target.rev,
+                None,
+                f"revision {target.rev} is the latest already; nothing to do",
+            )
+            return
+        question = f"Upload revision {target.rev} of {worker} again, as revision {code.rev + 1}?"
+        if not confirm(question, "rollback", yes):
+            err.print("cancelled; nothing was changed")
+            raise typer.Exit(exitcodes.ERROR)
+        with tempfile.TemporaryDirectory(prefix="ironship-rollback-") as tmp:
+            done = restore_revision(tgt.client, code_at(code, target), Path(tmp))
+    if not done.ok:
+        raise IronshipError(f"{worker}: {done.message}", hint=f"ironship history {worker}")
+    _print_rollback(as_json, worker, target.rev, done.rev, done.message)
+
+
+def _print_rollback(as_json: bool, worker: str, rev: int, new_rev: int | None, msg: str) -> None:
+    if as_json:
+        print_json(
+            {
+                "format_version": FORMAT_VERSION,
+                "worker": worker,
+                "restored_rev": rev,
+                "new_rev": new_rev,
+                "message": msg,
+            }
+        )
+    else:
+        out.print(f"{worker}: {msg}", markup=False)
+
+
+# -- diff -------------------------------------------------------------------------------------
+
+
+def _side_json(side: Side) -> dict[str, Any]:
+    return {
+        "rev": side.rev,
+        "working_tree": side.rev is None,
+        "checksum": side.checksum,
+        "git_sha": side.stamps.git_sha,
+        "git_dirty": side.stamps.git_dirty,
+    }
+
+
+def _diff_json(d: RevisionDiff) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "worker": d.worker,
+        "from": _side_json(d.before),
+        "to": _side_json(d.after),
+        "files": {
+            "known": d.files.known,
+            "added": list(d.files.added),
+            "removed": list(d.files.removed),
+            "changed": list(d.files.changed),
+        },
+        # env and config values are never shown: only their names (sensitive changes)
+        "settings": [
+            {
+                "key": s.key,
+                "before": None if s.sensitive else s.before,
+                "after": None if s.sensitive else s.after,
+                "sensitive": s.sensitive,
+            }
+            for s in d.settings
+        ],
+        "differs": not d.empty,
+    }
+
+
+def _setting_line(change: SettingChange) -> str:
+    """``env.NAME added`` as it is, not ``env.NAME added changed``; values never."""
+    if change.sensitive and change.key.endswith((" added", " removed")):
+        return change.key
+    return change.describe()
+
+
+def _diff_lines(d: RevisionDiff) -> list[str]:
+    lines = [f"{d.worker}: {d.before.label} → {d.after.label}"]
+    if not d.files.known:
+        lines.append("files: not compared (a side has no zip package)")
+    lines += [f"+ {p}" for p in d.files.added]
+    lines += [f"- {p}" for p in d.files.removed]
+    lines += [f"~ {p}" for p in d.files.changed]
+    lines += [_setting_line(s) for s in d.settings]
+    if d.empty:
+        lines.append("no differences")
+    return lines
+
+
+@dataclass(frozen=True)
+class DiffRequest:
+    """What to compare; ``rev_b`` None is the working tree. Further ways to name the two
+    sides (other environments) add fields here and cases in ``_diff_sides``."""
+
+    worker: str
+    rev_a: str | None
+    rev_b: str | None
+
+
+def _diff_sides(req: DiffRequest, ctx: _Context, client: Client) -> RevisionDiff:
+    if req.rev_a is None:
+        raise IronshipError(
+            "diff needs the revision to compare: ironship diff WORKER REV_A [REV_B]",
+            hint="a revision number, a commit SHA (7+ hex digits), 'previous' or 'latest'",
+        )
+    code = find_code(client, req.worker)
+    revisions = revisions_of(client, code)
+    before = code_at(
+        code, pick_revision(req.worker, revisions, req.rev_a, ctx.commits, label="REV_A")
+    )
+    after: Code | LocalWorker | None
+    if req.rev_b is not None:
+        rev = pick_revision(req.worker, revisions, req.rev_b, ctx.commits, label="REV_B")
+        after = code_at(code, rev)
+    else:
+        after = _local(ctx)
+        if after is None:
+            raise IronshipError(
+                f"no worker {req.worker!r} in a manifest here to compare revision "
+                f"{before.rev} with",
+                hint="pass REV_B to compare two revisions, or -f FILE for the manifest",
+            )
+    with tempfile.TemporaryDirectory(prefix="ironship-diff-") as tmp:
+        return diff_revisions(client, before, after, Path(tmp))
+
+
+@with_connection
+def diff(
+    worker: WorkerArg,
+    rev_a: Annotated[
+        str | None,
+        typer.Argument(help="A revision: number, commit SHA (7+ hex digits), previous, latest."),
+    ] = None,
+    rev_b: Annotated[
+        str | None, typer.Argument(help="Another revision (default: the working tree).")
+    ] = None,
+    as_json: JsonOpt = False,
+    file: FileOpt = Path(DEFAULT_MANIFEST),
+    conn: ConnectOptions = NO_OPTIONS,
+) -> None:
+    """Compare two deployed revisions, or a revision with the working tree.
+
+    Files: + added, - removed, ~ changed (content or exec bit); settings by name (env and
+    config values are never shown).
+    """
+    ctx = _context(file, worker)
+    req = DiffRequest(worker, rev_a, rev_b)
+    with connected(ctx.base, conn, quiet=as_json, create_engine=False) as tgt:
+        result = _diff_sides(req, ctx, tgt.client)
+    if as_json:
+        print_json(_diff_json(result))
+        return
+    for line in _diff_lines(result):
+        out.print(line, markup=False)

@@ -14,6 +14,7 @@ from ironship import FORMAT_VERSION, exitcodes
 from ironship.cli.options import NO_OPTIONS, FileOpt, JsonOpt, connected, with_connection
 from ironship.cli.payload import payload_text, read_payload_arg
 from ironship.cli.ui import err, out, print_json
+from ironship.deploy.history import GitCommits, Ran, task_revision
 from ironship.errors import ApiError, IronshipError
 from ironship.iron.client import Client
 from ironship.iron.target import ConnectOptions
@@ -76,6 +77,26 @@ def _task_client(file: Path, conn: ConnectOptions, task_id: str) -> Iterator[Cli
                 hint="a task id belongs to one engine and project: check -f/--data (local "
                 "engine) or the credentials (--target iron)",
             ) from None
+
+
+def _ran(client: Client, task: Task, file: Path) -> Ran | None:
+    """Which revision and commit ran ``task``; None when the task or the server cannot say."""
+    try:
+        return task_revision(client, task, GitCommits(_manifest_context(file)[0]))
+    except IronshipError as exc:
+        err.print(f"warning: cannot tell which revision ran the task: {exc}", markup=False)
+        return None
+
+
+def _ran_json(ran: Ran | None) -> dict[str, Any] | None:
+    if ran is None:
+        return None
+    return {
+        "rev": ran.rev,
+        "git_sha": ran.stamps.git_sha,
+        "git_dirty": ran.stamps.git_dirty,
+        "subject": ran.subject,
+    }
 
 
 def _number(text: str | None) -> int | None:
@@ -235,17 +256,20 @@ def task(
     file: FileOpt = Path(DEFAULT_MANIFEST),
     conn: ConnectOptions = NO_OPTIONS,
 ) -> None:
-    """Show one task."""
+    """Show one task, and which revision and commit ran it."""
     with _task_client(file, conn, task_id) as client:
         t = client.get_task(task_id)
+        ran = _ran(client, t, file)
     doc = _task_doc(t)
     if as_json:
-        print_json({"format_version": FORMAT_VERSION, **doc})
+        print_json({"format_version": FORMAT_VERSION, **doc, "revision": _ran_json(ran)})
         return
     doc["duration"] = f"{t.duration} ms" if t.duration is not None else None
     for key, value in doc.items():
         if value is not None:
             out.print(f"{key:>11}: {value}", markup=False)
+    if ran is not None:
+        out.print(ran.line, markup=False)
 
 
 @with_connection
@@ -256,9 +280,12 @@ def log(
     file: FileOpt = Path(DEFAULT_MANIFEST),
     conn: ConnectOptions = NO_OPTIONS,
 ) -> None:
-    """Print a task's log (stdout and stderr)."""
+    """Print a task's log (stdout and stderr); which revision ran it goes to stderr first."""
     with _task_client(file, conn, task_id) as client:
         first = client.get_task(task_id)  # a clear 404 for an unknown id, not "no log yet"
+        ran = _ran(client, first, file)
+        if ran is not None:
+            err.print(ran.line, markup=False)
         if not follow:
             text = client.get_log(task_id)
             if text is None:
