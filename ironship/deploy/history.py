@@ -21,7 +21,7 @@ pass plain functions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -305,6 +305,49 @@ def restore_revision(store: CodeStore, old: Code, scratch: Path) -> Restored:
     return Restored(
         True, f"rolled back to revision {old.rev} (uploaded again as revision {now.rev})", now.rev
     )
+
+
+@dataclass(frozen=True)
+class RollbackOutcome:
+    """What ``rollback_worker`` did: ``restored`` is None when nothing was uploaded."""
+
+    worker: str
+    target: int  # the revision named
+    latest: int  # the latest revision before the rollback
+    restored: Restored | None = None
+    cancelled: bool = False
+
+    @property
+    def message(self) -> str:
+        if self.restored is not None:
+            return self.restored.message
+        if self.cancelled:
+            return "cancelled; nothing was changed"
+        return f"revision {self.target} is the latest already; nothing to do"
+
+
+def rollback_worker(
+    store: RevisionStore,
+    name: str,
+    wanted: str,
+    commits: Commits,
+    *,
+    confirm: Callable[[str], bool],
+    scratch: Path,
+) -> RollbackOutcome:
+    """Put revision ``wanted`` of worker ``name`` back (``ironship rollback``).
+
+    ``confirm(question)`` approves the upload; the latest revision is left as it is.
+    """
+    code = find_code(store, name)
+    target = pick_revision(name, revisions_of(store, code), wanted, commits)
+    if target.rev == code.rev:
+        return RollbackOutcome(name, target.rev, code.rev)
+    question = f"Upload revision {target.rev} of {name} again, as revision {code.rev + 1}?"
+    if not confirm(question):
+        return RollbackOutcome(name, target.rev, code.rev, cancelled=True)
+    restored = restore_revision(store, code_at(code, target), scratch)
+    return RollbackOutcome(name, target.rev, code.rev, restored)
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ironship.deploy.diff import diff_files, local_index, setting_changes
-from ironship.deploy.history import RevisionSource
+from ironship.deploy.history import (
+    Commits,
+    RevisionSource,
+    code_at,
+    find_code,
+    pick_revision,
+    revisions_of,
+)
 from ironship.deploy.models import FileChanges, LocalWorker, SettingChange
 from ironship.deploy.settings import code_settings
 from ironship.deploy.stamps import SMOKE_KEY, Provenance, read_stamps
+from ironship.errors import IronshipError
 from ironship.iron.types import Code
 from ironship.packaging.archive import files_of_zip
 
@@ -94,3 +102,29 @@ def diff_revisions(
         files,
         settings,
     )
+
+
+def compare(
+    source: RevisionSource,
+    name: str,
+    rev_a: str,
+    rev_b: str | None,
+    commits: Commits,
+    *,
+    local: LocalWorker | None,
+    scratch: Path,
+) -> RevisionDiff:
+    """``ironship diff``: revision ``rev_a`` against ``rev_b``, or the working tree's ``local``
+    when ``rev_b`` is None. Revisions are named as ``history.pick_revision`` reads them."""
+    code = find_code(source, name)
+    revisions = revisions_of(source, code)
+    before = code_at(code, pick_revision(name, revisions, rev_a, commits, label="REV_A"))
+    after: Code | LocalWorker | None = local
+    if rev_b is not None:
+        after = code_at(code, pick_revision(name, revisions, rev_b, commits, label="REV_B"))
+    if after is None:
+        raise IronshipError(
+            f"no worker {name!r} in a manifest here to compare revision {before.rev} with",
+            hint="pass REV_B to compare two revisions, or -f FILE for the manifest",
+        )
+    return diff_revisions(source, before, after, scratch)

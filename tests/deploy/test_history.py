@@ -14,14 +14,17 @@ from ironship.deploy.history import (
     NoCommits,
     Ran,
     Restored,
+    RollbackOutcome,
     code_at,
     find_code,
     load_history,
     pick_revision,
     restore_revision,
     revisions_of,
+    rollback_worker,
     task_revision,
 )
+from ironship.deploy.revdiff import compare
 from ironship.deploy.settings import upload_data
 from ironship.deploy.stamps import GIT_DIRTY_KEY, GIT_SHA_KEY, Provenance, read_stamps
 from ironship.errors import IronshipError
@@ -244,3 +247,48 @@ def test_which_revision_ran_a_task(
     dirty = Ran("alpha", 4, True, Provenance(True, git_sha=SHA[4], git_dirty=True))
     assert dirty.line == f"ran alpha rev 4 = {SHA[4][:7]} (dirty)"
     assert Ran("alpha", 5, True, Provenance(True)).line == "ran alpha rev 5 = unknown commit"
+
+
+def test_rollback_worker_asks_then_restores_and_leaves_the_latest_alone(
+    ws: Workspace, server: RevisionsFake, tmp_path: Path
+) -> None:
+    """A refusal uploads nothing; the latest revision needs no upload; otherwise it restores."""
+    upload_versions(ws, server, tmp_path, "1", "2")
+    asked: list[str] = []
+
+    def refuse(question: str) -> bool:
+        asked.append(question)
+        return False
+
+    no = rollback_worker(server, "alpha", "1", NoCommits(), confirm=refuse, scratch=tmp_path)
+    assert no == RollbackOutcome("alpha", 1, 2, cancelled=True)
+    assert asked == ["Upload revision 1 of alpha again, as revision 3?"]
+    same = rollback_worker(server, "alpha", "latest", NoCommits(), confirm=refuse, scratch=tmp_path)
+    assert same.message == "revision 2 is the latest already; nothing to do"
+    assert server.revs("alpha") == [1, 2]
+    done = rollback_worker(
+        server, "alpha", "previous", NoCommits(), confirm=lambda q: True, scratch=tmp_path
+    )
+    assert done.restored == Restored(
+        True, "rolled back to revision 1 (uploaded again as revision 3)", 3
+    )
+
+
+def test_compare_revisions_and_the_working_tree(
+    ws: Workspace, server: RevisionsFake, tmp_path: Path
+) -> None:
+    """Two revisions differ by a file; the working tree can stand in for the second side."""
+    upload_versions(ws, server, tmp_path, "1", "2")
+    both = compare(server, "alpha", "1", "2", NoCommits(), local=None, scratch=tmp_path)
+    assert (both.files.changed, both.settings, both.before.rev, both.after.rev) == (
+        ("main.py",),
+        (),
+        1,
+        2,
+    )
+    same = compare(
+        server, "alpha", "2", None, NoCommits(), local=ws.desired("alpha"), scratch=tmp_path
+    )
+    assert same.empty and same.after.label == "working tree"
+    with pytest.raises(IronshipError, match="no worker 'alpha' in a manifest here"):
+        compare(server, "alpha", "1", None, NoCommits(), local=None, scratch=tmp_path)

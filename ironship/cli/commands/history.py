@@ -23,20 +23,15 @@ from ironship.deploy.history import (
     Entry,
     GitCommits,
     History,
-    code_at,
-    find_code,
     load_history,
-    pick_revision,
-    restore_revision,
-    revisions_of,
+    rollback_worker,
 )
 from ironship.deploy.models import LocalWorker, SettingChange
-from ironship.deploy.revdiff import RevisionDiff, Side, diff_revisions
+from ironship.deploy.revdiff import RevisionDiff, Side, compare
 from ironship.deploy.settings import local_worker
 from ironship.errors import IronshipError
 from ironship.iron.client import Client
 from ironship.iron.target import ConnectOptions
-from ironship.iron.types import Code
 from ironship.manifest.load import load_manifest
 from ironship.manifest.models import Worker
 from ironship.packaging.fileset import select_fileset
@@ -210,43 +205,35 @@ def rollback(
     revision's.
     """
     ctx = _context(file, worker)
-    with connected(ctx.base, conn, quiet=as_json, create_engine=False) as tgt:
-        code = find_code(tgt.client, worker)
-        revisions = revisions_of(tgt.client, code)
-        target = pick_revision(worker, revisions, to, ctx.commits)
-        if target.rev == code.rev:
-            _print_rollback(
-                as_json,
-                worker,
-                target.rev,
-                None,
-                f"revision {target.rev} is the latest already; nothing to do",
-            )
-            return
-        question = f"Upload revision {target.rev} of {worker} again, as revision {code.rev + 1}?"
-        if not confirm(question, "rollback", yes):
-            err.print("cancelled; nothing was changed")
-            raise typer.Exit(exitcodes.ERROR)
-        with tempfile.TemporaryDirectory(prefix="ironship-rollback-") as tmp:
-            done = restore_revision(tgt.client, code_at(code, target), Path(tmp))
-    if not done.ok:
+    with (
+        connected(ctx.base, conn, quiet=as_json, create_engine=False) as tgt,
+        tempfile.TemporaryDirectory(prefix="ironship-rollback-") as tmp,
+    ):
+        done = rollback_worker(
+            tgt.client,
+            worker,
+            to,
+            ctx.commits,
+            confirm=lambda question: confirm(question, "rollback", yes),
+            scratch=Path(tmp),
+        )
+    if done.cancelled:
+        err.print(done.message)
+        raise typer.Exit(exitcodes.ERROR)
+    if done.restored is not None and not done.restored.ok:
         raise IronshipError(f"{worker}: {done.message}", hint=f"ironship history {worker}")
-    _print_rollback(as_json, worker, target.rev, done.rev, done.message)
-
-
-def _print_rollback(as_json: bool, worker: str, rev: int, new_rev: int | None, msg: str) -> None:
     if as_json:
         print_json(
             {
                 "format_version": FORMAT_VERSION,
                 "worker": worker,
-                "restored_rev": rev,
-                "new_rev": new_rev,
-                "message": msg,
+                "restored_rev": done.target,
+                "new_rev": done.restored.rev if done.restored else None,
+                "message": done.message,
             }
         )
     else:
-        out.print(f"{worker}: {msg}", markup=False)
+        out.print(f"{worker}: {done.message}", markup=False)
 
 
 # -- diff -------------------------------------------------------------------------------------
@@ -311,38 +298,24 @@ def _diff_lines(d: RevisionDiff) -> list[str]:
 @dataclass(frozen=True)
 class DiffRequest:
     """What to compare; ``rev_b`` None is the working tree. Further ways to name the two
-    sides (other environments) add fields here and cases in ``_diff_sides``."""
+    sides (other environments) add fields here and cases in ``_diff``."""
 
     worker: str
     rev_a: str | None
     rev_b: str | None
 
 
-def _diff_sides(req: DiffRequest, ctx: _Context, client: Client) -> RevisionDiff:
+def _diff(req: DiffRequest, ctx: _Context, client: Client) -> RevisionDiff:
     if req.rev_a is None:
         raise IronshipError(
             "diff needs the revision to compare: ironship diff WORKER REV_A [REV_B]",
             hint="a revision number, a commit SHA (7+ hex digits), 'previous' or 'latest'",
         )
-    code = find_code(client, req.worker)
-    revisions = revisions_of(client, code)
-    before = code_at(
-        code, pick_revision(req.worker, revisions, req.rev_a, ctx.commits, label="REV_A")
-    )
-    after: Code | LocalWorker | None
-    if req.rev_b is not None:
-        rev = pick_revision(req.worker, revisions, req.rev_b, ctx.commits, label="REV_B")
-        after = code_at(code, rev)
-    else:
-        after = _local(ctx)
-        if after is None:
-            raise IronshipError(
-                f"no worker {req.worker!r} in a manifest here to compare revision "
-                f"{before.rev} with",
-                hint="pass REV_B to compare two revisions, or -f FILE for the manifest",
-            )
+    local = _local(ctx) if req.rev_b is None else None
     with tempfile.TemporaryDirectory(prefix="ironship-diff-") as tmp:
-        return diff_revisions(client, before, after, Path(tmp))
+        return compare(
+            client, req.worker, req.rev_a, req.rev_b, ctx.commits, local=local, scratch=Path(tmp)
+        )
 
 
 @with_connection
@@ -367,7 +340,7 @@ def diff(
     ctx = _context(file, worker)
     req = DiffRequest(worker, rev_a, rev_b)
     with connected(ctx.base, conn, quiet=as_json, create_engine=False) as tgt:
-        result = _diff_sides(req, ctx, tgt.client)
+        result = _diff(req, ctx, tgt.client)
     if as_json:
         print_json(_diff_json(result))
         return
