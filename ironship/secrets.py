@@ -144,12 +144,16 @@ def is_sensitive_key(key: object) -> bool:
 
 def filter_sensitive(value: Any) -> Any:
     """A copy of ``value`` for display: values under sensitive keys (at any depth) become
-    ``[FILTERED]``, and every Secret ``(sensitive)``. What is sent is never filtered."""
+    ``[FILTERED]``, and every Secret ``(sensitive)`` (wherever it is: it says what it is).
+    What is sent is never filtered."""
     if isinstance(value, Secret):
         return MASK
     if isinstance(value, Mapping):
         return {
-            k: FILTERED if is_sensitive_key(k) else filter_sensitive(v) for k, v in value.items()
+            k: FILTERED
+            if is_sensitive_key(k) and not isinstance(v, Secret)
+            else filter_sensitive(v)
+            for k, v in value.items()
         }
     if isinstance(value, list | tuple):
         return [filter_sensitive(v) for v in value]

@@ -185,7 +185,7 @@ def environment_layer(manifest: Manifest) -> TargetLayer | None:
     environment = manifest.environment
     if environment is None:
         return None
-    label = f"environment {environment.name} ({manifest.path.name})"
+    label = f"{manifest.path.name} environment {environment.name}"
     return TargetLayer(label, environment.target.values())
 
 

@@ -5,8 +5,8 @@ Lowest priority first: ``~/.iron.json``, ``IRON_*``, ``IRON_WORKER_*``, ``./iron
 cwd, as the Python client does), ``--config FILE``, the ``target:`` of the environment picked
 with ``--env`` (README "Environments, variables and secrets"), then flags. Inside a file the
 top-level keys come first and the ``iron_worker`` object overrides them. ``cloud`` (a Python
-client setting) sets scheme, host, port and prefix at once. Nothing here reads ``os.environ``, the real cwd or
-home: the caller passes them in.
+client setting) sets scheme, host, port and prefix at once. Nothing here reads ``os.environ``,
+the real cwd or home: the caller passes them in.
 """
 
 from __future__ import annotations

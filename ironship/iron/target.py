@@ -71,17 +71,9 @@ def open_target(
     ``create_engine=False`` (commands that read existing tasks) refuses to start an engine on
     a folder that has none, rather than answering from a new, empty one.
     """
-    if opts.target not in (None, "local", "iron"):
-        raise IronshipError(
-            f"unknown target {opts.target!r}", hint="use --target local or --target iron"
-        )
     creds = credentials(opts, env=env, cwd=cwd, home=home)
     if creds is None and opts.target == "iron":
-        raise IronshipError(
-            "--target iron: no IronWorker credentials found",
-            hint="set IRON_TOKEN and IRON_PROJECT_ID, write ~/.iron.json or ./iron.json, "
-            "or pass --token and --project-id",
-        )
+        raise _no_credentials()
     if creds is not None:
         client = Client(creds.base_url, creds.project_id, creds.token)
         key = digest_key(creds.token)
@@ -117,6 +109,10 @@ def credentials(
 ) -> Credentials | None:
     """The credentials ``opts`` lead to (flags > environment target > files and IRON_*), or
     None for the local engine. Reads files and variables only; never connects."""
+    if opts.target not in (None, "local", "iron"):
+        raise IronshipError(
+            f"unknown target {opts.target!r}", hint="use --target local or --target iron"
+        )
     if opts.target == "local":
         return None
     return resolve(
@@ -131,6 +127,24 @@ def credentials(
         home=home or Path.home(),
         environment=opts.environment,
     )
+
+
+def _no_credentials() -> IronshipError:
+    return IronshipError(
+        "--target iron: no IronWorker credentials found",
+        hint="set IRON_TOKEN and IRON_PROJECT_ID, write ~/.iron.json or ./iron.json, "
+        "or pass --token and --project-id",
+    )
+
+
+def describe_target(base: Path, opts: ConnectOptions) -> tuple[TargetKind, str]:
+    """Where ``opts`` would deploy, in one line, without connecting (``ironship config``)."""
+    creds = credentials(opts)
+    if creds is not None:
+        return "iron", f"IronWorker {creds.describe()}"
+    if opts.target == "iron":
+        raise _no_credentials()
+    return "local", f"local engine in {engine_dir(base, opts)}"
 
 
 @contextmanager

@@ -33,9 +33,9 @@ from ironship.manifest.models import (
     Worker,
 )
 from ironship.manifest.resolve import Options, Resolution, check_every_environment, resolve_file
-from ironship.manifest.yamlpos import Document, format_path
+from ironship.manifest.yamlpos import Document, format_path, read_yaml
 
-_HINT = "'ironship schema' prints the manifest's JSON Schema"
+HINT = "'ironship schema' prints the manifest's JSON Schema"
 
 
 def load_manifest(
@@ -55,11 +55,11 @@ def load_manifest(
     resolution = resolve_file(path, Options(env, secrets_file, environ))
     if resolution.problems:
         # The schema explains keys and types, not YAML syntax or files on disk.
-        raise ManifestError(resolution.problems, _HINT if resolution.from_schema else None)
-    return manifest_of(resolution, path)
+        raise ManifestError(resolution.problems, HINT if resolution.from_schema else None)
+    return manifest_from(resolution, path)
 
 
-def manifest_of(resolution: Resolution, path: Path) -> Manifest:
+def manifest_from(resolution: Resolution, path: Path) -> Manifest:
     """The Manifest of a Resolution without problems."""
     manifest = parse(resolution.data, path, positions=resolution.positions)
     names = environment_names(resolution.doc.data)
@@ -86,6 +86,28 @@ def validate_manifest(
     if env is None:
         return check_every_environment(path, options)
     return resolve_file(path, options).problems
+
+
+def each_environment(
+    path: Path,
+    env: str | None = None,
+    *,
+    secrets_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> list[Manifest]:
+    """The manifest as ``validate`` checks it: for ``env``, or for each environment declared
+    (secrets accepted unread), or the one manifest there is. Raises like ``load_manifest``."""
+    if env is not None:
+        return [load_manifest(path, env, secrets_file=secrets_file, environ=environ)]
+    names = environment_names(read_yaml(path).data)
+    out = []
+    for name in names or (None,):
+        options = Options(name, secrets_file, environ, need_secrets=False)
+        resolution = resolve_file(path, options)
+        if resolution.problems:
+            raise ManifestError(resolution.problems, HINT if resolution.from_schema else None)
+        out.append(manifest_from(resolution, path))
+    return out
 
 
 def _environment(resolution: Resolution, name: str) -> Environment:

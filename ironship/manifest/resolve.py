@@ -39,6 +39,7 @@ class Options:
     env: str | None = None
     secrets_file: Path | None = None
     environ: Mapping[str, str] | None = None
+    need_secrets: bool = True  # False: accept every ${secret:…} unread (plain validate)
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def resolve_file(path: Path, options: Options) -> Resolution:
     if early:
         return Resolution(doc, early, False)
     env = select(environment_names(doc.data), options.env, path)
-    context = _context(doc, path, env, options, need_secrets=True)
+    context = _context(doc, path, env, options, need_secrets=options.need_secrets)
     return _resolve_one(doc, path, env, context)
 
 

@@ -1,27 +1,47 @@
 """Renderers for smoke results: table rows, failure details, JUnit XML and JSON.
 
 Pure: they return strings, tuples and dicts; the CLI decides where they go and how to colour
-them (docs/architecture.md, Conventions 12). Only the task log's tail is ever shown, never the
-payload's secrets beyond what the worker itself printed.
+them (docs/architecture.md, Conventions 12). Only the task log's tail is ever shown. A test's
+payload, when the caller passes it (``payloads_of``), is shown as the IronWorker dashboard
+shows one: values under keys such as ``password`` or ``token`` read ``[FILTERED]``
+(``ironship.secrets.filter_sensitive``); the task itself got them unchanged.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
 from ironship import FORMAT_VERSION
+from ironship.manifest.models import SmokeTest, Worker
+from ironship.secrets import filter_sensitive
 from ironship.smoke.expectations import Failure
 from ironship.smoke.runner import SmokeResult
+
+PAYLOAD_CHARS = 500  # of a payload shown in failure details; JSON reports carry all of it
+# (worker, test) -> the payload the test queued
+Payloads = Mapping[tuple[str, str], Any]
 
 SUMMARY_COLUMNS = ("worker", "test", "status", "duration", "result")
 JUNIT_SUITES_NAME = "ironship smoke"
 # XML 1.0 forbids most control characters (ANSI colour codes in logs); ElementTree would write
 # them anyway and produce a file no JUnit parser reads.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def payloads_of(cases: Sequence[tuple[Worker, SmokeTest]]) -> dict[tuple[str, str], Any]:
+    """The payload each (worker, test) queues, for the reports to show (filtered)."""
+    return {(w.name, t.name): t.payload for w, t in cases}
+
+
+def shown_payload(payloads: Payloads | None, r: SmokeResult) -> Any:
+    """The result's payload as reports show it: [FILTERED] under sensitive keys."""
+    key = (r.worker, r.test)
+    return filter_sensitive(payloads[key]) if payloads and key in payloads else None
 
 
 def summary_rows(results: Sequence[SmokeResult]) -> list[tuple[str, str, str, str, str]]:
@@ -53,14 +73,15 @@ def summary_line(results: Sequence[SmokeResult]) -> str:
     return f"Smoke: {len(results) - failed} passed, {failed} failed."
 
 
-def failure_details(results: Sequence[SmokeResult]) -> str:
-    """A plain-text block per failed result: each failure's message, expected, received and
-    diff, then the task id and the tail of its log. Empty when everything passed."""
-    return "\n\n".join(_result_text(r) for r in results if not r.passed)
+def failure_details(results: Sequence[SmokeResult], payloads: Payloads | None = None) -> str:
+    """A plain-text block per failed result: the task id and payload, each failure's message,
+    expected, received and diff, then the tail of its log. Empty when everything passed."""
+    return "\n\n".join(_result_text(r, payloads) for r in results if not r.passed)
 
 
-def to_json(results: Sequence[SmokeResult]) -> dict[str, Any]:
-    """The ``--json`` document: ``format_version``, a summary and every result."""
+def to_json(results: Sequence[SmokeResult], payloads: Payloads | None = None) -> dict[str, Any]:
+    """The ``--json`` document: ``format_version``, a summary and every result (its
+    ``payload`` filtered, null when not given)."""
     failed = sum(1 for r in results if not r.passed)
     return {
         "format_version": FORMAT_VERSION,
@@ -73,6 +94,7 @@ def to_json(results: Sequence[SmokeResult]) -> dict[str, Any]:
                 "status": r.status,
                 "duration": r.duration,
                 "task_id": r.task_id,
+                "payload": shown_payload(payloads, r),
                 "reason": r.reason,
                 "failures": [asdict(f) for f in r.failures],
                 "log_tail": r.log_tail,
@@ -82,7 +104,7 @@ def to_json(results: Sequence[SmokeResult]) -> dict[str, Any]:
     }
 
 
-def to_junit(results: Sequence[SmokeResult]) -> str:
+def to_junit(results: Sequence[SmokeResult], payloads: Payloads | None = None) -> str:
     """JUnit XML: one testsuite per worker (in first-seen order), one testcase per test.
 
     A failed expectation (timeouts included) is a ``<failure>``; a test that could not be run
@@ -113,7 +135,7 @@ def to_junit(results: Sequence[SmokeResult]) -> str:
                 element = ET.SubElement(
                     case, "error", {"message": _xml_safe(r.reason or "not run"), "type": "error"}
                 )
-            element.text = _xml_safe(_result_text(r))
+            element.text = _xml_safe(_result_text(r, payloads))
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
@@ -147,10 +169,14 @@ def _seconds(duration: float | None) -> str:
     return "-" if duration is None else f"{duration:.2f}s"
 
 
-def _result_text(r: SmokeResult) -> str:
+def _result_text(r: SmokeResult, payloads: Payloads | None = None) -> str:
     lines = [f"FAIL {r.worker} / {r.test}"]
     if r.task_id:
         lines.append(f"  task: {r.task_id} (status {r.status or 'unknown'})")
+    if payloads and (r.worker, r.test) in payloads:
+        text = json.dumps(shown_payload(payloads, r), sort_keys=True, ensure_ascii=False)
+        cut = len(text) > PAYLOAD_CHARS
+        lines.append(f"  payload: {text[:PAYLOAD_CHARS]}" + (" … (cut)" if cut else ""))
     if r.reason and not any(f.message == r.reason for f in r.failures):
         lines.append(f"  reason: {r.reason}")
     for f in r.failures:

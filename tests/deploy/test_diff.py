@@ -15,6 +15,7 @@ from ironship.deploy.settings import content_digest, files_digest
 from ironship.deploy.stamps import FILES_KEY
 from ironship.iron.types import Code
 from ironship.packaging.fileset import FileEntry, FileSet
+from ironship.secrets import Secret
 
 SETTINGS = {"name": "fib", "runtime": "python", "file_name": "fib.py", "env_vars": {}}
 
@@ -145,3 +146,38 @@ def test_orphans_are_listed_and_deleted_only_with_prune() -> None:
 def test_diff_files_counts_exec_bit_as_a_change() -> None:
     """Flipping the exec bit alone changes the file."""
     assert diff_files({"a": (True, "x")}, {"a": (False, "x")}).changed == ("a",)
+
+
+def test_a_changed_secret_shows_as_a_change_by_name_only() -> None:
+    """A secret env value or config differing from the server's is a change; no value shown."""
+    wanted = {
+        **SETTINGS,
+        "env_vars": {"API_KEY": Secret("new-s3cr3t")},
+        "config": Secret('{"password":"new-pw"}'),
+    }
+    remote = code(
+        desired({"fib.py": "1"}),
+        env_vars={"API_KEY": "old-s3cr3t"},
+        config='{"password": "old-pw"}',
+    )
+    changes = setting_changes(wanted, remote)
+    assert changes == (
+        SettingChange("config", None, None, sensitive=True),
+        SettingChange("env.API_KEY", None, None, sensitive=True),
+    )
+    assert "s3cr3t" not in repr(changes) and "pw" not in repr(changes)
+
+
+def test_an_unchanged_secret_is_no_change() -> None:
+    """The same secret as the server's (config by its JSON meaning) plans nothing."""
+    wanted = {
+        **SETTINGS,
+        "env_vars": {"API_KEY": Secret("s3cr3t")},
+        "config": Secret('{"a":1,"password":"pw"}'),
+    }
+    remote = code(
+        desired({"fib.py": "1"}),
+        env_vars={"API_KEY": "s3cr3t"},
+        config='{"password": "pw", "a": 1}',
+    )
+    assert setting_changes(wanted, remote) == ()

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import pytest
 from deploy.fakes import FakeIron
-from deploy.workspace import Uploader, Workspace, smoke_test
+from deploy.workspace import Uploader, Workspace, prints, smoke_test
 
 from ironship.deploy.models import FileChanges, Plan, SettingChange, WorkerPlan
 from ironship.deploy.planner import make_plan
+from ironship.deploy.settings import local_worker
 from ironship.errors import IronshipError
+from ironship.packaging.fileset import select_fileset
+from ironship.secrets import Secret, digest_key
 
 
 def test_new_workers_are_created(ws: Workspace, server: FakeIron) -> None:
@@ -153,3 +156,28 @@ def test_an_unknown_only_name_is_an_error(ws: Workspace, server: FakeIron) -> No
         make_plan(server, ws.manifest, only=["gamma"])
     assert "no worker named 'gamma'" in info.value.message
     assert info.value.hint == "workers in this manifest: alpha, beta"
+
+
+def test_a_worker_with_secrets_is_planned_with_the_targets_key(
+    ws: Workspace, server: FakeIron, uploader: Uploader
+) -> None:
+    """The key keys the digest; after the upload the same secret is unchanged, a new one not."""
+    gamma = ws.worker("gamma", {"main.py": prints("3")}, env={"API_KEY": Secret("s-1")})
+    key = digest_key("the-token")
+    desired = local_worker(gamma, select_fileset(gamma), key)
+    [created] = make_plan(server, ws.manifest, only=["gamma"], secret_key=key).workers
+    assert created == WorkerPlan("gamma", "create", ("new worker (1 file)",), True, local=desired)
+    remote = uploader.upload(server, desired)
+    assert remote.env_vars["API_KEY"] == "s-1"  # the server got the value itself
+    [same] = make_plan(server, ws.manifest, only=["gamma"], secret_key=key).workers
+    assert same == WorkerPlan("gamma", "unchanged", local=desired, remote=remote)
+    ws.change("gamma", env={"API_KEY": Secret("s-2")})
+    [rotated] = make_plan(server, ws.manifest, only=["gamma"], secret_key=key).workers
+    assert rotated.reasons == ("env.API_KEY changed",)
+
+
+def test_a_worker_with_secrets_needs_the_key(ws: Workspace, server: FakeIron) -> None:
+    """Without the target's key, planning a worker with secrets stops rather than hash it."""
+    ws.worker("gamma", {"main.py": prints("3")}, env={"API_KEY": Secret("s-1")})
+    with pytest.raises(IronshipError, match=r"gamma: its settings hold"):
+        make_plan(server, ws.manifest, only=["gamma"])

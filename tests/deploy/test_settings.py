@@ -25,9 +25,11 @@ from ironship.deploy.settings import (
     upload_data,
     upload_settings,
 )
+from ironship.errors import IronshipError
 from ironship.iron.types import Code
 from ironship.manifest.models import SmokeTest, Worker
 from ironship.packaging.fileset import select_fileset
+from ironship.secrets import Secret, digest_key
 
 FULL_DIGEST = "sha256:8411e81e8ea142385fae242eb153a8bf7f73da04657d1c8dd8993721f6edf6ce"
 FILES_DIGEST = "sha256:927cd201e71d292e4105ac0024e200a812997a8178a49a6620bad4bac707f070"
@@ -201,3 +203,67 @@ def test_files_digest_changes_with_content_exec_bit_and_rename(root: Path) -> No
     (root / "lib/util.py").rename(root / "lib/util2.py")
     seen.add(local(full_worker(root)).files_digest)
     assert len(seen) == 4
+
+
+# -- secrets ------------------------------------------------------------------------------
+
+KEY = digest_key("the-target-token")
+
+
+def secret_worker(root: Path, api_key: str = "k-1", password: str = "p-1") -> Worker:
+    """full_worker with a secret env value and a secret inside its config."""
+    return replace(
+        full_worker(root),
+        env={"B": "2", "A": "1", "API_KEY": Secret(api_key)},
+        config={"b": [1, 2], "a": "é", "db": {"password": Secret(password)}},
+    )
+
+
+def test_secrets_stay_masked_in_the_settings(root: Path) -> None:
+    """A LocalWorker's settings hold Secrets: nothing in its repr shows their text."""
+    desired = local_worker(secret_worker(root), select_fileset(full_worker(root)), KEY)
+    assert desired.settings["env_vars"]["API_KEY"] == Secret("k-1")
+    assert isinstance(desired.settings["config"], Secret)
+    assert "k-1" not in repr(desired) and "p-1" not in repr(desired)
+
+
+def test_upload_data_reveals_secrets_for_the_upload_only(root: Path) -> None:
+    """The data sent holds the real values: the env value and the config JSON."""
+    desired = local_worker(secret_worker(root), select_fileset(full_worker(root)), KEY)
+    data = upload_data(desired, {})
+    assert data["env_vars"]["API_KEY"] == "k-1"
+    assert data["config"] == '{"a":"\\u00e9","b":[1,2],"db":{"password":"p-1"}}'
+    assert isinstance(desired.settings["env_vars"]["API_KEY"], Secret)  # the value is untouched
+
+
+def test_the_digest_of_secrets_is_keyed(root: Path) -> None:
+    """The digest changes with a secret and with the key, and is the documented HMAC form."""
+    files = select_fileset(full_worker(root))
+    first = local_worker(secret_worker(root), files, KEY)
+    assert local_worker(secret_worker(root), files, KEY).digest == first.digest
+    assert local_worker(secret_worker(root, api_key="k-2"), files, KEY).digest != first.digest
+    assert local_worker(secret_worker(root, password="p-2"), files, KEY).digest != first.digest
+    assert local_worker(secret_worker(root), files, digest_key("other")).digest != first.digest
+    settings = upload_settings(secret_worker(root))
+    keyed = {
+        **settings,
+        "env_vars": {**settings["env_vars"], "API_KEY": {"hmac-sha256": Secret("k-1").digest(KEY)}},
+        "config": {"hmac-sha256": settings["config"].digest(KEY)},
+    }
+    doc = {"files": [[f.path, f.executable, f.sha256] for f in files.files], "format": 1}
+    encoded = {**doc, "settings": keyed}
+    text = json.dumps(encoded, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert first.digest == "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_the_digest_never_hashes_a_secret_unkeyed(root: Path) -> None:
+    """Without the target's key, a worker with secrets gets no digest at all."""
+    with pytest.raises(IronshipError, match=r"fib: its settings hold \$\{secret:…\} values"):
+        local_worker(secret_worker(root), select_fileset(full_worker(root)))
+
+
+def test_digests_without_secrets_ignore_the_key(root: Path) -> None:
+    """A worker without secrets keeps its pinned digest, whatever the key."""
+    assert local_worker(full_worker(root), select_fileset(full_worker(root)), KEY).digest == (
+        FULL_DIGEST
+    )

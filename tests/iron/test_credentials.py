@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from ironship.errors import IronshipError
-from ironship.iron.credentials import DEFAULT_HOST, Credentials, resolve
+from ironship.iron.credentials import DEFAULT_HOST, Credentials, TargetLayer, resolve
+from ironship.secrets import Secret
 
 SECRET = "tok-SECRET-a1b2c3d4e5f6"
 
@@ -25,6 +26,7 @@ class Sources:
         self.env: dict[str, str] = {}
         self.config_file: Path | None = None
         self.flags: dict[str, Any] = {}
+        self.environment: TargetLayer | None = None
 
     def home_file(self, data: Any) -> None:
         write(self.home / ".iron.json", data)
@@ -39,7 +41,12 @@ class Sources:
     def resolve(self) -> Credentials | None:
         flags = {k: self.flags.get(k) for k in ("token", "project_id", "host", "scheme", "port")}
         return resolve(
-            config_file=self.config_file, env=self.env, cwd=self.cwd, home=self.home, **flags
+            config_file=self.config_file,
+            env=self.env,
+            cwd=self.cwd,
+            home=self.home,
+            environment=self.environment,
+            **flags,
         )
 
     def must(self) -> Credentials:
@@ -57,7 +64,8 @@ def src(tmp_path: Path) -> Sources:
     return Sources(tmp_path)
 
 
-LAYERS = ["home", "IRON_", "IRON_WORKER_", "cwd", "config", "flags"]
+LAYERS = ["home", "IRON_", "IRON_WORKER_", "cwd", "config", "environment", "flags"]
+ENV_LABEL = "ironship.yml environment staging"
 
 
 def set_layer(src: Sources, layer: str, token: str, pid: str) -> None:
@@ -70,6 +78,8 @@ def set_layer(src: Sources, layer: str, token: str, pid: str) -> None:
             src.config({"token": token, "project_id": pid})
         case "flags":
             src.flags.update(token=token, project_id=pid)
+        case "environment":
+            src.environment = TargetLayer(ENV_LABEL, {"token": Secret(token), "project_id": pid})
         case prefix:
             src.env.update({f"{prefix}TOKEN": token, f"{prefix}PROJECT_ID": pid})
 
@@ -82,10 +92,12 @@ def set_layer(src: Sources, layer: str, token: str, pid: str) -> None:
         (("home", "cwd"), "cwd"),
         (("IRON_WORKER_", "IRON_"), "IRON_WORKER_"),
         (("flags", "home", "config"), "flags"),
+        (("environment", "IRON_", "cwd"), "environment"),
     ],
 )
 def test_precedence(src: Sources, present: tuple[str, ...], winner: str) -> None:
-    """Later sources win: ~/.iron.json < IRON_* < IRON_WORKER_* < ./iron.json < --config < flags."""
+    """Later sources win: ~/.iron.json < IRON_* < IRON_WORKER_* < ./iron.json < --config <
+    the environment's target < flags."""
     for layer in present:
         set_layer(src, layer, f"tok-{layer}", f"pid-{layer}")
     creds = src.must()
@@ -262,3 +274,34 @@ def test_repr_hides_token() -> None:
     """The dataclass repr leaves the token out."""
     creds = Credentials(token=SECRET, project_id="p", host="h")
     assert SECRET not in repr(creds) and "project_id='p'" in repr(creds)
+
+
+def test_an_environment_target_mixes_with_other_sources(src: Sources) -> None:
+    """The environment's keys win over IRON_* key by key; its token is used, never shown."""
+    src.env.update(IRON_TOKEN="iron-token", IRON_PROJECT_ID="iron-project", IRON_HOST="a.example")
+    values = {"token": Secret(SECRET), "host": "127.0.0.1", "port": 8081, "scheme": "http"}
+    src.environment = TargetLayer(ENV_LABEL, values)
+    creds = src.must()
+    assert (creds.token, creds.project_id, creds.base_url) == (
+        SECRET,
+        "iron-project",
+        "http://127.0.0.1:8081",
+    )
+    assert creds.describe() == (
+        f"project iron-project, host http://127.0.0.1:8081 (from IRON_PROJECT_ID, {ENV_LABEL})"
+    )
+    assert SECRET not in repr(creds)
+
+
+def test_an_environment_target_without_token_or_project_is_an_error(src: Sources) -> None:
+    """A target naming only a host must not fall back to the local engine silently."""
+    src.environment = TargetLayer(ENV_LABEL, {"host": "worker.example"})
+    with pytest.raises(IronshipError, match=f"{ENV_LABEL} sets a target but no token"):
+        src.resolve()
+
+
+def test_an_empty_environment_token_is_refused(src: Sources) -> None:
+    """A token variable set to nothing is named, not sent."""
+    src.environment = TargetLayer(ENV_LABEL, {"token": Secret(" "), "project_id": "p"})
+    with pytest.raises(IronshipError, match=f"{ENV_LABEL}: the token is empty"):
+        src.resolve()

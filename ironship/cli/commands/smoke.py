@@ -15,6 +15,7 @@ from ironship.cli.options import (
     JsonOpt,
     ParallelOpt,
     connected,
+    manifest_of,
     with_connection,
 )
 from ironship.cli.outputs import writable_file
@@ -22,10 +23,11 @@ from ironship.cli.ui import err, out, print_json
 from ironship.deploy.pipeline import SmokeOutcome, run_tests, smoke_cases
 from ironship.deploy.planner import select_workers
 from ironship.iron.target import ConnectOptions
-from ironship.manifest.load import load_manifest
 from ironship.paths import DEFAULT_MANIFEST
 from ironship.smoke.report import (
+    Payloads,
     failure_details,
+    payloads_of,
     summary_line,
     summary_rows,
     to_json,
@@ -49,15 +51,16 @@ def announce(count: int, parallelism: int) -> None:
     err.print(f"running {count} smoke test(s) with parallelism {parallelism}")
 
 
-def print_results(results: tuple[SmokeResult, ...]) -> None:
-    """The results table, each failure's details and the summary line, on stdout."""
+def print_results(results: tuple[SmokeResult, ...], payloads: Payloads | None = None) -> None:
+    """The results table, each failure's details (payloads filtered) and the summary line,
+    on stdout."""
     table = ui.table("worker", "test", "status", "duration", "result")
     for row in summary_rows(results):
         cells = [escape(str(c)) for c in row]
         style = "green" if row[-1] == "pass" else "red"
         table.add_row(*cells[:-1], f"[{style}]{cells[-1]}[/]")
     out.print(table)
-    details = failure_details(results)
+    details = failure_details(results, payloads)
     if details:
         out.print(details, markup=False)
     out.print(summary_line(results), markup=False)
@@ -78,10 +81,12 @@ def failed_count(smoke: SmokeOutcome) -> int:
     return sum(1 for r in smoke.results if not r.passed)
 
 
-def write_junit(junit: Path | None, results: tuple[SmokeResult, ...]) -> None:
+def write_junit(
+    junit: Path | None, results: tuple[SmokeResult, ...], payloads: Payloads | None = None
+) -> None:
     if junit is not None:
         junit.parent.mkdir(parents=True, exist_ok=True)
-        junit.write_text(to_junit(results), encoding="utf-8")
+        junit.write_text(to_junit(results, payloads), encoding="utf-8")
 
 
 @with_connection
@@ -96,24 +101,25 @@ def test_cmd(
     """Run the declared smoke tests against what is deployed."""
     if junit is not None:
         writable_file(junit, "--junit")
-    manifest = load_manifest(file)
+    manifest = manifest_of(file, conn)
     cases = smoke_cases(select_workers(manifest, workers or []))
+    payloads = payloads_of(cases)
     if not cases:
         err.print("no smoke tests declared for the selected workers")
         write_junit(junit, ())
         if as_json:
             print_json(to_json([]))
         return
-    with connected(manifest.directory, conn, quiet=as_json) as tgt:
+    with connected(manifest, conn, quiet=as_json) as tgt:
         if not as_json:
             announce(len(cases), parallelism)
         on_result = (lambda _: None) if as_json else print_progress
         outcome = run_tests(tgt.client, cases, parallelism=parallelism, on_result=on_result)
-    write_junit(junit, outcome.results)
+    write_junit(junit, outcome.results, payloads)
     if as_json:
-        print_json(to_json(outcome.results))
+        print_json(to_json(outcome.results, payloads))
     else:
-        print_results(outcome.results)
+        print_results(outcome.results, payloads)
         if failed_count(outcome):
             code = outcome.exit_code
             err.print(f"error: {failed_count(outcome)} smoke test(s) failed (exit code {code})")

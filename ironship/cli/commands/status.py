@@ -13,13 +13,19 @@ from pathlib import Path
 from typing import Any
 
 from ironship import FORMAT_VERSION
-from ironship.cli.options import NO_OPTIONS, FileOpt, JsonOpt, connected, with_connection
+from ironship.cli.options import (
+    NO_OPTIONS,
+    FileOpt,
+    JsonOpt,
+    connected,
+    manifest_of,
+    with_connection,
+)
 from ironship.cli.ui import err, out, print_json, table
 from ironship.deploy.models import WorkerPlan
 from ironship.deploy.planner import make_plan
 from ironship.deploy.stamps import GIT_DIRTY_KEY, GIT_SHA_KEY
 from ironship.iron.target import ConnectOptions
-from ironship.manifest.load import load_manifest
 from ironship.manifest.models import Manifest
 from ironship.packaging.gitinfo import git_state
 from ironship.paths import DEFAULT_MANIFEST
@@ -58,12 +64,13 @@ def status(
     conn: ConnectOptions = NO_OPTIONS,
 ) -> None:
     """Each worker: revision, when it was uploaded, its git commit, and whether it is in sync."""
-    manifest = load_manifest(file)
-    with connected(manifest.directory, conn, quiet=as_json) as tgt:
-        the_plan = make_plan(tgt.client, manifest, name_files=False)
+    manifest = manifest_of(file, conn)
+    with connected(manifest, conn, quiet=as_json) as tgt:
+        the_plan = make_plan(tgt.client, manifest, name_files=False, secret_key=tgt.secret_key)
     rows = [_row(wp, manifest) for wp in the_plan.workers]
     if as_json:
-        print_json({"format_version": FORMAT_VERSION, "workers": rows})
+        environment = manifest.environment.name if manifest.environment else None
+        print_json({"format_version": FORMAT_VERSION, "environment": environment, "workers": rows})
         return
     grid = table("worker", "rev", "uploaded", "git", "state")
     for r in rows:
