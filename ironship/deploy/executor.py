@@ -1,8 +1,10 @@
 """Execute a Plan: package everything first, upload what changed, verify the server; rollback.
 
 Every upload is stamped (env_vars ``IRONSHIP_*``) only as part of the upload itself, so a
-failed upload never leaves a stamp claiming success (docs/architecture.md, Stamps). The
-server is reached only through the ``CodeStore`` port.
+failed upload never leaves a stamp claiming success (docs/architecture.md, Stamps). Right
+before each upload or delete, ``deploy/guard.py`` reads the worker again and leaves it alone
+when another deploy changed it since the plan (outcome ``conflict``). The server is reached
+only through the ``CodeStore`` port.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+from ironship.deploy.guard import Gate
+from ironship.deploy.history import restore_revision
 from ironship.deploy.models import ApplyResult, Outcome, Plan, WorkerPlan, WorkerResult
 from ironship.deploy.ports import CodeSink, CodeStore
-from ironship.deploy.settings import code_settings, upload_data
+from ironship.deploy.settings import upload_data
 from ironship.deploy.stamps import DIGEST_KEY
 from ironship.errors import IronshipError
 from ironship.iron.types import Code
@@ -87,18 +91,26 @@ def apply_plan(
     parallelism: int = 4,
     stamps: Mapping[str, Mapping[str, str]] | None = None,
     on_done: Callable[[WorkerResult], None] | None = None,
+    continue_on_error: bool = True,
 ) -> ApplyResult:
     """Upload the plan's changes with bounded parallelism, then read the server back.
 
     ``stamps`` maps a worker's name to the metadata stamps of its upload (its git commit).
+    A worker another deploy changed since the plan is not touched (outcome ``conflict``,
+    deploy/guard.py). With ``continue_on_error=False`` the first failure or conflict stops
+    the apply: workers not started yet are reported ``skipped``.
     """
     zips = package_changed(plan, build_dir)  # any packaging error stops us before uploading
     stamp_map = stamps or {}
     todo = [w for w in plan.workers if w.changes]
+    gate = Gate(store, continue_on_error=continue_on_error)
 
     def run(wp: WorkerPlan) -> WorkerResult:
-        res = _delete_one(store, wp) if wp.action == "delete" else None
+        res = gate.before(wp)
+        if res is None and wp.action == "delete":
+            res = _delete_one(store, wp)
         res = res or _upload_one(store, wp, zips, stamp_map.get(wp.name, {}))
+        gate.after(res)
         if on_done:
             on_done(res)
         return res
@@ -123,10 +135,11 @@ def apply_plan(
 def rollback(store: CodeStore, result: ApplyResult, scratch: Path) -> dict[str, str]:
     """Put each worker this apply changed back to its previous revision, as a new revision.
 
-    The old zip is downloaded from the server and uploaded again with the old settings and
-    stamps, so the server's checksum is the old one again while ``rev`` keeps going up (it
-    only ever does: docs/ironworker-api.md §2 (Code packages)). Workers this apply created
-    have nothing to go back to and are left as they are. Returns worker -> what happened.
+    Each one goes through ``history.restore_revision``, as ``ironship rollback`` does: the
+    old zip is uploaded again with the old settings and stamps, so the server's checksum is
+    the old one again while ``rev`` keeps going up (it only ever does: docs/ironworker-api.md
+    §2 (Code packages)). Workers this apply created have nothing to go back to and are left
+    as they are. Returns worker -> what happened.
     """
     by_name = {w.name: w for w in result.plan.workers}
     return {r.name: _restore(store, by_name[r.name].remote, scratch) for r in result.changed}
@@ -135,20 +148,4 @@ def rollback(store: CodeStore, result: ApplyResult, scratch: Path) -> dict[str, 
 def _restore(store: CodeStore, old: Code | None, scratch: Path) -> str:
     if old is None:
         return "created by this apply; no earlier revision to restore (left as is)"
-    try:
-        zip_path = None
-        if old.latest_checksum:
-            # Even when this apply changed settings only: an upload with a zip replaces
-            # every setting, while a settings-only upload keeps whatever it leaves out,
-            # so a config this apply added would survive the rollback.
-            dest = scratch / f"{old.name}.r{old.rev}.zip"
-            zip_path = store.download_code(old.id, dest, revision=old.rev)
-        now = store.get_code(store.upload_code(code_settings(old), zip_path))
-    except IronshipError as exc:
-        return f"rollback to revision {old.rev} failed: {exc}"
-    if old.latest_checksum and now.latest_checksum != old.latest_checksum:
-        return (
-            f"rollback to revision {old.rev} failed: the server's checksum is "
-            f"{now.latest_checksum}, revision {old.rev}'s was {old.latest_checksum}"
-        )
-    return f"rolled back to revision {old.rev} (uploaded again as revision {now.rev})"
+    return restore_revision(store, old, scratch).message
