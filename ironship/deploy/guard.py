@@ -30,13 +30,10 @@ import threading
 from ironship import exitcodes
 from ironship.deploy.models import ApplyResult, WorkerPlan, WorkerResult
 from ironship.deploy.ports import CodeSource
-from ironship.deploy.stamps import GIT_DIRTY_KEY, GIT_SHA_KEY
+from ironship.deploy.stamps import BY_KEY, CI_URL_KEY, GIT_DIRTY_KEY, GIT_SHA_KEY
 from ironship.errors import ApiError, IronshipError
 from ironship.iron.types import Code
 
-# The CI run that made an upload; the stamp is written by deploy/stamps.py (docs/architecture.md,
-# Stamps) once it carries CI information. Only read here.
-CI_URL_KEY = "IRONSHIP_CI_URL"
 SHORT_SHA = 7
 
 
@@ -60,18 +57,16 @@ def same_revision(planned: Code, now: Code) -> bool:
 
 
 def describe_revision(code: Code) -> str:
-    """``revision 3 (git abc1234, CI https://…)``: a revision and where it came from."""
+    """``revision 3 (git abc1234, by alice, CI https://…)``: a revision and where it came
+    from, as its stamps say (docs/architecture.md, Stamps)."""
     env = code.env_vars
-    origin: list[str] = []
     sha = env.get(GIT_SHA_KEY)
-    if sha:
-        origin.append(
-            f"git {sha[:SHORT_SHA]}" + ("+dirty" if env.get(GIT_DIRTY_KEY) == "1" else "")
-        )
+    dirty = "+dirty" if env.get(GIT_DIRTY_KEY) == "1" else ""
+    origin = [f"git {sha[:SHORT_SHA]}{dirty}" if sha else "no git stamp"]
+    if env.get(BY_KEY):
+        origin.append(f"by {env[BY_KEY]}")
     if env.get(CI_URL_KEY):
         origin.append(f"CI {env[CI_URL_KEY]}")
-    if not origin:
-        origin.append("no git stamp")
     return f"revision {code.rev} ({', '.join(origin)})"
 
 

@@ -234,7 +234,10 @@ def test_results_render_conflicts_and_skips() -> None:
 
 
 def test_a_revision_is_described_by_its_stamps() -> None:
-    """The conflict names a revision's short commit, dirty flag and CI run, or says it has none."""
+    """A conflict names the revision's short commit and dirty flag (or that it has no git
+    stamp), who uploaded it and its CI run."""
     stamped = Code("c", "a", 4, env_vars={"IRONSHIP_GIT_SHA": "f" * 40, "IRONSHIP_GIT_DIRTY": "1"})
     assert describe_revision(stamped) == "revision 4 (git fffffff+dirty)"
     assert describe_revision(Code("c", "a", 2)) == "revision 2 (no git stamp)"
+    by = Code("c", "a", 5, env_vars={"IRONSHIP_BY": "alice", "IRONSHIP_CI_URL": "https://ci/1"})
+    assert describe_revision(by) == "revision 5 (no git stamp, by alice, CI https://ci/1)"
