@@ -300,8 +300,7 @@ def apply(
 ) -> None:
     """Plan, confirm, upload what changed, verify the server, optionally smoke-test.
 
-    With CI set (CI=true), a worker whose files differ from their last commit is not
-    uploaded unless --allow-dirty.
+    With CI=true, a worker whose files differ from their commit needs --allow-dirty.
     """
     mode = _smoke_mode(smoke, junit, rollback_on_failure)
     view = _ApplyView(yes=yes, as_json=as_json, smoke=mode, parallelism=parallelism)

@@ -142,8 +142,7 @@ def history(
 ) -> None:
     """List a worker's deployed revisions, newest first, with the commit each came from.
 
-    The revision whose digest is the working tree's is marked *; revisions ironship did not
-    upload show -, and ones uploaded from outside git show the commit as unknown.
+    * marks the working tree's digest; - a package ironship did not upload.
     """
     ctx = _context(file, worker)
     local = _local_or_warn(ctx)
@@ -201,8 +200,7 @@ def rollback(
 ) -> None:
     """Upload an earlier revision again, as a new revision (history moves forward).
 
-    Its zip, settings and stamps are uploaded again; the server's checksum must then be that
-    revision's.
+    Its zip, settings and stamps go up again; the new checksum must be the old one.
     """
     ctx = _context(file, worker)
     with (
@@ -334,8 +332,7 @@ def diff(
 ) -> None:
     """Compare two deployed revisions, or a revision with the working tree.
 
-    Files: + added, - removed, ~ changed (content or exec bit); settings by name (env and
-    config values are never shown).
+    Files + added, - removed, ~ changed; settings by name (env and config values never).
     """
     ctx = _context(file, worker)
     req = DiffRequest(worker, rev_a, rev_b)
