@@ -5,10 +5,12 @@ A plan file is the ``plan --json`` document (``render.plan_json``) plus, for eve
 that changes, the resolved settings it would upload (``upload``), and a ``plan_file``
 section: what the plan was made from (the manifest and its sha256, the git commit, the
 environment, the target, the options) and the codes seen on the server. It holds no secret:
-``config`` and each env var appear only as a keyed hash (HMAC-SHA256 under a random key kept
-in ``.ironship/plan-key`` beside the manifest, never in the file), so a reviewer sees which
-values changed between two plans of one checkout without the values being guessable from
-the file; the IronWorker token is never in it.
+``config`` and each env var appear only as a keyed hash (HMAC-SHA256), never in the file's
+key: the target's secret key (``Target.secret_key``, derived from its token as
+``ironship.secrets.digest_key`` does, the key the digests of workers with secrets use) when
+the caller passes it, else a random key kept in ``.ironship/plan-key`` beside the manifest.
+A reviewer sees which values changed between two plans without the values being guessable
+from the file; the IronWorker token is never in it.
 
 **Applying a saved plan** re-plans from the working tree with the saved options and requires
 that nothing moved since (``check_fresh``): every worker's digests (files, settings, smoke
@@ -168,7 +170,7 @@ def save_plan(
             "force": context.force,
         },
         "codes_seen": sorted(w.remote.name for w in plan.workers if w.remote is not None),
-        "hashes": "config and env values are HMAC-SHA256 under .ironship/plan-key; "
+        "hashes": "config and env values are keyed HMAC-SHA256 hashes; "
         "the values are not in this file",
     }
     return doc
@@ -182,8 +184,12 @@ def write_plan_file(
     key: bytes | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Write the plan file (whole or not at all: a temp file, then a rename); returns it."""
-    secret = key if key is not None else plan_key(context.manifest_path.resolve().parent)
+    """Write the plan file (whole or not at all: a temp file, then a rename); returns it.
+
+    ``key`` keys the hashes of config and env values: pass the target's ``secret_key``;
+    without one (or an empty one) this checkout's ``.ironship/plan-key`` is used.
+    """
+    secret = key or plan_key(context.manifest_path.resolve().parent)
     doc = save_plan(plan, context, key=secret, relative_to=path.parent, now=now)
     text = json.dumps(doc, indent=2) + "\n"
     try:
@@ -308,9 +314,14 @@ def fresh_plan(
     *,
     parallelism: int = 4,
     stacks: StackLister | None = None,
+    secret_key: bytes | None = None,
 ) -> Plan:
     """The Plan to apply for ``saved``: the working tree planned again with the saved options,
-    refused (``IronshipError``) unless nothing moved since the plan was saved."""
+    refused (``IronshipError``) unless nothing moved since the plan was saved.
+
+    ``secret_key`` is the target's (``Target.secret_key``), as ``plan`` used it: it keys the
+    digests of workers with secrets, which are compared with the saved ones.
+    """
     if manifest.path.resolve() != saved.manifest_path:
         raise IronshipError(
             f"{saved.path}: this plan was made from {saved.manifest_path}, not {manifest.path}",
@@ -324,6 +335,7 @@ def fresh_plan(
         force=saved.force,
         parallelism=parallelism,
         stacks=stacks,
+        secret_key=secret_key,
     )
     check_fresh(saved, current, source.list_codes())
     return current

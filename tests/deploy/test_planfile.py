@@ -317,3 +317,21 @@ def test_masked_secret_values_are_hashed_by_their_own_digest() -> None:
     view = upload_view({"env_vars": {"A": Masked("v"), "B": "v"}, "config": Masked("c")}, key)
     assert view["env"]["A"] == view["env"]["B"] == keyed_hash(key, "v")
     assert view["config"] == keyed_hash(key, "c") != keyed_hash(key, "(sensitive)")
+
+
+def test_secret_values_are_hashed_under_the_targets_key_and_replanned_with_it(
+    repo: Path,
+) -> None:
+    """With ${secret:…} values, the plan file holds their HMAC under the target's key (the key
+    their digests use) and never their text, and the same key re-plans it unchanged."""
+    text = (repo / "ironship.yml").read_text().replace(SECRET, "'${secret:API_TOKEN}'")
+    (repo / "ironship.yml").write_text(text)
+    manifest = load_manifest(repo / "ironship.yml", environ={"API_TOKEN": SECRET})
+    server, key = FakeIron(), b"t" * 32
+    plan = make_plan(server, manifest, secret_key=key)
+    path = repo / "plan.json"
+    write_plan_file(path, plan, PlanContext(manifest.path, LOCAL), key=key)
+    assert SECRET not in path.read_text() and not (repo / ".ironship" / "plan-key").exists()
+    (alpha, _) = json.loads(path.read_text())["workers"]
+    assert alpha["upload"]["env"] == {"API_TOKEN": keyed_hash(key, SECRET)}
+    assert fresh_plan(server, manifest, load_plan_file(path), secret_key=key) == plan
