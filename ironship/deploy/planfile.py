@@ -64,6 +64,7 @@ __all__ = [
     "keyed",
     "keyed_hash",
     "load_plan_file",
+    "plan_context",
     "plan_key",
     "read_plan",
     "save_plan",
@@ -118,6 +119,20 @@ def keyed(key: bytes, value: Any) -> str:
     if callable(digest):
         return HASH_PREFIX + str(digest(key))
     return keyed_hash(key, json.dumps(value, sort_keys=True, default=str))
+
+
+def plan_context(
+    manifest: Manifest,
+    target: PlanTarget,
+    *,
+    only: Sequence[str] = (),
+    prune: bool = False,
+    force: bool = False,
+) -> PlanContext:
+    """What ``plan --out`` records besides the plan: the manifest, its environment, the
+    target and the options the plan was made with."""
+    environment = manifest.environment.name if manifest.environment else None
+    return PlanContext(manifest.path, target, environment, tuple(only), prune, force)
 
 
 def upload_view(settings: Mapping[str, Any], key: bytes) -> dict[str, Any]:

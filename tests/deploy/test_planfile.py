@@ -25,6 +25,7 @@ from ironship.deploy.planfile import (
     fresh_plan,
     keyed_hash,
     load_plan_file,
+    plan_context,
     plan_key,
     upload_view,
     write_plan_file,
@@ -335,3 +336,27 @@ def test_secret_values_are_hashed_under_the_targets_key_and_replanned_with_it(
     (alpha, _) = json.loads(path.read_text())["workers"]
     assert alpha["upload"]["env"] == {"API_TOKEN": keyed_hash(key, SECRET)}
     assert fresh_plan(server, manifest, load_plan_file(path), secret_key=key) == plan
+
+
+def test_the_context_records_the_environment_and_options(repo: Path) -> None:
+    """plan_context takes the environment from the manifest; the plan file keeps it and the
+    options, and applying it in no environment is refused."""
+    with (repo / "ironship.yml").open("a") as f:
+        f.write("environments:\n  staging: {}\n")
+    manifest = load_manifest(repo / "ironship.yml", "staging")
+    server = FakeIron()
+    plan = make_plan(server, manifest, only=["beta"], prune=True)
+    context = plan_context(manifest, LOCAL, only=["beta"], prune=True)
+    assert context == PlanContext(manifest.path, LOCAL, "staging", ("beta",), True, False)
+    write_plan_file(repo / "plan.json", plan, context)
+    saved = load_plan_file(repo / "plan.json")
+    assert (saved.environment, saved.only, saved.prune, saved.force) == (
+        "staging",
+        ("beta",),
+        True,
+        False,
+    )
+    check_target(saved, LOCAL, "staging")
+    with pytest.raises(IronshipError, match="made for environment 'staging', not no environ"):
+        check_target(saved, LOCAL, None)
+    assert fresh_plan(server, manifest, saved) == plan
