@@ -133,12 +133,14 @@ def run_apply(
     hooks: ApplyHooks,
     *,
     stamps: StampSource = no_stamps,
+    secret_key: bytes | None = None,
 ) -> ApplyOutcome:
     """Plan, confirm, upload what changed, verify, then smoke-test and roll back when asked.
 
     ``stamps`` gives a worker's metadata stamps (its git commit); it is called only for the
     workers that are uploaded, before anything is asked or uploaded. With
-    ``request.refuse_dirty`` a worker stamped dirty stops the apply there.
+    ``request.refuse_dirty`` a worker stamped dirty stops the apply there. ``secret_key``
+    (the target's) keys the digests of workers with secrets (``deploy/settings.py``).
     """
     plan = make_plan(
         client,
@@ -148,6 +150,7 @@ def run_apply(
         force=request.force,
         parallelism=request.parallelism,
         stacks=client if request.check_runtimes else None,
+        secret_key=secret_key,
     )
     hooks.on_plan(plan)
     stamp_map = _stamps_of_changed(manifest, plan, stamps)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +23,7 @@ from ironship.cli.options import (
     ParallelOpt,
     PlanParallelOpt,
     connected,
+    manifest_of,
     with_connection,
 )
 from ironship.cli.outputs import writable_file
@@ -97,22 +99,25 @@ def confirm(question: str, what: str, yes: bool) -> bool:
 
 @contextmanager
 def manifest_source(
-    file: Path, ref: str | None, *, quiet: bool = False
-) -> Iterator[tuple[Manifest, Path, StampSource]]:
-    """The manifest to deploy, the folder its engine lives in, and the upload stamps.
+    file: Path, ref: str | None, conn: ConnectOptions, *, quiet: bool = False
+) -> Iterator[tuple[Manifest, Manifest, StampSource]]:
+    """The manifest to deploy, the manifest to connect with (its folder holds the local
+    engine, its environment names the target), and the upload stamps.
 
     With ``--ref`` the manifest and the workers' files are those of that commit, checked
     out under ``.ironship/`` for the length of the command; the engine stays beside the
     manifest in the working tree.
     """
     if ref is None:
-        manifest = load_manifest(file)
-        yield manifest, manifest.directory, stamp_source(manifest.path)
+        manifest = manifest_of(file, conn)
+        yield manifest, manifest, stamp_source(manifest.path)
         return
     with tree_at_ref(file, ref) as tree:
         if not quiet:
             err.print(f"building from --ref {ref} (commit {tree.commit[:7]})", markup=False)
-        yield load_manifest(tree.manifest), tree.base, ref_stamp_source(tree)
+        manifest = load_manifest(tree.manifest, conn.env, secrets_file=conn.secrets_file)
+        here = replace(manifest, path=tree.original(tree.manifest))
+        yield manifest, here, ref_stamp_source(tree)
 
 
 def _print_plan(plan: Plan, verbose: bool = False) -> None:
@@ -142,8 +147,8 @@ def plan(
 ) -> None:
     """Show, worker by worker, what apply would change and why."""
     with (
-        manifest_source(file, ref, quiet=as_json) as (manifest, base, _),
-        connected(base, conn, quiet=as_json) as tgt,
+        manifest_source(file, ref, conn, quiet=as_json) as (manifest, where, _),
+        connected(where, conn, quiet=as_json) as tgt,
     ):
         the_plan = make_plan(
             tgt.client,
@@ -153,6 +158,7 @@ def plan(
             force=force,
             parallelism=parallelism,
             stacks=tgt.client if tgt.kind == "local" else None,
+            secret_key=tgt.secret_key,
         )
     _print_warnings(the_plan)
     if as_json:
@@ -305,8 +311,8 @@ def apply(
     mode = _smoke_mode(smoke, junit, rollback_on_failure)
     view = _ApplyView(yes=yes, as_json=as_json, smoke=mode, parallelism=parallelism)
     with (
-        manifest_source(file, ref, quiet=as_json) as (manifest, base, stamps),
-        connected(base, conn, quiet=as_json) as tgt,
+        manifest_source(file, ref, conn, quiet=as_json) as (manifest, where, stamps),
+        connected(where, conn, quiet=as_json) as tgt,
     ):
         request = ApplyRequest(
             only=tuple(only or ()),
@@ -319,7 +325,14 @@ def apply(
             refuse_dirty=in_ci(os.environ) and not allow_dirty,
         )
         try:
-            outcome = run_apply(tgt.client, manifest, request, view.hooks(), stamps=stamps)
+            outcome = run_apply(
+                tgt.client,
+                manifest,
+                request,
+                view.hooks(),
+                stamps=stamps,
+                secret_key=tgt.secret_key,
+            )
         finally:
             view.close()
     if outcome.cancelled:

@@ -16,7 +16,14 @@ import typer
 
 from ironship import FORMAT_VERSION, exitcodes
 from ironship.cli.commands.deploy import YesOpt, confirm
-from ironship.cli.options import NO_OPTIONS, FileOpt, JsonOpt, connected, with_connection
+from ironship.cli.options import (
+    NO_OPTIONS,
+    FileOpt,
+    JsonOpt,
+    connected,
+    manifest_of,
+    with_connection,
+)
 from ironship.cli.ui import err, out, print_json
 from ironship.deploy.history import (
     Commits,
@@ -30,10 +37,8 @@ from ironship.deploy.models import LocalWorker, SettingChange
 from ironship.deploy.revdiff import RevisionDiff, Side, compare
 from ironship.deploy.settings import local_worker
 from ironship.errors import IronshipError
-from ironship.iron.client import Client
-from ironship.iron.target import ConnectOptions
-from ironship.manifest.load import load_manifest
-from ironship.manifest.models import Worker
+from ironship.iron.target import ConnectOptions, Target
+from ironship.manifest.models import Manifest, Worker
 from ironship.packaging.fileset import select_fileset
 from ironship.paths import DEFAULT_MANIFEST
 
@@ -43,25 +48,28 @@ SUBJECT_WIDTH = 40
 
 @dataclass(frozen=True)
 class _Context:
-    """Where the command runs: the folder of the manifest (else the current one), the
-    worker as the manifest declares it (None: no manifest, or not in it), git."""
+    """Where the command runs: what to connect with (the manifest, else the current
+    folder), the worker as the manifest declares it (None: no manifest, or not in it), git."""
 
-    base: Path
+    where: Manifest | Path
     worker: Worker | None
     commits: Commits
 
 
-def _context(file: Path, name: str) -> _Context:
+def _context(file: Path, name: str, conn: ConnectOptions) -> _Context:
     if not file.exists():
         return _Context(Path.cwd(), None, GitCommits(Path.cwd()))
-    manifest = load_manifest(file)
+    manifest = manifest_of(file, conn)
     worker = manifest.worker(name)
     inputs = (worker.root, manifest.path) if worker else ()
-    return _Context(manifest.directory, worker, GitCommits(manifest.directory, inputs))
+    return _Context(manifest, worker, GitCommits(manifest.directory, inputs))
 
 
-def _local(ctx: _Context) -> LocalWorker | None:
-    return local_worker(ctx.worker, select_fileset(ctx.worker)) if ctx.worker else None
+def _local(ctx: _Context, secret_key: bytes | None) -> LocalWorker | None:
+    """The working tree's side (its digest keyed like the target's, when it has secrets)."""
+    if ctx.worker is None:
+        return None
+    return local_worker(ctx.worker, select_fileset(ctx.worker), secret_key)
 
 
 # -- history ----------------------------------------------------------------------------------
@@ -144,9 +152,9 @@ def history(
 
     * marks the working tree's digest; - a package ironship did not upload.
     """
-    ctx = _context(file, worker)
-    local = _local_or_warn(ctx)
-    with connected(ctx.base, conn, quiet=as_json, create_engine=False) as tgt:
+    ctx = _context(file, worker, conn)
+    with connected(ctx.where, conn, quiet=as_json, create_engine=False) as tgt:
+        local = _local_or_warn(ctx, tgt.secret_key)
         found = load_history(
             tgt.client,
             worker,
@@ -169,10 +177,10 @@ def history(
     _print_history(found)
 
 
-def _local_or_warn(ctx: _Context) -> LocalWorker | None:
+def _local_or_warn(ctx: _Context, secret_key: bytes | None) -> LocalWorker | None:
     """The working tree's side, or None with a warning: history still lists revisions."""
     try:
-        return _local(ctx)
+        return _local(ctx, secret_key)
     except IronshipError as exc:
         err.print(f"warning: cannot read the working tree: {exc}", markup=False)
         return None
@@ -202,9 +210,9 @@ def rollback(
 
     Its zip, settings and stamps go up again; the new checksum must be the old one.
     """
-    ctx = _context(file, worker)
+    ctx = _context(file, worker, conn)
     with (
-        connected(ctx.base, conn, quiet=as_json, create_engine=False) as tgt,
+        connected(ctx.where, conn, quiet=as_json, create_engine=False) as tgt,
         tempfile.TemporaryDirectory(prefix="ironship-rollback-") as tmp,
     ):
         done = rollback_worker(
@@ -303,16 +311,22 @@ class DiffRequest:
     rev_b: str | None
 
 
-def _diff(req: DiffRequest, ctx: _Context, client: Client) -> RevisionDiff:
+def _diff(req: DiffRequest, ctx: _Context, tgt: Target) -> RevisionDiff:
     if req.rev_a is None:
         raise IronshipError(
             "diff needs the revision to compare: ironship diff WORKER REV_A [REV_B]",
             hint="a revision number, a commit SHA (7+ hex digits), 'previous' or 'latest'",
         )
-    local = _local(ctx) if req.rev_b is None else None
+    local = _local(ctx, tgt.secret_key) if req.rev_b is None else None
     with tempfile.TemporaryDirectory(prefix="ironship-diff-") as tmp:
         return compare(
-            client, req.worker, req.rev_a, req.rev_b, ctx.commits, local=local, scratch=Path(tmp)
+            tgt.client,
+            req.worker,
+            req.rev_a,
+            req.rev_b,
+            ctx.commits,
+            local=local,
+            scratch=Path(tmp),
         )
 
 
@@ -334,10 +348,10 @@ def diff(
 
     Files + added, - removed, ~ changed; settings by name (env and config values never).
     """
-    ctx = _context(file, worker)
+    ctx = _context(file, worker, conn)
     req = DiffRequest(worker, rev_a, rev_b)
-    with connected(ctx.base, conn, quiet=as_json, create_engine=False) as tgt:
-        result = _diff(req, ctx, tgt.client)
+    with connected(ctx.where, conn, quiet=as_json, create_engine=False) as tgt:
+        result = _diff(req, ctx, tgt)
     if as_json:
         print_json(_diff_json(result))
         return

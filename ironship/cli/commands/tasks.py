@@ -11,7 +11,14 @@ from typing import Annotated, Any
 import typer
 
 from ironship import FORMAT_VERSION, exitcodes
-from ironship.cli.options import NO_OPTIONS, FileOpt, JsonOpt, connected, with_connection
+from ironship.cli.options import (
+    NO_OPTIONS,
+    FileOpt,
+    JsonOpt,
+    connected,
+    manifest_of,
+    with_connection,
+)
 from ironship.cli.payload import payload_text, read_payload_arg
 from ironship.cli.ui import err, out, print_json
 from ironship.deploy.history import GitCommits, Ran, task_revision
@@ -21,7 +28,7 @@ from ironship.iron.target import ConnectOptions
 from ironship.iron.types import Task
 from ironship.iron.wait import Clock, wait_for_task
 from ironship.manifest.defaults import deep_merge
-from ironship.manifest.load import load_manifest
+from ironship.manifest.models import Manifest
 from ironship.paths import DEFAULT_MANIFEST
 
 # How long waiting for a task may take when --wait-timeout is not given: its delay, plus its
@@ -43,16 +50,18 @@ WaitTimeoutOpt = Annotated[
 ]
 
 
-def _manifest_context(file: Path, worker: str | None = None) -> tuple[Path, Any, list[str] | None]:
-    """The manifest's folder (else the cwd), the worker's default payload and the worker names.
+def _manifest(file: Path, conn: ConnectOptions) -> Manifest | None:
+    """The manifest as --env resolves it; None without one (task commands work without)."""
+    return manifest_of(file, conn) if file.exists() else None
 
-    Task commands work without a manifest too (names is then None).
-    """
-    if not file.exists():
-        return Path.cwd(), None, None
-    manifest = load_manifest(file)
-    w = manifest.worker(worker) if worker else None
-    return manifest.directory, (w.payload if w else None), [x.name for x in manifest.workers]
+
+def _where(manifest: Manifest | None) -> Manifest | Path:
+    """What to connect with: the manifest (its engine, its environment), else the cwd."""
+    return manifest if manifest is not None else Path.cwd()
+
+
+def _folder(manifest: Manifest | None) -> Path:
+    return manifest.directory if manifest is not None else Path.cwd()
 
 
 def _status_line(t: Task) -> str:
@@ -60,13 +69,12 @@ def _status_line(t: Task) -> str:
 
 
 @contextmanager
-def _task_client(file: Path, conn: ConnectOptions, task_id: str) -> Iterator[Client]:
+def _task_client(manifest: Manifest | None, conn: ConnectOptions, task_id: str) -> Iterator[Client]:
     """The client of the engine or project that holds ``task_id``; a 404 gets a hint.
 
     Never starts an engine on a folder that has none (it could not hold the task).
     """
-    base = _manifest_context(file)[0]
-    with connected(base, conn, quiet=True, create_engine=False) as tgt:
+    with connected(_where(manifest), conn, quiet=True, create_engine=False) as tgt:
         try:
             yield tgt.client
         except ApiError as exc:
@@ -79,10 +87,11 @@ def _task_client(file: Path, conn: ConnectOptions, task_id: str) -> Iterator[Cli
             ) from None
 
 
-def _ran(client: Client, task: Task, file: Path) -> Ran | None:
-    """Which revision and commit ran ``task``; None when the task or the server cannot say."""
+def _ran(client: Client, task: Task, folder: Path) -> Ran | None:
+    """Which revision and commit ran ``task`` (git asked in ``folder``); None when the task
+    or the server cannot say."""
     try:
-        return task_revision(client, task, GitCommits(_manifest_context(file)[0]))
+        return task_revision(client, task, GitCommits(folder))
     except IronshipError as exc:
         err.print(f"warning: cannot tell which revision ran the task: {exc}", markup=False)
         return None
@@ -202,7 +211,10 @@ def queue(
 
     Prints the task id; with --wait, waits and prints the log (the id then goes to stderr).
     """
-    base, default, names = _manifest_context(file, worker)
+    manifest = _manifest(file, conn)
+    w = manifest.worker(worker) if manifest is not None else None
+    default = w.payload if w is not None else None
+    names = [x.name for x in manifest.workers] if manifest is not None else None
     given = read_payload_arg(payload) if payload is not None else None
     body = payload_text(
         deep_merge(default, given) if given is not None else default, given=given is not None
@@ -216,7 +228,7 @@ def queue(
         hint = f"workers in {file}: {', '.join(names) or 'none'}"
     else:
         hint = "deploy it first: ironship apply"
-    with connected(base, conn, quiet=as_json) as tgt:
+    with connected(_where(manifest), conn, quiet=as_json) as tgt:
         task_id = _queue_one(tgt.client, worker, body, options, hint)
         if not wait:
             _print_id(task_id, as_json)
@@ -257,9 +269,10 @@ def task(
     conn: ConnectOptions = NO_OPTIONS,
 ) -> None:
     """Show one task, and which revision and commit ran it."""
-    with _task_client(file, conn, task_id) as client:
+    manifest = _manifest(file, conn)
+    with _task_client(manifest, conn, task_id) as client:
         t = client.get_task(task_id)
-        ran = _ran(client, t, file)
+        ran = _ran(client, t, _folder(manifest))
     doc = _task_doc(t)
     if as_json:
         print_json({"format_version": FORMAT_VERSION, **doc, "revision": _ran_json(ran)})
@@ -281,9 +294,10 @@ def log(
     conn: ConnectOptions = NO_OPTIONS,
 ) -> None:
     """Print a task's log (stdout and stderr); which revision ran it goes to stderr first."""
-    with _task_client(file, conn, task_id) as client:
+    manifest = _manifest(file, conn)
+    with _task_client(manifest, conn, task_id) as client:
         first = client.get_task(task_id)  # a clear 404 for an unknown id, not "no log yet"
-        ran = _ran(client, first, file)
+        ran = _ran(client, first, _folder(manifest))
         if ran is not None:
             err.print(ran.line, markup=False)
         if not follow:
@@ -305,7 +319,7 @@ def cancel(
     conn: ConnectOptions = NO_OPTIONS,
 ) -> None:
     """Cancel a queued or running task."""
-    with _task_client(file, conn, task_id) as client:
+    with _task_client(_manifest(file, conn), conn, task_id) as client:
         try:
             client.cancel_task(task_id)
         except ApiError as exc:
