@@ -253,3 +253,19 @@ def test_task_and_log_name_the_revision_and_commit_that_ran(cli: Cli, repo: Repo
     assert cli("task", dirty).out.splitlines()[-1] == (
         f"ran fib rev 2 = {sha[:7]} 'Fix rounding' (dirty)"
     )
+
+
+def test_a_worker_with_secrets_is_compared_with_the_targets_key(cli: Cli, repo: Repo) -> None:
+    """${secret:…} settings: * and diff use the target's keyed digest; no value is shown."""
+    secret = "first-s3cret"
+    repo.write({"ironship.yml": MANIFEST + "    env:\n      API_KEY: ${secret:API_KEY}\n"})
+    repo.commit("With a secret", prints("1"))
+    assert cli("apply", "-y", API_KEY=secret).code == 0
+    assert cli("history", "fib", API_KEY=secret).out.splitlines()[1].startswith("*  1 ")
+    same = cli("diff", "fib", "latest", API_KEY=secret)
+    assert same.out.splitlines()[1:] == ["no differences"]
+    rotated = cli("diff", "fib", "latest", API_KEY="rotated-s3cret")
+    assert rotated.out.splitlines()[1:] == ["env.API_KEY changed"]
+    assert not cli("history", "fib", API_KEY="rotated-s3cret").out.splitlines()[1].startswith("*")
+    shown = same.out + same.err + rotated.out + rotated.err
+    assert secret not in shown and "rotated-s3cret" not in shown
