@@ -8,7 +8,8 @@ The rules (README "Environments, variables and secrets"):
   ``default`` when NAME is unset or empty. Unset without a default is an error.
 - ``${git:sha}`` is the HEAD commit of the manifest's repository; ``${git:ref}`` the tag
   pointing at HEAD, else its branch, else (a detached HEAD) the commit.
-- ``${secret:NAME}`` is NAME in the secrets file, else the environment variable NAME. It may
+- ``${secret:NAME}`` is NAME in the secrets file, else the environment variable NAME when it
+  is not empty (CI systems pass a secret they do not have as an empty string). It may
   appear only where a value is sent as it is and never shown: env values, anywhere in
   ``config``, and an environment's ``target.token``. A string holding one becomes a Secret.
 - A value that is exactly one ``${env:…}`` or ``${git:…}`` becomes a number or a boolean
@@ -213,7 +214,7 @@ class _Walker:
         source = self.context.secrets
         if source is not None and name in source.values:
             return source.values[name]
-        if name in self.context.environ:
+        if self.context.environ.get(name):  # CI systems give a missing secret as ""
             return Secret(self.context.environ[name])
         if not self.context.need_secrets:
             return Secret("")
@@ -225,7 +226,7 @@ _ENV_HINT = "a name uses letters, digits and '_', not starting with a digit"
 
 
 def _missing(name: str, source: SecretsFile | None) -> str:
-    env = f"the environment variable {name} is not set"
+    env = f"the environment variable {name} is unset or empty"
     if source is None:
         return f"no secrets file is in use and {env}"
     if not source.exists:

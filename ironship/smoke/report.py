@@ -80,28 +80,31 @@ def failure_details(results: Sequence[SmokeResult], payloads: Payloads | None = 
 
 
 def to_json(results: Sequence[SmokeResult], payloads: Payloads | None = None) -> dict[str, Any]:
-    """The ``--json`` document: ``format_version``, a summary and every result (its
-    ``payload`` filtered, null when not given)."""
+    """The ``--json`` document: ``format_version``, a summary and every result (with its
+    ``payload``, filtered, when ``payloads`` are given)."""
     failed = sum(1 for r in results if not r.passed)
     return {
         "format_version": FORMAT_VERSION,
         "summary": {"total": len(results), "passed": len(results) - failed, "failed": failed},
-        "results": [
-            {
-                "worker": r.worker,
-                "test": r.test,
-                "passed": r.passed,
-                "status": r.status,
-                "duration": r.duration,
-                "task_id": r.task_id,
-                "payload": shown_payload(payloads, r),
-                "reason": r.reason,
-                "failures": [asdict(f) for f in r.failures],
-                "log_tail": r.log_tail,
-            }
-            for r in results
-        ],
+        "results": [_result_json(r, payloads) for r in results],
     }
+
+
+def _result_json(r: SmokeResult, payloads: Payloads | None) -> dict[str, Any]:
+    doc = {
+        "worker": r.worker,
+        "test": r.test,
+        "passed": r.passed,
+        "status": r.status,
+        "duration": r.duration,
+        "task_id": r.task_id,
+        "reason": r.reason,
+        "failures": [asdict(f) for f in r.failures],
+        "log_tail": r.log_tail,
+    }
+    if payloads is not None:
+        doc["payload"] = shown_payload(payloads, r)
+    return doc
 
 
 def to_junit(results: Sequence[SmokeResult], payloads: Payloads | None = None) -> str:

@@ -172,8 +172,9 @@ def test_a_missing_secret_names_both_places(tmp_path: Path) -> None:
     (tmp_path / "staging.yml").write_text("DB: d\n")
     assert validate_manifest(path, "staging", environ={}) == [
         f"{path}:6:20: workers.fib.env.API_KEY: ${{secret:API_KEY}}: API_KEY is not in the"
-        " secrets file staging.yml and the environment variable API_KEY is not set (hint: add"
-        " 'API_KEY: …' to staging.yml and never commit it, or set API_KEY in the environment)"
+        " secrets file staging.yml and the environment variable API_KEY is unset or empty"
+        " (hint: add 'API_KEY: …' to staging.yml and never commit it, or set API_KEY in the"
+        " environment)"
     ]
     (tmp_path / "staging.yml").unlink()
     [problem, _] = validate_manifest(path, "staging", environ={})

@@ -15,7 +15,7 @@ import typer
 from ironship import FORMAT_VERSION
 from ironship.cli.options import EnvOpt, FileOpt, JsonOpt, SecretsFileOpt
 from ironship.cli.outputs import writable_dir
-from ironship.cli.ui import out, print_json
+from ironship.cli.ui import err, out, print_json
 from ironship.deploy.planner import select_workers
 from ironship.deploy.settings import content_digest, needs_key, upload_settings
 from ironship.errors import IronshipError
@@ -61,8 +61,13 @@ def files(
 
 def _digest(worker: Worker, fileset: FileSet) -> str | None:
     """The digest ``apply`` would stamp (files and settings); None when it needs the target's
-    key (the worker has secrets)."""
+    key (the worker has secrets), with a note on stderr saying so."""
     if needs_key(worker):
+        err.print(
+            f"note: {worker.name}: its settings hold secrets, so its digest is keyed by the "
+            "target's token; 'ironship plan --json' shows it",
+            markup=False,
+        )
         return None
     return content_digest(fileset.files, upload_settings(worker))
 
