@@ -1,9 +1,10 @@
-"""ironship.yml: read (keeping positions), validate (every problem at once), parse (pure).
+"""ironship.yml: read (keeping positions), resolve, validate (every problem at once), parse.
 
 Read, then validate, then parse (docs/architecture.md, Conventions 2): ``read_yaml`` keeps node
-positions, validation collects *every* problem with its ``FILE:LINE:COL: path: message
-(hint: …)``, and ``parse`` turns validated plain data into frozen Manifest / Worker / SmokeTest
-values. The rules for combining defaults live in defaults.py.
+positions; resolve.py picks the environment (``--env``), resolves ``${…}`` references and lays
+the environment over the file; validation collects *every* problem with its ``FILE:LINE:COL:
+path: message (hint: …)``; and ``parse`` turns validated plain data into frozen Manifest /
+Worker / SmokeTest values. The rules for combining defaults live in defaults.py.
 """
 
 from __future__ import annotations

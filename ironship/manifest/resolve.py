@@ -129,7 +129,7 @@ def _environment_secrets(doc: Document, env: str, context: Context) -> SecretsFi
     shown = Path(value)
     full = shown if shown.is_absolute() else context.directory / shown
     found = read_secrets_file(full, required=False, named_by=_dotted(where))
-    return replace(found, path=shown if not shown.is_absolute() else full)
+    return replace(found, path=shown)  # messages name it as the manifest does
 
 
 def _dotted(path: JsonPath) -> str:
