@@ -46,6 +46,11 @@ def new_project(engine: EngineServer, name: str = "test") -> Project:
     return Project(engine.url, pid, token)
 
 
+# The CI a test suite runs under must not change what a test's ironship sees: CI=true refuses
+# dirty deploys, and the CI variables feed the IRONSHIP_CI_URL/IRONSHIP_BY stamps.
+_CI_VARS = frozenset({"CI", "CI_JOB_URL", "BUILD_URL", "GITLAB_USER_LOGIN", "USER"})
+
+
 def run_cli(
     args: list[str],
     capsys: pytest.CaptureFixture[str],
@@ -56,7 +61,9 @@ def run_cli(
     """Run ``ironship ARGS`` in this process; returns its exit code, stdout and stderr."""
     capsys.readouterr()
     with monkeypatch.context() as m:
-        for key in [k for k in os.environ if k.startswith("IRON")]:
+        for key in [k for k in os.environ if k.startswith("IRON") or k in _CI_VARS]:
+            m.delenv(key)
+        for key in [k for k in os.environ if k.startswith("GITHUB_")]:
             m.delenv(key)
         m.setenv("NO_COLOR", "1")
         m.setenv("HOME", str(cwd or Path.cwd()))

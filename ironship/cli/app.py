@@ -62,8 +62,9 @@ def _plain_help(params: list[Parameter], ctx: Context) -> list[Parameter]:
     for param in params:
         if isinstance(param, TyperOption) and param.metavar is None:
             param.metavar = "" if param.is_flag else _classic_type(param, ctx)
-        elif isinstance(param, TyperArgument) and param.metavar is None:
-            param.metavar = (param.name or "value").upper()
+        elif isinstance(param, TyperArgument):
+            if param.metavar is None:
+                param.metavar = (param.name or "value").upper()
             param.display_type_rich = _no_type  # type: ignore[method-assign]
     return params
 

@@ -17,7 +17,9 @@ from typing import Literal
 
 from ironship import __version__, exitcodes
 from ironship.deploy.executor import apply_plan, rollback
+from ironship.deploy.guard import apply_exit_code
 from ironship.deploy.models import ApplyResult, Plan, WorkerResult
+from ironship.deploy.planfile import SavedPlan, fresh_plan
 from ironship.deploy.planner import make_plan
 from ironship.deploy.ports import DeployClient
 from ironship.deploy.stamps import GIT_DIRTY_KEY, git_stamps, origin_stamps
@@ -52,6 +54,8 @@ class ApplyRequest:
     rollback: bool = False  # --rollback-on-failure
     check_runtimes: bool = False  # warn about runtimes the target cannot run (local engine)
     refuse_dirty: bool = False  # in CI without --allow-dirty: no upload from a dirty tree
+    continue_on_error: bool = True  # False: the first failed or conflicting worker skips the rest
+    saved: SavedPlan | None = None  # apply PLAN: exactly that plan (refused if stale), no prompt
 
 
 @dataclass(frozen=True)
@@ -107,13 +111,6 @@ def smoke_exit_code(results: Sequence[SmokeResult]) -> int:
     return exitcodes.SMOKE_FAILED if any(not r.passed for r in results) else exitcodes.OK
 
 
-def apply_exit_code(result: ApplyResult) -> int:
-    """0 when every upload worked; 5 when some did and some failed; 1 when none worked."""
-    if not result.failed:
-        return exitcodes.OK
-    return exitcodes.PARTIAL if result.changed else exitcodes.ERROR
-
-
 def run_tests(
     client: SmokeClient,
     cases: Sequence[SmokeCase],
@@ -142,21 +139,12 @@ def run_apply(
     ``request.refuse_dirty`` a worker stamped dirty stops the apply there. ``secret_key``
     (the target's) keys the digests of workers with secrets (``deploy/settings.py``).
     """
-    plan = make_plan(
-        client,
-        manifest,
-        only=request.only,
-        prune=request.prune,
-        force=request.force,
-        parallelism=request.parallelism,
-        stacks=client if request.check_runtimes else None,
-        secret_key=secret_key,
-    )
+    plan = _plan(client, manifest, request, secret_key)
     hooks.on_plan(plan)
     stamp_map = _stamps_of_changed(manifest, plan, stamps)
     if request.refuse_dirty:
         refuse_dirty(stamp_map)
-    if not _approved(plan, hooks):
+    if request.saved is None and not _approved(plan, hooks):
         return ApplyOutcome(plan, None, exitcodes.ERROR)
     applied = _apply(client, plan, request, hooks, stamp_map)
     hooks.on_applied(applied)
@@ -167,6 +155,32 @@ def run_apply(
         return ApplyOutcome(plan, applied, code, smoke_skipped=True)
     smoke = _smoke_after_apply(client, manifest, applied, request, hooks)
     return ApplyOutcome(plan, applied, smoke.exit_code, smoke)
+
+
+def _plan(
+    client: DeployClient, manifest: Manifest, request: ApplyRequest, secret_key: bytes | None
+) -> Plan:
+    """The plan to carry out: a fresh one, or the saved one (re-planned, refused if stale)."""
+    stacks = client if request.check_runtimes else None
+    if request.saved is not None:
+        return fresh_plan(
+            client,
+            manifest,
+            request.saved,
+            parallelism=request.parallelism,
+            stacks=stacks,
+            secret_key=secret_key,
+        )
+    return make_plan(
+        client,
+        manifest,
+        only=request.only,
+        prune=request.prune,
+        force=request.force,
+        parallelism=request.parallelism,
+        stacks=stacks,
+        secret_key=secret_key,
+    )
 
 
 def _approved(plan: Plan, hooks: ApplyHooks) -> bool:
@@ -212,6 +226,7 @@ def _apply(
             parallelism=request.parallelism,
             stamps=stamps,
             on_done=hooks.on_uploaded,
+            continue_on_error=request.continue_on_error,
         )
 
 

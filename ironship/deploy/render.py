@@ -13,7 +13,7 @@ from ironship import FORMAT_VERSION, __version__
 from ironship.deploy.guard import history_id
 from ironship.deploy.models import ApplyResult, Plan, WorkerPlan, WorkerResult
 from ironship.deploy.stamps import DIGEST_KEY, GIT_SHA_KEY
-from ironship.smoke.report import to_json
+from ironship.smoke.report import Payloads, to_json
 
 if TYPE_CHECKING:
     from ironship.deploy.pipeline import ApplyOutcome, SmokeOutcome
@@ -159,18 +159,21 @@ def apply_json(result: ApplyResult, target: str) -> dict[str, Any]:
     return doc
 
 
-def smoke_json(smoke: SmokeOutcome) -> dict[str, Any]:
-    """The ``smoke`` section of ``apply --json``: results, and the rollback when there was one."""
-    doc = to_json(smoke.results)
+def smoke_json(smoke: SmokeOutcome, payloads: Payloads | None = None) -> dict[str, Any]:
+    """The ``smoke`` section of ``apply --json``: results (with their payloads, filtered), and
+    the rollback when there was one."""
+    doc = to_json(smoke.results, payloads)
     if smoke.rollback is not None:
         doc["rollback"] = dict(smoke.rollback)
     return doc
 
 
-def outcome_json(outcome: ApplyOutcome, target: str) -> dict[str, Any]:
+def outcome_json(
+    outcome: ApplyOutcome, target: str, payloads: Payloads | None = None
+) -> dict[str, Any]:
     """The ``apply --json`` document: the plan, each worker's result and the smoke section."""
     assert outcome.applied is not None, "a cancelled apply prints no document"
     doc = apply_json(outcome.applied, target)
     if outcome.smoke is not None:
-        doc["smoke"] = smoke_json(outcome.smoke)
+        doc["smoke"] = smoke_json(outcome.smoke, payloads)
     return doc

@@ -105,6 +105,11 @@ class Client:
         # Mounted on this API's prefix only, so a caller's session keeps its other adapters.
         self._session.mount(base_url.rstrip("/") + "/", HTTPAdapter(max_retries=self._retry))
 
+    @property
+    def host(self) -> str:
+        """The API host (and port), as a plan file records where it was made for."""
+        return self._host
+
     def __repr__(self) -> str:
         shown = redact(self._root, self._secret)
         return f"Client({shown!r}, project_id={self.project_id!r})"

@@ -42,6 +42,7 @@ class Code:
     config: str | None = None
     env_vars: Mapping[str, str] = field(default_factory=dict, hash=False)
     latest_change: str | None = None
+    latest_history_id: str | None = None  # the id of the newest revision
     created_at: str | None = None
 
     @classmethod
@@ -52,6 +53,7 @@ class Code:
             rev=_int(d, "rev") or 0,
             latest_checksum=_str(d, "latest_checksum"),
             latest_change=_str(d, "latest_change"),
+            latest_history_id=_str(d, "latest_history_id"),
             created_at=_str(d, "created_at"),
             **_settings(d),
         )

@@ -10,11 +10,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import Progress, TaskID
-from rich.table import Table
 
 from ironship import exitcodes
-from ironship.cli import ui
+from ironship.cli.commands import deploy_view
 from ironship.cli.commands import smoke as smoke_cmd
 from ironship.cli.options import (
     NO_OPTIONS,
@@ -27,20 +25,26 @@ from ironship.cli.options import (
     with_connection,
 )
 from ironship.cli.outputs import writable_file
-from ironship.cli.ui import err, is_interactive, out, print_json
-from ironship.deploy.models import ApplyResult, Plan, WorkerResult
+from ironship.cli.ui import err, print_json
 from ironship.deploy.pipeline import (
-    ApplyHooks,
-    ApplyOutcome,
     ApplyRequest,
     SmokeMode,
     StampSource,
     ref_stamp_source,
     run_apply,
+    smoke_cases,
     stamp_source,
 )
+from ironship.deploy.planfile import (
+    PlanTarget,
+    SavedPlan,
+    check_target,
+    load_plan_file,
+    plan_context,
+    write_plan_file,
+)
 from ironship.deploy.planner import make_plan
-from ironship.deploy.render import outcome_json, plan_json, plan_lines, result_rows
+from ironship.deploy.render import outcome_json, plan_json
 from ironship.deploy.stamps import in_ci
 from ironship.errors import IronshipError
 from ironship.iron.target import ConnectOptions
@@ -48,7 +52,7 @@ from ironship.manifest.load import load_manifest
 from ironship.manifest.models import Manifest
 from ironship.packaging.gitref import tree_at_ref
 from ironship.paths import DEFAULT_MANIFEST
-from ironship.smoke.runner import SmokeResult
+from ironship.smoke.report import payloads_of
 
 OnlyOpt = Annotated[
     list[str] | None,
@@ -82,19 +86,18 @@ AllowDirtyOpt = Annotated[
         help="With CI set, upload even from files that differ from their last commit.",
     ),
 ]
+StopOpt = Annotated[
+    bool,
+    typer.Option(
+        "--stop-on-error",
+        help="Stop at the first failed or conflicting worker; the rest are skipped.",
+    ),
+]
+PlanFileArg = Annotated[
+    Path | None,
+    typer.Argument(metavar="PLAN", help="A plan file from `plan --out`: apply exactly it."),
+]
 YesOpt = Annotated[bool, typer.Option("-y", "--yes", help="Don't ask for confirmation.")]
-
-
-def confirm(question: str, what: str, yes: bool) -> bool:
-    """Ask on a terminal; ``-y`` approves; without a terminal, refuse to guess."""
-    if yes:
-        return True
-    if not is_interactive():
-        raise IronshipError(
-            f"{what} needs confirmation, and there is no terminal to ask",
-            hint="pass -y/--yes to approve (for example in CI)",
-        )
-    return typer.confirm(question, default=False)
 
 
 @contextmanager
@@ -120,16 +123,6 @@ def manifest_source(
         yield manifest, here, ref_stamp_source(tree)
 
 
-def _print_plan(plan: Plan, verbose: bool = False) -> None:
-    for text, style in plan_lines(plan, verbose=verbose):
-        out.print(text, style=style, markup=False)
-
-
-def _print_warnings(plan: Plan) -> None:
-    for warning in plan.warnings:
-        err.print(f"warning: {warning}", markup=False)
-
-
 @with_connection
 def plan(
     file: FileOpt = Path(DEFAULT_MANIFEST),
@@ -143,9 +136,20 @@ def plan(
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List unchanged too.")] = False,
     parallelism: PlanParallelOpt = 4,
     ref: RefOpt = None,
+    out_file: Annotated[
+        Path | None,
+        typer.Option("--out", metavar="FILE", help="Also save the plan, for `apply FILE`."),
+    ] = None,
     conn: ConnectOptions = NO_OPTIONS,
 ) -> None:
     """Show, worker by worker, what apply would change and why."""
+    if out_file is not None:
+        writable_file(out_file, "--out")
+        if ref is not None:
+            raise IronshipError(
+                "--out with --ref: a plan built from a commit cannot be saved",
+                hint="plan --out from a checkout of that commit, or apply --ref directly",
+            )
     with (
         manifest_source(file, ref, conn, quiet=as_json) as (manifest, where, _),
         connected(where, conn, quiet=as_json) as tgt,
@@ -160,112 +164,47 @@ def plan(
             stacks=tgt.client if tgt.kind == "local" else None,
             secret_key=tgt.secret_key,
         )
-    _print_warnings(the_plan)
+        if out_file is not None:
+            target = PlanTarget.of(tgt.kind, tgt.client.project_id, tgt.client.host)
+            context = plan_context(manifest, target, only=only or (), prune=prune, force=force)
+            write_plan_file(out_file, the_plan, context, key=tgt.secret_key)
+            err.print(f"plan saved to {out_file}; apply it with: ironship apply {out_file}")
+    deploy_view.print_warnings(the_plan)
     if as_json:
         print_json(plan_json(the_plan, tgt.kind))
     else:
-        _print_plan(the_plan, verbose)
+        deploy_view.print_plan(the_plan, verbose)
     if detailed_exitcode and the_plan.has_changes:
         raise typer.Exit(exitcodes.CHANGES)
 
 
-def _results_table(result: ApplyResult) -> Table:
-    table = ui.table("worker", "action", "result", "detail")
-    styles = {"failed": "red", "created": "green", "updated": "yellow", "deleted": "red"}
-    for name, action, outcome, detail in result_rows(result):
-        table.add_row(name, action, f"[{styles.get(outcome, 'none')}]{outcome}[/]", detail)
-    return table
-
-
-class _ApplyView:
-    """What ``apply`` shows while the pipeline runs: the plan, prompts and progress."""
-
-    def __init__(self, *, yes: bool, as_json: bool, smoke: SmokeMode | None, parallelism: int):
-        self.yes = yes
-        self.as_json = as_json
-        self.smoke = smoke
-        self.parallelism = parallelism
-        self.progress: Progress | None = None
-        self.task: TaskID | None = None
-
-    def hooks(self) -> ApplyHooks:
-        return ApplyHooks(
-            confirm=self.confirm,
-            on_plan=self.on_plan,
-            on_upload_start=self.on_upload_start,
-            on_uploaded=self.on_uploaded,
-            on_applied=self.on_applied,
-            on_smoke_start=self.on_smoke_start,
-            on_smoke_result=self.on_smoke_result,
+def _saved_plan(
+    plan_file: Path | None,
+    *,
+    only: list[str] | None,
+    prune: bool,
+    force: bool,
+    ref: str | None,
+) -> SavedPlan | None:
+    """The plan file to apply, read and checked before any work; the plan fixes the options."""
+    if plan_file is None:
+        return None
+    given = [
+        flag
+        for flag, on in (
+            ("--only", bool(only)),
+            ("--prune", prune),
+            ("--force", force),
+            ("--ref", ref),
         )
-
-    def confirm(self, question: str, what: str) -> bool:
-        return confirm(question, what, self.yes)
-
-    def on_plan(self, plan: Plan) -> None:
-        _print_warnings(plan)
-        if not self.as_json:
-            _print_plan(plan)
-
-    def on_upload_start(self, total: int) -> None:
-        if err.is_terminal and not self.as_json:
-            self.progress = Progress(console=err, transient=True)
-            self.progress.start()
-            self.task = self.progress.add_task("uploading", total=total)
-
-    def on_uploaded(self, _: WorkerResult) -> None:
-        if self.progress is not None and self.task is not None:
-            self.progress.advance(self.task)
-
-    def close(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
-
-    def on_applied(self, result: ApplyResult) -> None:
-        self.close()
-        if self.as_json:
-            return
-        if result.plan.has_changes:
-            out.print(_results_table(result))
-        else:
-            out.print("no changes: nothing uploaded")
-
-    def on_smoke_start(self, count: int) -> None:
-        if self.as_json:
-            return
-        if count:
-            smoke_cmd.announce(count, self.parallelism)
-        else:
-            which = "workers" if self.smoke == "all" else "changed workers"
-            err.print(f"smoke: no smoke tests to run for the {which}")
-
-    def on_smoke_result(self, result: SmokeResult) -> None:
-        if not self.as_json:
-            smoke_cmd.print_progress(result)
-
-
-def _print_outcome(outcome: ApplyOutcome, rollback_asked: bool) -> None:
-    """apply's text ending: smoke results, the rollback, and what went wrong."""
-    assert outcome.applied is not None
-    smoke = outcome.smoke
-    if smoke is not None and smoke.results:
-        smoke_cmd.print_results(smoke.results)
-        smoke_cmd.print_rollback(smoke)
-        if failed := smoke_cmd.failed_count(smoke):
-            err.print(
-                f"error: deployed, but {failed} smoke test(s) failed "
-                f"(exit code {outcome.exit_code})",
-                markup=False,
-            )
-            if not rollback_asked and outcome.applied.changed:
-                err.print(
-                    "hint: --rollback-on-failure puts the workers an apply changed back to "
-                    "their previous revisions when a smoke test fails",
-                    markup=False,
-                )
-    if outcome.applied.failed:
-        err.print(f"error: {len(outcome.applied.failed)} worker(s) failed; see the table above")
+        if on
+    ]
+    if given:
+        raise IronshipError(
+            f"{', '.join(given)} with a plan file: the plan already fixes what to apply",
+            hint=f"make a new plan with those options: ironship plan {' '.join(given)} --out FILE",
+        )
+    return load_plan_file(plan_file)
 
 
 _SMOKE_MODES: dict[str | None, SmokeMode | None] = {None: None, "changed": "changed", "all": "all"}
@@ -302,18 +241,29 @@ def apply(
     rollback_on_failure: RollbackOpt = False,
     ref: RefOpt = None,
     allow_dirty: AllowDirtyOpt = False,
+    stop_on_error: StopOpt = False,
+    plan_file: PlanFileArg = None,
     conn: ConnectOptions = NO_OPTIONS,
 ) -> None:
     """Plan, confirm, upload what changed, verify the server, optionally smoke-test.
 
+    PLAN (from plan --out): apply exactly that plan, with no prompt, unless it is stale.
+
     With CI=true, a worker whose files differ from their commit needs --allow-dirty.
     """
     mode = _smoke_mode(smoke, junit, rollback_on_failure)
-    view = _ApplyView(yes=yes, as_json=as_json, smoke=mode, parallelism=parallelism)
+    saved = _saved_plan(plan_file, only=only, prune=prune, force=force, ref=ref)
+    if saved is not None:
+        file, conn = saved.manifest_path, replace(conn, env=conn.env or saved.environment)
+    view = deploy_view.ApplyView(yes=yes, as_json=as_json, smoke=mode, parallelism=parallelism)
     with (
         manifest_source(file, ref, conn, quiet=as_json) as (manifest, where, stamps),
         connected(where, conn, quiet=as_json) as tgt,
     ):
+        if saved is not None:
+            target = PlanTarget.of(tgt.kind, tgt.client.project_id, tgt.client.host)
+            environment = manifest.environment.name if manifest.environment else None
+            check_target(saved, target, environment)
         request = ApplyRequest(
             only=tuple(only or ()),
             prune=prune,
@@ -323,6 +273,8 @@ def apply(
             rollback=rollback_on_failure,
             check_runtimes=tgt.kind == "local",
             refuse_dirty=in_ci(os.environ) and not allow_dirty,
+            continue_on_error=not stop_on_error,
+            saved=saved,
         )
         try:
             outcome = run_apply(
@@ -340,11 +292,12 @@ def apply(
         raise typer.Exit(exitcodes.ERROR)
     if outcome.smoke_skipped:
         err.print("smoke tests skipped: some uploads failed")
+    payloads = payloads_of(smoke_cases(manifest.workers))
     if outcome.smoke is not None:
-        smoke_cmd.write_junit(junit, outcome.smoke.results)
+        smoke_cmd.write_junit(junit, outcome.smoke.results, payloads)
     if as_json:
-        print_json(outcome_json(outcome, tgt.kind))
+        print_json(outcome_json(outcome, tgt.kind, payloads))
     else:
-        _print_outcome(outcome, rollback_on_failure)
+        deploy_view.print_outcome(outcome, rollback_on_failure, payloads)
     if outcome.exit_code:
         raise typer.Exit(outcome.exit_code)

@@ -15,7 +15,8 @@ from typing import Annotated, Any
 import typer
 
 from ironship import FORMAT_VERSION, exitcodes
-from ironship.cli.commands.deploy import YesOpt, confirm
+from ironship.cli.commands.deploy import YesOpt
+from ironship.cli.commands.deploy_view import confirm
 from ironship.cli.options import (
     NO_OPTIONS,
     FileOpt,
