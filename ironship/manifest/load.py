@@ -45,15 +45,21 @@ def load_manifest(
     *,
     secrets_file: Path | None = None,
     environ: Mapping[str, str] | None = None,
+    git: Mapping[str, str] | None = None,
+    home: Path | None = None,
 ) -> Manifest:
     """Read, resolve (environment ``env``, ``${…}`` references), validate and parse ``path``.
+
+    ``git`` (``sha``, ``ref``) and ``home`` are for a manifest checked out from a commit
+    (``--ref``): the commit's values for ``${git:…}``, and the working tree's folder for
+    git and a relative ``secrets_file:``.
 
     ``secrets_file`` (``--secrets-file``) replaces the environment's ``secrets_file:``;
     ``environ`` is what ``${env:…}`` and ``${secret:…}`` read (default: ``os.environ``).
     Raises IronshipError when the file can't be read or ``env`` is not a choice the file
     offers, and ManifestError listing every problem.
     """
-    resolution = resolve_file(path, Options(env, secrets_file, environ))
+    resolution = resolve_file(path, Options(env, secrets_file, environ, git=git, home=home))
     if resolution.problems:
         # The schema explains keys and types, not YAML syntax or files on disk.
         raise ManifestError(resolution.problems, HINT if resolution.from_schema else None)

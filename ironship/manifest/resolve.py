@@ -40,6 +40,10 @@ class Options:
     secrets_file: Path | None = None
     environ: Mapping[str, str] | None = None
     need_secrets: bool = True  # False: accept every ${secret:…} unread (plain validate)
+    # Building from a commit (--ref): ${git:sha}/${git:ref} are that commit's, and the
+    # working tree's manifest folder (``home``) is where git runs and secrets files are found.
+    git: Mapping[str, str] | None = None
+    home: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -104,14 +108,15 @@ def _context(
     doc: Document, path: Path, env: str | None, options: Options, *, need_secrets: bool
 ) -> Context:
     environ = os.environ if options.environ is None else options.environ
-    directory = path.resolve().parent
-    context = Context(directory, environ, need_secrets=need_secrets)
+    directory = options.home or path.resolve().parent
+    known: dict[str, str | None] = dict(options.git or {})
+    context = Context(directory, environ, need_secrets=need_secrets, _git=known)
     if options.secrets_file is not None:
         context.secrets = read_secrets_file(
             options.secrets_file, required=True, named_by="--secrets-file"
         )
     elif env is not None:
-        context.secrets = _environment_secrets(doc, env, Context(directory, environ))
+        context.secrets = _environment_secrets(doc, env, Context(directory, environ, _git=known))
     return context
 
 

@@ -61,7 +61,7 @@ def test_apply_plan_file_applies_it_without_asking(
 def test_a_stale_plan_is_refused_and_uploads_nothing(
     cli: Cli, project: Project, tmp_path: Path
 ) -> None:
-    """A file changed after the plan: apply refuses with 'stale plan' and the server is as before."""
+    """A file changed after the plan: apply refuses ('stale plan') and the server is as before."""
     assert cli("plan", "--out", "plan.json").code == 0
     (tmp_path / "a" / "main.py").write_text("print('changed')\n")
     res = cli("apply", "plan.json")

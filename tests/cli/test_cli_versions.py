@@ -218,6 +218,22 @@ def test_ref_builds_an_older_commit_with_its_own_manifest(
     assert not list((repo.root / ".ironship").glob("ref-*"))
 
 
+def test_ref_resolves_git_variables_as_of_that_commit(
+    cli: Cli, repo: Repo, project: Project
+) -> None:
+    """Under --ref, ${git:sha} and ${git:ref} are the commit built, not the working tree's HEAD."""
+    with_vars = MANIFEST.replace(
+        "  beta:", "    env: {RELEASE: '${git:ref}', SHA: '${git:sha}'}\n  beta:"
+    )
+    first = repo.commit("Stamp the release", {"ironship.yml": with_vars})
+    repo.git("tag", "v1")
+    repo.commit("Later", {"b/main.py": "print('b2')\n"})
+    res = cli("apply", "-y", "--ref", "v1", "--only", "alpha")
+    assert res.code == 0, res.err
+    env = codes(project)["alpha"].env_vars
+    assert (env["RELEASE"], env["SHA"]) == ("v1", first)
+
+
 def test_a_bad_ref_is_a_clear_error(cli: Cli, repo: Repo, project: Project) -> None:
     """An unknown ref, or a manifest broken at that commit, says so; nothing is uploaded."""
     res = cli("apply", "-y", "--ref", "no-such-tag")

@@ -118,7 +118,13 @@ def manifest_source(
     with tree_at_ref(file, ref) as tree:
         if not quiet:
             err.print(f"building from --ref {ref} (commit {tree.commit[:7]})", markup=False)
-        manifest = load_manifest(tree.manifest, conn.env, secrets_file=conn.secrets_file)
+        manifest = load_manifest(
+            tree.manifest,
+            conn.env,
+            secrets_file=conn.secrets_file,
+            git={"sha": tree.commit, "ref": tree.ref},
+            home=tree.base,
+        )
         here = replace(manifest, path=tree.original(tree.manifest))
         yield manifest, here, ref_stamp_source(tree)
 
