@@ -59,7 +59,9 @@ class SettingChange:
 
     def describe(self) -> str:
         if self.sensitive:
-            return f"{self.key} changed"
+            # "env.X added" / "env.X removed" already say what happened.
+            done = self.key.endswith((" added", " removed"))
+            return self.key if done else f"{self.key} changed"
         return f"{self.key}: {_show(self.before)} → {_show(self.after)}"
 
 

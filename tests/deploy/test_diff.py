@@ -181,3 +181,12 @@ def test_an_unchanged_secret_is_no_change() -> None:
         config='{"password": "pw", "a": 1}',
     )
     assert setting_changes(wanted, remote) == ()
+
+
+def test_env_var_added_or_removed_reads_as_such() -> None:
+    """An env var added or removed is described as that, not as 'added changed'."""
+    assert SettingChange("env.API added", None, None, sensitive=True).describe() == "env.API added"
+    assert SettingChange("env.OLD removed", None, None, sensitive=True).describe() == (
+        "env.OLD removed"
+    )
+    assert SettingChange("env.API", None, None, sensitive=True).describe() == "env.API changed"
