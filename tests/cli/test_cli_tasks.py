@@ -112,3 +112,22 @@ def test_the_default_wait_bound_follows_the_task() -> None:
     assert _wait_bound(task, None) == 35 + WAIT_MARGIN
     assert _wait_bound(Task("t", "w", None, "1", "queued"), None) == 3600 + WAIT_MARGIN
     assert _wait_bound(task, 2.5) == 2.5
+
+
+def test_task_shows_its_payload_with_sensitive_values_filtered(
+    cli: Cli, project: Project
+) -> None:
+    """`task` shows the payload as JSON, with [FILTERED] under keys like password, in text
+    and in --json; the task itself received the real value."""
+    queued = cli(
+        "queue", "quick", "--wait", "--json", "--payload", '{"db": {"password": "hunter2"}}'
+    )
+    assert queued.code == 0, queued.err
+    task_id = json.loads(queued.out)["id"]
+    text = cli("task", task_id)
+    assert '"password": "[FILTERED]"' in text.out and '"n": 1' in text.out
+    doc = json.loads(cli("task", task_id, "--json").out)
+    assert doc["payload"] == {"n": 1, "db": {"password": "[FILTERED]"}}
+    assert "hunter2" not in text.out + text.err + json.dumps(doc)
+    with project.client() as client:
+        assert "hunter2" in (client.get_task(task_id).payload or "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ from ironship.iron.wait import Clock, wait_for_task
 from ironship.manifest.defaults import deep_merge
 from ironship.manifest.models import Manifest
 from ironship.paths import DEFAULT_MANIFEST
+from ironship.secrets import filter_sensitive
 
 # How long waiting for a task may take when --wait-timeout is not given: its delay, plus its
 # own timeout (the longest IronWorker lets it run; 3600 s when the server does not say), plus
@@ -124,7 +126,18 @@ def _task_doc(t: Task) -> dict[str, Any]:
         "start_time": t.start_time,
         "end_time": t.end_time,
         "duration": t.duration,  # milliseconds, as the API gives it
+        "payload": _shown_payload(t.payload),
     }
+
+
+def _shown_payload(payload: str | None) -> Any:
+    """The task's payload as ironship shows it: JSON decoded, sensitive keys [FILTERED]."""
+    if payload is None:
+        return None
+    try:
+        return filter_sensitive(json.loads(payload))
+    except ValueError:
+        return payload  # not JSON: a plain string the worker reads as it is
 
 
 def _wait_bound(task: Task, wait_timeout: float | None) -> float:
@@ -278,6 +291,8 @@ def task(
         print_json({"format_version": FORMAT_VERSION, **doc, "revision": _ran_json(ran)})
         return
     doc["duration"] = f"{t.duration} ms" if t.duration is not None else None
+    if isinstance(doc["payload"], (dict, list)):
+        doc["payload"] = json.dumps(doc["payload"], ensure_ascii=False)
     for key, value in doc.items():
         if value is not None:
             out.print(f"{key:>11}: {value}", markup=False)
