@@ -292,12 +292,23 @@ def test_secrets_reach_the_server_and_nothing_else(
         cli("test", "--env", "staging", "--json"),
         cli("--debug", "test", "--env", "staging", "--junit", str(junit)),
         cli("--debug", "status", "--env", "staging", "--token", "wrong-token"),
+        cli("plan", "--env", "staging", "--out", "plan.json"),
+        cli("show", "plan.json", "--format", "markdown"),
+        cli("show", "plan.json", "--format", "json"),
+        cli("show", "plan.json"),
+        cli("diff", "fib", "latest", "--env", "staging"),
+        cli("history", "fib", "--env", "staging", "--json"),
+        cli("apply", "plan.json", "--env", "staging", "--json"),
     ]
-    assert [r.code for r in runs] == [0, 0, 0, 0, 0, 0, 0, 3, 3, 1]
+    assert [r.code for r in runs] == [0, 0, 0, 0, 0, 0, 0, 3, 3, 1, 0, 0, 0, 0, 0, 0, 0]
     assert "    env.API_KEY changed" in runs[0].out.splitlines()
     assert PAYLOAD_PASSWORD not in runs[7].out and FILTERED in runs[7].out
     assert "FAIL fib / wrong-mode" in runs[8].out and "(401)" in runs[9].err
-    texts = [r.out + r.err for r in runs] + [junit.read_text()]
+    assert "env.API_KEY changed" in runs[11].out  # the PR comment names the change
+    texts = [r.out + r.err for r in runs] + [
+        junit.read_text(),
+        (tmp_path / "plan.json").read_text(),
+    ]
     state = [p for p in (tmp_path / ".ironship").rglob("*") if p.is_file()]
     assert state  # at least its .gitignore; the hash cache too once files are old enough
     texts += [p.read_text(errors="replace") for p in state]
