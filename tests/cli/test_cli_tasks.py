@@ -114,9 +114,7 @@ def test_the_default_wait_bound_follows_the_task() -> None:
     assert _wait_bound(task, 2.5) == 2.5
 
 
-def test_task_shows_its_payload_with_sensitive_values_filtered(
-    cli: Cli, project: Project
-) -> None:
+def test_task_shows_its_payload_with_sensitive_values_filtered(cli: Cli, project: Project) -> None:
     """`task` shows the payload as JSON, with [FILTERED] under keys like password, in text
     and in --json; the task itself received the real value."""
     queued = cli(
