@@ -1,4 +1,5 @@
-"""The deploy policy, once: plan → confirm → apply → smoke-test → roll back → exit code.
+"""The deploy policy, once: plan → confirm → apply → smoke-test → roll back or record the
+passes → exit code.
 
 ``run_apply`` is what ``ironship apply`` does and ``run_tests`` what ``ironship test`` does.
 Both return a frozen result value the CLI renders as text or JSON; neither prints. The CLI
@@ -11,7 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +23,7 @@ from ironship.deploy.models import ApplyResult, Plan, WorkerResult
 from ironship.deploy.planfile import SavedPlan, fresh_plan
 from ironship.deploy.planner import make_plan
 from ironship.deploy.ports import DeployClient
+from ironship.deploy.smokepass import passing_workers, record_smoke_passes
 from ironship.deploy.stamps import GIT_DIRTY_KEY, git_stamps, origin_stamps
 from ironship.errors import IronshipError
 from ironship.manifest.models import Manifest, SmokeTest, Worker
@@ -77,11 +79,13 @@ class ApplyHooks:
 
 @dataclass(frozen=True)
 class SmokeOutcome:
-    """Smoke tests that ran, the rollback they caused (worker -> what happened), the exit code."""
+    """Smoke tests that ran, the rollback they caused (worker -> what happened), the exit code,
+    and the passes recorded on the server (worker -> what happened, ``deploy/smokepass.py``)."""
 
     results: tuple[SmokeResult, ...]
     exit_code: int
     rollback: Mapping[str, str] | None = field(default=None, hash=False)  # None: not rolled back
+    recorded: Mapping[str, str] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -294,8 +298,12 @@ def _smoke_after_apply(
     outcome = run_tests(
         client, cases, parallelism=request.parallelism, on_result=hooks.on_smoke_result
     )
-    if outcome.exit_code == exitcodes.OK or not request.rollback:
-        return outcome
-    with tempfile.TemporaryDirectory(prefix="ironship-rollback-") as tmp:
-        report = rollback(client, applied, Path(tmp))
-    return SmokeOutcome(outcome.results, outcome.exit_code, report)
+    if outcome.exit_code != exitcodes.OK and request.rollback:
+        with tempfile.TemporaryDirectory(prefix="ironship-rollback-") as tmp:
+            report = rollback(client, applied, Path(tmp))
+        return SmokeOutcome(outcome.results, outcome.exit_code, report)
+    # No rollback happened: each worker whose tests all passed gets its pass recorded, which
+    # is what `ironship promote` asks of the revision it ships (deploy/smokepass.py).
+    passed = passing_workers(outcome.results)
+    recorded = record_smoke_passes(client, applied.plan, passed)
+    return replace(outcome, recorded=recorded)
