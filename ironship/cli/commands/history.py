@@ -1,4 +1,5 @@
-"""``ironship history``, ``rollback`` and ``diff``: deployed revisions, read from the server.
+"""``ironship history``, ``rollback`` and ``diff``: deployed revisions, read from the server
+(``diff --env A --env B`` compares two environments: ``envdiff.py``).
 
 Each command parses its options, finds the manifest (optional: without one there is no
 working tree to compare with and git is asked in the current folder), connects, calls
@@ -15,8 +16,11 @@ from typing import Annotated, Any
 import typer
 
 from ironship import FORMAT_VERSION, exitcodes
+from ironship.cli.commands import envdiff
 from ironship.cli.commands.deploy import YesOpt
 from ironship.cli.commands.deploy_view import confirm
+from ironship.cli.commands.envdiff import diff_environments, setting_line
+from ironship.cli.commands.envflags import with_env_list
 from ironship.cli.options import (
     NO_OPTIONS,
     FileOpt,
@@ -34,7 +38,7 @@ from ironship.deploy.history import (
     load_history,
     rollback_worker,
 )
-from ironship.deploy.models import LocalWorker, SettingChange
+from ironship.deploy.models import LocalWorker
 from ironship.deploy.revdiff import RevisionDiff, Side, compare
 from ironship.deploy.settings import local_worker
 from ironship.errors import IronshipError
@@ -282,13 +286,6 @@ def _diff_json(d: RevisionDiff) -> dict[str, Any]:
     }
 
 
-def _setting_line(change: SettingChange) -> str:
-    """``env.NAME added`` as it is, not ``env.NAME added changed``; values never."""
-    if change.sensitive and change.key.endswith((" added", " removed")):
-        return change.key
-    return change.describe()
-
-
 def _diff_lines(d: RevisionDiff) -> list[str]:
     lines = [f"{d.worker}: {d.before.label} → {d.after.label}"]
     if not d.files.known:
@@ -296,7 +293,7 @@ def _diff_lines(d: RevisionDiff) -> list[str]:
     lines += [f"+ {p}" for p in d.files.added]
     lines += [f"- {p}" for p in d.files.removed]
     lines += [f"~ {p}" for p in d.files.changed]
-    lines += [_setting_line(s) for s in d.settings]
+    lines += [setting_line(s) for s in d.settings]
     if d.empty:
         lines.append("no differences")
     return lines
@@ -304,15 +301,52 @@ def _diff_lines(d: RevisionDiff) -> list[str]:
 
 @dataclass(frozen=True)
 class DiffRequest:
-    """What to compare; ``rev_b`` None is the working tree. Further ways to name the two
-    sides (other environments) add fields here and cases in ``_diff``."""
+    """What to compare: two revisions of ``worker`` (``rev_b`` None: the working tree), or,
+    with two ``envs``, what the two environments run (``worker`` and ``only`` pick workers)."""
 
-    worker: str
+    worker: str | None
     rev_a: str | None
     rev_b: str | None
+    envs: tuple[str, ...] = ()
+    only: tuple[str, ...] = ()
+
+    @property
+    def environments(self) -> tuple[str, str] | None:
+        """The two environments to compare (None: this compares revisions)."""
+        return (self.envs[0], self.envs[1]) if len(self.envs) == 2 else None
+
+    @property
+    def workers(self) -> tuple[str, ...]:
+        return (*self.only, *((self.worker,) if self.worker else ()))
+
+
+USAGE = "ironship diff WORKER REV_A [REV_B], or ironship diff --env A --env B [--only W]"
+
+
+def check_request(req: DiffRequest) -> None:
+    """Refuse a mix of the two ways to call ``diff`` (before anything is read)."""
+    if len(req.envs) > 2:
+        raise IronshipError(
+            f"--env given {len(req.envs)} times: diff compares two environments", hint=USAGE
+        )
+    if req.environments is not None:
+        if req.rev_a is not None or req.rev_b is not None:
+            raise IronshipError(
+                "diff --env A --env B compares what two environments run: it takes no "
+                "revisions (REV_A, REV_B)",
+                hint="drop the revisions, or give one --env to compare revisions in it",
+            )
+        if req.envs[0] == req.envs[1]:
+            raise IronshipError(f"--env {req.envs[0]} given twice", hint=USAGE)
+        return
+    if req.only:
+        raise IronshipError("--only goes with diff --env A --env B", hint=USAGE)
+    if req.worker is None:
+        raise IronshipError("diff needs a worker, or two environments", hint=USAGE)
 
 
 def _diff(req: DiffRequest, ctx: _Context, tgt: Target) -> RevisionDiff:
+    assert req.worker is not None
     if req.rev_a is None:
         raise IronshipError(
             "diff needs the revision to compare: ironship diff WORKER REV_A [REV_B]",
@@ -331,9 +365,12 @@ def _diff(req: DiffRequest, ctx: _Context, tgt: Target) -> RevisionDiff:
         )
 
 
-@with_connection
+@with_env_list
 def diff(
-    worker: WorkerArg,
+    worker: Annotated[
+        str | None,
+        typer.Argument(help="The worker (code package name); with two --env, optional."),
+    ] = None,
     rev_a: Annotated[
         str | None,
         typer.Argument(help="A revision: number, commit SHA (7+ hex digits), previous, latest."),
@@ -341,16 +378,31 @@ def diff(
     rev_b: Annotated[
         str | None, typer.Argument(help="Another revision (default: the working tree).")
     ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--only", metavar="WORKER", help="With two --env: compare these workers (repeatable)."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
     file: FileOpt = Path(DEFAULT_MANIFEST),
+    envs: tuple[str, ...] = (),
     conn: ConnectOptions = NO_OPTIONS,
 ) -> None:
-    """Compare two deployed revisions, or a revision with the working tree.
+    """Compare two deployed revisions, a revision with the working tree, or two environments.
 
     Files + added, - removed, ~ changed; settings by name (env and config values never).
+
+    --env A --env B: whether the two run the same package and settings, worker by worker.
     """
+    req = DiffRequest(worker, rev_a, rev_b, envs, tuple(only or ()))
+    check_request(req)
+    if (pair := req.environments) is not None:
+        found = diff_environments(file, conn, pair, req.workers, quiet=as_json)
+        envdiff.render(found, pair, as_json)
+        return
+    assert worker is not None
     ctx = _context(file, worker, conn)
-    req = DiffRequest(worker, rev_a, rev_b)
     with connected(ctx.where, conn, quiet=as_json, create_engine=False) as tgt:
         result = _diff(req, ctx, tgt)
     if as_json:
