@@ -34,7 +34,7 @@ from ironship.deploy.promote import promote as run_promote
 from ironship.deploy.render import apply_json, plan_lines, result_rows, result_summary
 from ironship.deploy.stamps import read_stamps
 from ironship.errors import IronshipError
-from ironship.iron.target import ConnectOptions, describe_target
+from ironship.iron.target import ConnectOptions, credentials, engine_dir
 from ironship.manifest.load import load_manifest
 from ironship.manifest.models import Manifest
 from ironship.paths import DEFAULT_MANIFEST
@@ -77,18 +77,25 @@ def _manifest(file: Path, conn: ConnectOptions, env: str, flag: str, secrets: bo
         raise IronshipError(message, hint=exc.hint) from None
 
 
+def _place(manifest: Manifest, conn: ConnectOptions) -> str:
+    """Where ``manifest``'s environment leads: a project on a host, or a local engine folder
+    (resolved from files and variables only; nothing is connected)."""
+    opts = replace(conn, environment=environment_layer(manifest))
+    creds = credentials(opts)
+    if creds is not None:
+        return f"project {creds.project_id} on {creds.base_url}"
+    return f"the local engine in {engine_dir(manifest.directory, opts)}"
+
+
 def _distinct(source: Manifest, dest: Manifest, conn: ConnectOptions) -> None:
     """Refuse two environments that lead to the same place (before connecting to either)."""
-    a, b = (
-        describe_target(m.directory, replace(conn, environment=environment_layer(m)))[1]
-        for m in (source, dest)
-    )
-    if a == b:
+    place = _place(source, conn)
+    if place == _place(dest, conn):
         names = f"--from {_name(source)} and --to {_name(dest)}"
         raise IronshipError(
-            f"{names} both deploy to {a}: nothing to promote between them",
-            hint="give each environment its own target: (project_id, host, token) in "
-            f"{source.path.name}",
+            f"{names} both deploy to {place}: nothing to promote between them",
+            hint="give each environment a target: of its own (project_id, host, token) in "
+            f"{source.path.name}, and no --token/--project-id/--host flags",
         )
 
 
