@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import zipfile
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from deploy.fakes import FakeIron
@@ -25,10 +27,12 @@ from ironship.deploy.promote import (
     Promotion,
     promote,
 )
+from ironship.deploy.settings import upload_data
 from ironship.deploy.smokepass import SMOKE_PASSED_KEY
 from ironship.deploy.stamps import DIGEST_KEY, FILES_KEY, GIT_DIRTY_KEY, GIT_SHA_KEY, SMOKE_KEY
 from ironship.errors import IronshipError
 from ironship.manifest.models import Manifest, Worker
+from ironship.packaging.archive import write_zip
 from ironship.secrets import Secret
 
 PASSES = smoke_test("prints-1", 1)
@@ -323,3 +327,63 @@ def test_promoted_smoke_stamp_is_productions(ws: Workspace, staging: Env, produc
     assert isinstance(stamped, dict) and plan.workers[0].local is not None
     assert stamped[SMOKE_KEY] == plan.workers[0].local.smoke_digest
     assert stamped[SMOKE_KEY] != staging.code("alpha")["env_vars"][SMOKE_KEY]  # type: ignore[index]
+
+
+class Corrupting(FakeIron):
+    """A server whose downloads arrive altered (one byte more than the package)."""
+
+    def download_code(self, code_id: str, dest: Path, revision: int | None = None) -> Path:
+        path = super().download_code(code_id, dest, revision)
+        path.write_bytes(path.read_bytes() + b"\0")
+        return path
+
+
+class Rezipping(FakeIron):
+    """A server that stores other bytes than it was sent (one byte more)."""
+
+    def upload_code(self, data: Mapping[str, Any], zip_path: Path | None) -> str:
+        if zip_path is not None:
+            zip_path.write_bytes(zip_path.read_bytes() + b"\0")
+        return super().upload_code(data, zip_path)
+
+
+def test_a_download_that_is_not_the_package_stops_everything(staging: Env, production: Env) -> None:
+    """The downloaded zip's MD5 must be the source's checksum: otherwise nothing is uploaded."""
+    staging.apply()
+    corrupting = Corrupting()
+    for code in staging.server.list_codes():  # the same codes, served by a corrupting server
+        corrupting.revisions[code.id] = staging.server.revisions[code.id]
+        corrupting.data[code.id] = staging.server.data[code.id]
+    corrupting.zips = staging.server.zips
+    staging.server = corrupting
+    with pytest.raises(IronshipError) as caught:
+        run(staging, production)
+    assert caught.value.message.startswith("alpha: staging revision 2: the downloaded zip's MD5 is")
+    assert production.server.list_codes() == []
+
+
+def test_a_package_whose_files_stamp_lies_is_refused(
+    ws: Workspace, staging: Env, production: Env, tmp_path: Path
+) -> None:
+    """A revision stamped with other files than its zip holds is not promoted."""
+    staging.apply()
+    zip_path = tmp_path / "other.zip"
+    write_zip(ws.desired("alpha").fileset, zip_path)
+    staging.server.upload_code(upload_data(ws.desired("beta"), clean(ws.workers["beta"])), zip_path)
+    with pytest.raises(IronshipError) as caught:
+        run(staging, production, only=("beta",))
+    assert caught.value.message == (
+        "beta: staging revision 2: the zip's files are not the ones its IRONSHIP_FILES stamp names"
+    )
+    assert production.server.list_codes() == []
+
+
+def test_other_bytes_on_production_fail_the_worker(staging: Env, production: Env) -> None:
+    """Production storing other bytes than staging's: the read-back fails the worker (exit 1)."""
+    staging.apply()
+    production.server = Rezipping()
+    outcome = run(staging, production, only=("beta",))
+    assert outcome.exit_code == 1 and outcome.applied is not None
+    (beta,) = outcome.applied.results
+    assert beta.outcome == "failed" and beta.code_uploaded
+    assert (beta.message or "").endswith("not the same bytes")
