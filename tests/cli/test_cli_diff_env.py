@@ -130,8 +130,9 @@ def test_diff_usage_mixes_are_refused(stage: Stage) -> None:
 
 
 def test_diff_of_revisions_still_works_in_one_environment(stage: Stage) -> None:
-    """`diff WORKER REV_A REV_B --env staging` compares two revisions as before: the recorded
-    smoke pass (revision 2) differs from revision 1 in nothing the diff shows."""
+    """`diff WORKER REV_A REV_B --env staging` (or IRONSHIP_ENV) compares two revisions as
+    before: the recorded smoke pass (revision 2) differs from revision 1 in nothing shown."""
     res = stage.ok("diff", "fib", "1", "2", "--env", "staging")
     sha = stage.repo.head[:7]
     assert res.out.splitlines() == [f"fib: rev 1 ({sha}) → rev 2 ({sha})", "no differences"]
+    assert stage.ok("diff", "fib", "1", "2", IRONSHIP_ENV="staging").out == res.out

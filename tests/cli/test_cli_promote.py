@@ -51,6 +51,9 @@ def test_promote_ships_stagings_bytes_with_productions_settings(stage: Stage) ->
     fib = staging["fib"]
     assert fib.env_vars[SMOKE_PASSED_KEY] == fib.env_vars[SMOKE_KEY]
     assert fib.rev == 2  # the upload, then the settings-only revision recording the pass
+    assert stage.ok("plan", "--env", "staging", "--detailed-exitcode").out.endswith(
+        "No changes. 2 unchanged.\n"
+    )
     res = stage.ok(*PROMOTE, "-y")
     assert "+ fib: create" in res.out and "+ plain: create" in res.out
     assert "2 created." in res.out

@@ -114,9 +114,9 @@ class Stage:
             cwd=self.repo.root,
         )
 
-    def ok(self, *args: str) -> Run:
+    def ok(self, *args: str, **env: str) -> Run:
         """`ironship ARGS`, which must exit 0."""
-        res = self.cli(*args)
+        res = self.cli(*args, **env)
         assert res.code == 0, res.out + res.err
         return res
 
