@@ -70,7 +70,6 @@ from ironship.packaging.fileset import FileEntry, FileSet
 PROMOTED_FROM_KEY = "IRONSHIP_PROMOTED_FROM"  # "staging rev 4": where a promoted package came from
 # Stamps computed for the destination, or meaningful only where they were written.
 NOT_CARRIED = frozenset({DIGEST_KEY, FILES_KEY, SMOKE_KEY, SMOKE_PASSED_KEY, PROMOTED_FROM_KEY})
-SHORT = 7
 
 
 @dataclass(frozen=True)
