@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any
 
 from ironship import FORMAT_VERSION, __version__
 from ironship.deploy.guard import history_id
-from ironship.deploy.models import ApplyResult, Plan, WorkerPlan, WorkerResult
+from ironship.deploy.models import (
+    SCHEDULE_OUTCOMES,
+    ApplyResult,
+    Plan,
+    SchedulePlan,
+    ScheduleResult,
+    WorkerPlan,
+    WorkerResult,
+)
+from ironship.deploy.schedules import schedule_timing
 from ironship.deploy.stamps import DIGEST_KEY, GIT_SHA_KEY
 from ironship.smoke.report import Payloads, to_json
 
@@ -33,21 +42,50 @@ def summary_line(plan: Plan) -> str:
         )
     if s["orphan"]:
         text += f", {s['orphan']} orphan(s) on the server (not touched; see --prune)"
-    return text + "."
+    return text + _schedules_summary(plan) + "."
+
+
+def _schedules_summary(plan: Plan) -> str:
+    """``; schedules: 1 to create, 1 to replace`` (zeros left out; nothing without schedules)."""
+    s = plan.schedule_summary
+    words = (("create", "to create"), ("update", "to replace"), ("delete", "to cancel"))
+    parts = [f"{s[action]} {text}" for action, text in words if s[action]]
+    parts += [f"{s['unchanged']} unchanged"] if s["unchanged"] else []
+    if s["orphan"]:
+        parts.append(f"{s['orphan']} orphan(s) (not touched; see --prune)")
+    return f"; schedules: {', '.join(parts)}" if parts else ""
+
+
+def schedule_line(sp: SchedulePlan) -> str:
+    """``+ schedule nightly (every 1d)``, ``~ schedule hourly (every 1h → 30m)``, …"""
+    shown = ", ".join(sp.changes) if sp.action == "update" else schedule_timing(sp)
+    reasons = "" if sp.action in ("create", "update", "unchanged") else ", ".join(sp.changes)
+    text = f"{SYMBOLS[sp.action]} schedule {sp.name}"
+    text += f" ({shown})" if shown else ""
+    return text + (f": {reasons}" if reasons else "")
+
+
+def _head(wp: WorkerPlan) -> str:
+    head = f"{SYMBOLS[wp.action]} {wp.name}: {wp.action}"
+    if wp.action == "update":
+        kinds = [k for k, on in (("code", wp.code_changed), ("settings", wp.settings)) if on]
+        kinds += ["schedules"] if wp.schedule_changes else []
+        head += f" ({', '.join(kinds)})"
+    elif wp.action == "unchanged" and wp.schedule_changes:
+        head += " (schedules change)"
+    return head
 
 
 def plan_lines(plan: Plan, *, verbose: bool = False) -> list[tuple[str, str | None]]:
     """(text, style) lines: one header per worker and an indented line per reason."""
     out: list[tuple[str, str | None]] = []
     for wp in plan.workers:
-        if wp.action == "unchanged" and not verbose:
+        shown = [sp for sp in wp.schedules if verbose or sp.action != "unchanged"]
+        if wp.action == "unchanged" and not verbose and not shown:
             continue
-        head = f"{SYMBOLS[wp.action]} {wp.name}: {wp.action}"
-        if wp.action == "update":
-            kinds = [k for k, on in (("code", wp.code_changed), ("settings", wp.settings)) if on]
-            head += f" ({', '.join(kinds)})"
-        out.append((head, STYLES.get(wp.action)))
+        out.append((_head(wp), STYLES.get(wp.action)))
         out.extend((f"    {reason}", None) for reason in wp.reasons)
+        out.extend((f"    {schedule_line(sp)}", STYLES.get(sp.action)) for sp in shown)
     out.extend((f"note: {n}", None) for n in plan.notes)
     out.append((summary_line(plan), "bold"))
     return out
@@ -75,6 +113,8 @@ def _worker_json(wp: WorkerPlan) -> dict[str, Any]:
             "checksum": wp.remote.latest_checksum,
             "git_sha": wp.remote.env_vars.get(GIT_SHA_KEY),
         }
+    doc["schedule_changes"] = wp.schedule_changes
+    doc["schedules"] = [_schedule_json(sp) for sp in wp.schedules]
     if wp.local is not None:
         doc["after"] = {
             "digest": wp.local.digest,
@@ -86,6 +126,33 @@ def _worker_json(wp: WorkerPlan) -> dict[str, Any]:
     return doc
 
 
+def _schedule_json(sp: SchedulePlan) -> dict[str, Any]:
+    """One schedule of a plan; its payload is left out (a plan shows no payloads)."""
+    doc: dict[str, Any] = {"name": sp.name, "action": sp.action, "changes": list(sp.changes)}
+    doc["timing"] = schedule_timing(sp)
+    doc["id"] = sp.remote.id if sp.remote is not None else None
+    doc["cancel"] = [s.id for s in sp.cancel]
+    doc["create"] = sp.create
+    d = sp.desired
+    if d is not None:
+        doc["after"] = {
+            "label": d.label,
+            "run_every": d.run_every,
+            "start_at": d.start_at,
+            "end_at": d.end_at,
+            "run_times": d.run_times,
+            "priority": d.priority,
+            "timeout": d.timeout,
+        }
+    if sp.remote is not None:
+        doc["before"] = {
+            "label": sp.remote.label,
+            "status": sp.remote.status,
+            "run_every": sp.remote.run_every,
+        }
+    return doc
+
+
 def plan_json(plan: Plan, target: str) -> dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
@@ -93,6 +160,7 @@ def plan_json(plan: Plan, target: str) -> dict[str, Any]:
         "target": target,
         "has_changes": plan.has_changes,
         "summary": plan.summary,
+        "schedule_summary": plan.schedule_summary,
         "notes": list(plan.notes),
         "workers": [_worker_json(w) for w in plan.workers],
     }
@@ -110,9 +178,27 @@ def _detail(r: WorkerResult) -> str:
     return r.message or ""  # failed, skipped, deleted, orphan
 
 
+def _schedule_detail(r: ScheduleResult) -> str:
+    if r.outcome in ("created", "replaced"):
+        cancelled = f"cancelled {', '.join(r.cancelled)}; " if r.cancelled else ""
+        return f"{cancelled}id {r.id}"
+    if r.outcome == "cancelled":
+        return ", ".join(r.cancelled)
+    if r.outcome in ("unchanged", "orphan"):
+        return f"id {r.id}" if r.id else ""
+    return r.message or ""  # failed, skipped
+
+
 def result_rows(result: ApplyResult) -> list[tuple[str, str, str, str]]:
-    """worker, action, outcome, detail: the table printed at the end of apply."""
-    return [(r.name, r.action, r.outcome, _detail(r)) for r in result.results]
+    """worker, action, outcome, detail: the table printed at the end of apply. Each worker's
+    schedules follow it, as ``  schedule NAME`` rows."""
+    rows: list[tuple[str, str, str, str]] = []
+    for r in result.results:
+        rows.append((r.name, r.action, r.outcome, _detail(r)))
+        rows.extend(
+            (f"  schedule {s.name}", s.action, s.outcome, _schedule_detail(s)) for s in r.schedules
+        )
+    return rows
 
 
 RESULT_ORDER = (
@@ -135,10 +221,25 @@ def outcome_counts(result: ApplyResult) -> dict[str, int]:
     return counts
 
 
+def schedule_outcome_counts(result: ApplyResult) -> dict[str, int]:
+    """How many schedules ended each way, over every worker (zeros included)."""
+    counts: dict[str, int] = dict.fromkeys(SCHEDULE_OUTCOMES, 0)
+    for s in (s for r in result.results for s in r.schedules):
+        counts[s.outcome] += 1
+    return counts
+
+
 def result_summary(result: ApplyResult) -> str:
-    """One line for the end of apply: ``2 updated, 1 conflict, 1 skipped.`` (zeros left out)."""
+    """One line for the end of apply: ``2 updated, 1 conflict, 1 skipped.`` (zeros left out),
+    then the schedules: ``; schedules: 1 created, 1 replaced``."""
     parts = [f"{n} {outcome}" for outcome, n in outcome_counts(result).items() if n]
-    return (", ".join(parts) or "nothing to do") + "."
+    text = ", ".join(parts) or "nothing to do"
+    changed = [
+        f"{n} {outcome}"
+        for outcome, n in schedule_outcome_counts(result).items()
+        if n and outcome not in ("unchanged", "orphan")
+    ]
+    return text + (f"; schedules: {', '.join(changed)}" if changed else "") + "."
 
 
 def apply_json(result: ApplyResult, target: str) -> dict[str, Any]:
@@ -153,9 +254,21 @@ def apply_json(result: ApplyResult, target: str) -> dict[str, Any]:
             "previous_rev": r.previous_rev,
             "code_uploaded": r.code_uploaded,
             "message": r.message,
+            "schedules": [
+                {
+                    "name": s.name,
+                    "action": s.action,
+                    "outcome": s.outcome,
+                    "id": s.id,
+                    "cancelled": list(s.cancelled),
+                    "message": s.message,
+                }
+                for s in r.schedules
+            ],
         }
         for r in result.results
     ]
+    doc["schedule_outcomes"] = schedule_outcome_counts(result)
     return doc
 
 
@@ -165,6 +278,8 @@ def smoke_json(smoke: SmokeOutcome, payloads: Payloads | None = None) -> dict[st
     doc = to_json(smoke.results, payloads)
     if smoke.rollback is not None:
         doc["rollback"] = dict(smoke.rollback)
+    if smoke.recorded:
+        doc["recorded"] = dict(smoke.recorded)
     return doc
 
 

@@ -355,22 +355,22 @@ def test_rollback_on_failure_restores_the_previous_checksum_as_a_new_revision(
     setup(project, {"w": {"smoke": [PASSING]}})
     assert cli(capsys, "apply", "-y", "--smoke").code == 0
     v1 = project.code("w")
-    assert v1.rev == 1 and v1.latest_checksum
+    assert v1.rev == 2 and v1.latest_checksum  # the upload, then the recorded smoke pass
 
     write_worker(project.dir, "w", version=2)  # breaks is-v1
     write_worker(project.dir, "fresh", version=2)
     write_manifest(project.dir, {"w": {"smoke": [PASSING]}, "fresh": {"smoke": [PASSING]}})
     run = cli(capsys, "apply", "-y", "--smoke", "--rollback-on-failure")
     assert run.code == 3, run.err
-    assert "w: rolled back to revision 1 (uploaded again as revision 3)" in run.out
+    assert "w: rolled back to revision 2 (uploaded again as revision 4)" in run.out
     assert "fresh: created by this apply; no earlier revision to restore (left as is)" in run.out
 
     after = project.code("w")
     assert after.id == v1.id
     assert after.latest_checksum == v1.latest_checksum
-    assert after.rev == 3  # v1, v2, then the rollback as a revision of its own
+    assert after.rev == 4  # v1, its smoke pass, v2, then the rollback as a revision of its own
     assert after.env_vars == v1.env_vars  # the old stamps too, so plan sees the local change
-    assert [r.rev for r in project.client.list_revisions(v1.id)] == [3, 2, 1]
+    assert [r.rev for r in project.client.list_revisions(v1.id)] == [4, 3, 2, 1]
     assert project.code("fresh").rev == 1
 
     plan = cli(capsys, "plan", "--detailed-exitcode")
@@ -461,3 +461,5 @@ def test_example_manifest_smoke_tests_pass(
     php_results = [r for name, r in results.items() if name.startswith("fib-php/")]
     assert all(r["passed"] for r in php_results), php_results
     assert run.code == 0
+    # Every worker whose tests all passed has the pass recorded on the server (for promote).
+    assert sorted(run.json()["smoke"]["recorded"]) == ["fib", "fib-php"]

@@ -100,7 +100,9 @@ def test_a_first_apply_uploads_and_smoke_tests_the_changed_workers(
             ),
         ),
         0,
-        SmokeOutcome((passed(server, "alpha", "prints-1"),), 0),
+        SmokeOutcome(
+            (passed(server, "alpha", "prints-1"),), 0, recorded={"alpha": "recorded as revision 2"}
+        ),
     )
     assert rec.asked == ["apply"]
     assert rec.events == [
@@ -140,12 +142,15 @@ def test_smoke_all_tests_unchanged_workers_too(
 ) -> None:
     """--smoke=all runs every planned worker's tests even when nothing changed."""
     run_apply(server, ws.manifest, ApplyRequest(), Recorder().hooks())
+    expected = applied_plan(server, ws, tmp_path)  # before the pass is recorded (revision 2)
     outcome = run_apply(server, ws.manifest, ApplyRequest(smoke="all"), Recorder().hooks())
     assert outcome == ApplyOutcome(
         outcome.plan,
-        applied_plan(server, ws, tmp_path),
+        expected,
         0,
-        SmokeOutcome((passed(server, "alpha", "prints-1"),), 0),
+        SmokeOutcome(
+            (passed(server, "alpha", "prints-1"),), 0, recorded={"alpha": "recorded as revision 2"}
+        ),
     )
 
 

@@ -131,6 +131,8 @@ def print_outcome(
     if smoke is not None and smoke.results:
         smoke_cmd.print_results(smoke.results, payloads)
         smoke_cmd.print_rollback(smoke)
+        for name, what in smoke.recorded.items():
+            err.print(f"smoke: {name}: pass {what}", markup=False)
         if failed := smoke_cmd.failed_count(smoke):
             err.print(
                 f"error: deployed, but {failed} smoke test(s) failed "
