@@ -102,3 +102,11 @@ def test_stop_on_error_is_accepted_and_applies_when_nothing_fails(
     res = cli("apply", "-y", "--stop-on-error")
     assert res.code == 0, res.err
     assert revs(project) == {"alpha": 1, "beta": 1}
+
+
+def test_stop_and_continue_on_error_together_are_refused(cli: Cli, project: Project) -> None:
+    """The two error policies at once are a usage error, before anything is uploaded."""
+    res = cli("apply", "-y", "--stop-on-error", "--continue-on-error")
+    assert res.code == exitcodes.ERROR and "contradict each other" in res.err
+    assert revs(project) == {}
+    assert cli("apply", "-y", "--continue-on-error").code == 0

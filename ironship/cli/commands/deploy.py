@@ -93,6 +93,10 @@ StopOpt = Annotated[
         help="Stop at the first failed or conflicting worker; the rest are skipped.",
     ),
 ]
+ContinueOpt = Annotated[
+    bool,
+    typer.Option("--continue-on-error", help="Go on with the others after one fails (default)."),
+]
 PlanFileArg = Annotated[
     Path | None,
     typer.Argument(metavar="PLAN", help="A plan file from `plan --out`: apply exactly it."),
@@ -248,6 +252,7 @@ def apply(
     ref: RefOpt = None,
     allow_dirty: AllowDirtyOpt = False,
     stop_on_error: StopOpt = False,
+    continue_on_error: ContinueOpt = False,
     plan_file: PlanFileArg = None,
     conn: ConnectOptions = NO_OPTIONS,
 ) -> None:
@@ -258,6 +263,10 @@ def apply(
     With CI=true, a worker whose files differ from their commit needs --allow-dirty.
     """
     mode = _smoke_mode(smoke, junit, rollback_on_failure)
+    if stop_on_error and continue_on_error:
+        raise IronshipError(
+            "--stop-on-error and --continue-on-error contradict each other", hint="pick one"
+        )
     saved = _saved_plan(plan_file, only=only, prune=prune, force=force, ref=ref)
     if saved is not None:
         file, conn = saved.manifest_path, replace(conn, env=conn.env or saved.environment)
