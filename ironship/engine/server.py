@@ -26,6 +26,7 @@ import uvicorn
 from ironship.engine.http.app import create_app
 from ironship.engine.http.context import Engine
 from ironship.engine.run.dispatch import Dispatcher
+from ironship.engine.run.memory import DEFAULT_TASK_MEMORY_MB
 from ironship.engine.state.db import Db
 from ironship.engine.state.engine_state import EngineState
 from ironship.engine.state.folders import Folders
@@ -76,13 +77,16 @@ class EngineServer:
         workers: int = 2,
         poll_interval: float = 0.05,
         limits: Limits | None = None,
+        task_memory: int = DEFAULT_TASK_MEMORY_MB,
     ) -> None:
+        """``task_memory``: MB each task process may use (0: no cap); see ``run/memory.py``."""
         self.data_dir = Path(data_dir)
         self.host = host
         self.port = port
         self.workers = workers
         self.poll_interval = poll_interval
         self.limits = limits or Limits()
+        self.task_memory = max(0, task_memory)
         self.url = ""
         self.project_id = ""
         self.token = ""
@@ -106,7 +110,9 @@ class EngineServer:
         state = self._state = EngineState.open(self.data_dir)
         state.recover()
         self.project_id, self.token = state.projects.default()
-        dispatcher = self._dispatcher = Dispatcher(state, self.workers, self.poll_interval)
+        dispatcher = self._dispatcher = Dispatcher(
+            state, self.workers, self.poll_interval, task_memory=self.task_memory
+        )
         app = create_app(Engine(state, dispatcher, self.limits))
         # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on accepted sockets whose
         # proto says TCP, and without it every keep-alive response waits ~40 ms (Nagle
@@ -187,10 +193,14 @@ class EngineServer:
 
 
 def serve_forever(
-    data_dir: Path, host: str = "127.0.0.1", port: int = 8080, workers: int = 2
+    data_dir: Path,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    workers: int = 2,
+    task_memory: int = DEFAULT_TASK_MEMORY_MB,
 ) -> None:
     """``ironship server``: run the engine until Ctrl-C or SIGTERM, printing how to use it."""
-    engine = EngineServer(data_dir, host=host, port=port, workers=workers)
+    engine = EngineServer(data_dir, host=host, port=port, workers=workers, task_memory=task_memory)
     engine.start()
     done = threading.Event()
 
@@ -200,6 +210,8 @@ def serve_forever(
     previous = signal.signal(signal.SIGTERM, _term)
     try:
         print(f"ironship engine listening on {engine.url}  (data: {data_dir})")
+        cap = f"{engine.task_memory} MB per process" if engine.task_memory else "none"
+        print(f"  task memory cap: {cap}")
         print(f"  project id: {engine.project_id}")
         print(f"  token:      {engine.token}")
         print("Point the official clients at it with:")

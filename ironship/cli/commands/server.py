@@ -9,6 +9,7 @@ import typer
 
 from ironship import paths
 from ironship.cli.outputs import writable_dir
+from ironship.engine.run.memory import DEFAULT_TASK_MEMORY_MB  # re and resource only
 
 DEFAULT_DATA = paths.engine_dir(Path("."))
 
@@ -27,10 +28,19 @@ def server(
     workers: Annotated[
         int, typer.Option("--workers", metavar="N", min=1, help="Tasks at once.")
     ] = 2,
+    task_memory: Annotated[
+        int,
+        typer.Option(
+            "--task-memory",
+            metavar="MB",
+            min=0,
+            help="Memory cap of each task process in MB, like IronWorker's 512 MB (0: none).",
+        ),
+    ] = DEFAULT_TASK_MEMORY_MB,
 ) -> None:
     """Run the local IronWorker-compatible engine until Ctrl-C."""
     from ironship.engine.server import serve_forever
 
     writable_dir(data, "--data")
     paths.ensure_state_dir_of(data)
-    serve_forever(data.resolve(), host=host, port=port, workers=workers)
+    serve_forever(data.resolve(), host=host, port=port, workers=workers, task_memory=task_memory)

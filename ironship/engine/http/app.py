@@ -107,6 +107,7 @@ def _routes() -> list[Route | Mount]:
         (code + "/pause_task_queue", {"POST": codes.pause}),
         (code + "/resume_task_queue", {"POST": codes.resume}),
         (code + "/cancel_all", {"POST": codes.cancel_all}),
+        (code + "/webhook", {"POST": tasks.code_webhook}),
         ("/tasks", {"GET": tasks.list_tasks, "POST": tasks.queue}),
         ("/tasks/webhook", {"POST": tasks.webhook}),
         (task, {"GET": tasks.get_task}),
@@ -116,7 +117,7 @@ def _routes() -> list[Route | Mount]:
         (task + "/progress", {"POST": tasks.progress}),
         (task + "/retry", {"POST": tasks.retry}),
         ("/schedules", {"GET": tasks.list_schedules, "POST": tasks.create_schedules}),
-        (sched, {"GET": tasks.get_schedule}),
+        (sched, {"GET": tasks.get_schedule, "PUT": tasks.update_schedule}),
         (sched + "/cancel", {"POST": tasks.cancel_schedule}),
     ]
     return [

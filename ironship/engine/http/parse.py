@@ -15,7 +15,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from ironship.engine.http.wire import HttpFailure, parse_time
-from ironship.engine.state.model import CodeSettings, Page, ScheduleRequest, TaskRequest
+from ironship.engine.state.model import (
+    CodeSettings,
+    Page,
+    ScheduleRequest,
+    ScheduleUpdate,
+    TaskRequest,
+)
 
 # Limits of docs/ironworker-api.md §1 (Transport).
 MAX_PAYLOAD = 64 * 1024  # payload and config
@@ -158,10 +164,8 @@ def task_requests(body: Mapping[str, Any]) -> list[TaskRequest]:
     return [task_request(t) for t in tasks]
 
 
-def schedule_request(raw: object) -> ScheduleRequest:
-    """One entry of ``{"schedules": [...]}``."""
-    if not isinstance(raw, dict):
-        raise HttpFailure(400, "each schedule must be a JSON object")
+def _timing(raw: Mapping[str, Any]) -> tuple[int | None, int | None, float | None, float | None]:
+    """run_every, run_times, start_at and end_at of a schedule body, checked."""
     run_every = opt_int(raw, "run_every")
     if run_every is not None and run_every < MIN_RUN_EVERY:
         raise HttpFailure(400, f"run_every must be at least {MIN_RUN_EVERY} seconds")
@@ -174,20 +178,54 @@ def schedule_request(raw: object) -> ScheduleRequest:
     end_at = parse_time(raw.get("end_at"), "end_at")
     if start_at is not None and end_at is not None and end_at < start_at:
         raise HttpFailure(400, "end_at is before start_at")
-    delay_key = "task_delay" if not _blank(raw.get("task_delay")) else "delay"
+    # The Go CLI sends run_times 0 when the flag is unset (docs/ironworker-api.md §4
+    # (Schedules)).
+    return run_every, run_times or None, start_at, end_at
+
+
+def _delay_key(raw: Mapping[str, Any]) -> str:
+    return "task_delay" if not _blank(raw.get("task_delay")) else "delay"
+
+
+def schedule_request(raw: object) -> ScheduleRequest:
+    """One entry of ``{"schedules": [...]}``."""
+    if not isinstance(raw, dict):
+        raise HttpFailure(400, "each schedule must be a JSON object")
+    run_every, run_times, start_at, end_at = _timing(raw)
     return ScheduleRequest(
         code_name=_name(raw),
         payload=text_blob(raw, "payload") or "",
         start_at=start_at,
         end_at=end_at,
         run_every=run_every,
-        # The Go CLI sends run_times 0 when the flag is unset
-        # (docs/ironworker-api.md §4 (Schedules)).
-        run_times=run_times or None,
+        run_times=run_times,
         priority=_priority(raw),
         timeout=_timeout(raw),
-        task_delay=_delay(raw, delay_key),
+        task_delay=_delay(raw, _delay_key(raw)),
         cluster=opt_str(raw, "cluster") or "default",
+        label=opt_str(raw, "label"),
+    )
+
+
+def schedule_update(raw: Mapping[str, Any]) -> ScheduleUpdate:
+    """The body of PUT schedules/{id}: only the fields to change, each checked as on create.
+
+    RB sends the options it was given and nothing else (docs/ironworker-api.md §4
+    (Schedules)); an absent, null or "" field stays as it is.
+    """
+    run_every, run_times, start_at, end_at = _timing(raw)
+    delay_key = _delay_key(raw)
+    return ScheduleUpdate(
+        code_name=opt_str(raw, "code_name"),
+        payload=text_blob(raw, "payload"),
+        start_at=start_at,
+        end_at=end_at,
+        run_every=run_every,
+        run_times=run_times,
+        priority=_priority(raw),
+        timeout=_timeout(raw) if not _blank(raw.get("timeout")) else None,
+        task_delay=_delay(raw, delay_key) if not _blank(raw.get(delay_key)) else None,
+        cluster=opt_str(raw, "cluster"),
         label=opt_str(raw, "label"),
     )
 

@@ -1,6 +1,7 @@
 """Project, stack, task and schedule routes.
 
-The endpoints of docs/ironworker-api.md §3 (Tasks), §4 (Schedules) and §5 (Other endpoints).
+The endpoints of docs/ironworker-api.md §3 (Tasks), §4 (Schedules) and §5 (Other endpoints),
+and the hosted API's per-code webhook (POST codes/{id}/webhook), which queues a task.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from ironship.engine.http.parse import (
     opt_int,
     opt_str,
     schedule_requests,
+    schedule_update,
     task_request,
     task_requests,
 )
 from ironship.engine.http.wire import HttpFailure, schedule_json, task_json
-from ironship.engine.run.runtimes import available_runtimes
+from ironship.engine.run.runtimes import available
 from ironship.engine.state.model import STATUSES, UNFINISHED, TaskFilter
 
 
@@ -29,7 +31,9 @@ async def get_project(ctx: Ctx) -> Response:
 
 
 async def stacks(ctx: Ctx) -> Response:
-    return ok(sorted(k for k, v in available_runtimes().items() if v))
+    """The runtimes this engine has a program for, then the stacks (``python-3.11``…) it can
+    run: a JSON array of names, as RB's ``stacks_list`` reads it."""
+    return ok(await run_in_threadpool(available))
 
 
 async def queue(ctx: Ctx) -> Response:
@@ -39,14 +43,24 @@ async def queue(ctx: Ctx) -> Response:
 
 
 async def webhook(ctx: Ctx) -> Response:
-    """The raw body becomes the payload; options come from the query string."""
+    """The raw body becomes the payload; ``code_name`` and options come from the query."""
+    return await _queue_raw_body(ctx, {})
+
+
+async def code_webhook(ctx: Ctx) -> Response:
+    """The hosted API's per-code webhook: like ``tasks/webhook`` with the code in the path."""
+    code, _ = ctx.state.codes.get(ctx.pid, ctx.path("code_id"))
+    return await _queue_raw_body(ctx, {"code_name": code["name"]})
+
+
+async def _queue_raw_body(ctx: Ctx, fixed: dict[str, str]) -> Response:
     body = await ctx.body(limit=MAX_PAYLOAD)
     try:
         payload = body.decode("utf-8")
     except UnicodeDecodeError:
         raise HttpFailure(400, "the webhook body must be UTF-8 text") from None
     raw = {k: v for k, v in ctx.request.query_params.items() if k != "oauth"}
-    req = task_request({**raw, "payload": payload})
+    req = task_request({**raw, **fixed, "payload": payload})
     ids = ctx.state.tasks.queue(ctx.pid, [req])
     ctx.engine.dispatcher.wake()
     return ok({"id": ids[0], "msg": "Queued up."})
@@ -140,6 +154,14 @@ async def list_schedules(ctx: Ctx) -> Response:
 
 async def get_schedule(ctx: Ctx) -> Response:
     return ok(schedule_json(ctx.state.schedules.get(ctx.pid, ctx.path("schedule_id"))))
+
+
+async def update_schedule(ctx: Ctx) -> Response:
+    """PUT schedules/{id} with only the fields to change (RB's ``schedules_update``)."""
+    upd = schedule_update(await ctx.json(strict_type=True))
+    ctx.state.schedules.update(ctx.pid, ctx.path("schedule_id"), upd)
+    ctx.engine.dispatcher.wake()
+    return ok({"msg": "Updated"})
 
 
 async def cancel_schedule(ctx: Ctx) -> Response:

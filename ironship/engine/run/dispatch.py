@@ -48,7 +48,8 @@ def _runtime_for(rev: Row) -> str | None:
 
 
 class Dispatcher:
-    """Runs tasks from ``state`` with at most ``workers`` processes at once."""
+    """Runs tasks from ``state`` with at most ``workers`` processes at once, each process
+    capped at ``task_memory`` MB (0: no cap)."""
 
     def __init__(
         self,
@@ -56,6 +57,7 @@ class Dispatcher:
         workers: int,
         poll_interval: float,
         start: Callable[[RunSpec], runner.TaskProcess] = runner.start,
+        task_memory: int = 0,
     ) -> None:
         self._state = state
         self._runs = state.runs
@@ -64,6 +66,7 @@ class Dispatcher:
         self._workers = max(1, workers)
         self._poll = poll_interval
         self._start_process = start
+        self._task_memory = task_memory  # MB per task process; 0: no cap
         self._running: dict[str, _Running] = {}
         self._cancels: set[str] = set()
         self._lock = threading.Lock()
@@ -202,6 +205,8 @@ class Dispatcher:
             work_root=self._files.work_dir,
             log_path=log_path,
             schedule_id=task["schedule_id"],
+            stack=rev["stack"] or None,
+            memory_mb=self._task_memory,
         )
         proc = self._start_process(spec)
         self._running[task_id] = _Running(proc, str(task["code_id"]))

@@ -26,12 +26,11 @@ import time
 from pathlib import Path
 from typing import IO, Literal
 
+from ironship.engine.run.memory import OomWatch, limit_child, ram_limit_msg
 from ironship.engine.run.runtimes import (
     RuntimeUnavailable,
     SetupError,
-    arguments,
-    command,
-    environment,
+    launch,
     prepare,
     remove_tree,
 )
@@ -54,14 +53,12 @@ def start(spec: RunSpec) -> TaskProcess:
     started = time.monotonic()
     # Absolute: the worker runs with cwd = task_dir, so relative file paths would point nowhere.
     task_dir = (spec.work_root / spec.task_id).absolute()
-    env = environment(spec, task_dir)
     try:
-        argv = command(spec.runtime, spec.file_name, env["PATH"])
+        argv, env = launch(spec, task_dir)
         prepare(spec, task_dir)
-    except (RuntimeUnavailable, SetupError) as exc:
+    except (RuntimeUnavailable, SetupError, OSError) as exc:
         remove_tree(task_dir)
         return TaskProcess.finished(_error(str(exc), started))
-    argv += arguments(spec, task_dir)
     try:
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(spec.log_path, "ab", buffering=0)  # noqa: SIM115 - closed by the watcher
@@ -77,6 +74,7 @@ def start(spec: RunSpec) -> TaskProcess:
             stdout=log,
             stderr=subprocess.PIPE,
             start_new_session=True,  # own process group: timeout/cancel kill grandchildren too
+            preexec_fn=limit_child(spec.memory_mb),
         )
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in an env var or argument
         log.close()
@@ -110,6 +108,7 @@ class TaskProcess:
         self._reaped = False  # its pid may be reused now: never signal the group again
         self._kill_at: float | None = None
         self._tail = bytearray()
+        self._oom = OomWatch()
         if proc is not None:
             threading.Thread(
                 target=self._watch, name=f"task-{spec.task_id if spec else '?'}", daemon=True
@@ -219,6 +218,7 @@ class TaskProcess:
                     self._write_log(chunk)
                     self._tail += chunk
                     del self._tail[:-TAIL_BYTES]
+                    self._oom.feed(chunk)
                 else:
                     eof = True
 
@@ -257,9 +257,16 @@ class TaskProcess:
         if code < 0:
             name = _signal_name(-code)
             msg = f"killed by signal {name}" + (f"\n{tail}" if tail else "")
-            return RunResult("error", msg, None, duration_ms, f"Process Killed {name}")
-        msg = tail or f"process exited with status {code}"
-        return RunResult("error", msg, code, duration_ms, f"Process Exit {code}")
+            error_class = f"Process Killed {name}"
+        else:
+            msg = tail or f"process exited with status {code}"
+            error_class = f"Process Exit {code}"
+        if self._spec.memory_mb > 0 and self._oom.seen:
+            # The runtime said it could not get memory: under the cap, that is the cap.
+            headline = ram_limit_msg(self._spec.memory_mb)
+            self._write_log(f"\n{headline}\n".encode())
+            msg = f"{headline}\n{tail}" if tail else headline
+        return RunResult("error", msg, exit_code, duration_ms, error_class)
 
     def _close(self) -> None:
         if self._proc is not None and self._proc.stderr is not None:

@@ -9,13 +9,15 @@ iron_worker_ng's ``__runner__.sh``), the arguments and the environment.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import stat
-import sys
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
+from ironship.engine.run import stacks
 from ironship.engine.run.spec import RunSpec
 
 SHIMS_DIR = Path(__file__).resolve().with_name("shims")
@@ -23,9 +25,14 @@ SHIMS_DIR = Path(__file__).resolve().with_name("shims")
 # workers written for the platform run unchanged (docs/ironworker-api.md §6 (Worker runtime
 # contract), the runners).
 PHP_PRELUDE = SHIMS_DIR / "ironworker_prelude.php"
+# payload, params, config and iron_task_id for Ruby workers, as IronWorker's Ruby runner had.
+RUBY_PRELUDE = SHIMS_DIR / "ironworker_prelude.rb"
+# Holds node_helper.js (params, config, task_id), put on NODE_PATH for Node workers.
+NODE_SHIMS = SHIMS_DIR / "node"
 
 PAYLOAD_NAME = "__payload__"  # the names iron_worker_ng's own local runner uses
 CONFIG_NAME = "__config__"
+TOOLS_DIR = ".bin"  # under the work root: program links a task's PATH starts with
 
 RUNTIMES = ("python", "php", "node", "ruby", "sh", "binary")
 
@@ -37,6 +44,9 @@ _PROGRAMS: dict[str, tuple[str, ...]] = {
     "ruby": ("ruby",),
     "sh": ("sh",),
 }
+# Runtimes that start other programs (a __runner__.sh, a binary): their children get every
+# language's helpers.
+_LAUNCHERS = ("sh", "binary")
 
 # available_runtimes() value for "binary": the worker file itself is executed, nothing to find.
 BINARY_EXEC = "exec"
@@ -55,19 +65,13 @@ def find_program(runtime: str, path: str | None = None) -> str | None:
         if found and runtime == "python" and Path(found).parent.name == "shims":
             # A version manager's shim (pyenv, asdf) would add its own variables to the
             # worker's environment; run the interpreter the engine itself is built on instead.
-            return _base_python() or found
+            return stacks.base_python() or found
         if found:
             return found
     if runtime == "python":
         # The engine itself runs on Python 3, so a python worker can always run.
-        return _base_python()
+        return stacks.base_python()
     return None
-
-
-def _base_python() -> str | None:
-    """The engine's interpreter outside any virtualenv (workers don't see its packages)."""
-    base = getattr(sys, "_base_executable", "") or sys.executable
-    return base or None
 
 
 def available_runtimes(path: str | None = None) -> dict[str, str | None]:
@@ -75,15 +79,55 @@ def available_runtimes(path: str | None = None) -> dict[str, str | None]:
     return {runtime: find_program(runtime, path) for runtime in RUNTIMES}
 
 
-def command(runtime: str, file_name: str, path: str | None = None) -> list[str]:
-    """The argv prefix that runs ``file_name`` (relative to the task dir) with ``runtime``."""
+def available(path: str | None = None) -> list[str]:
+    """What ``GET /2/stacks`` lists, sorted: the runtimes installed here and the stacks."""
+    runtimes = [name for name, program in available_runtimes(path).items() if program]
+    return sorted(runtimes + stacks.available_stacks(path))
+
+
+def _check_runtime(runtime: str) -> str:
     runtime = runtime.strip().lower()
     if runtime not in RUNTIMES:
         supported = ", ".join(RUNTIMES)
         raise RuntimeUnavailable(
             f"runtime {runtime!r} is not supported by this engine (supported: {supported})"
         )
-    program = find_program(runtime, path)
+    return runtime
+
+
+def interpreter(
+    runtime: str, stack: str | None, path: str | None = None
+) -> stacks.Interpreter | None:
+    """The interpreter ``stack`` asks for (None without a stack); RuntimeUnavailable when it
+    is malformed, not installed, or another language than ``runtime``."""
+    if not stack or not stack.strip():
+        return None
+    runtime = _check_runtime(runtime)
+    try:
+        found = stacks.resolve(stack, path)
+    except stacks.StackUnavailable as exc:
+        raise RuntimeUnavailable(str(exc)) from None
+    if runtime not in _LAUNCHERS and found.language != runtime:
+        raise RuntimeUnavailable(
+            f"stack {stack!r} does not fit runtime {runtime!r}: use a {runtime} stack, or "
+            "runtime sh with a runner script"
+        )
+    return found
+
+
+def command(
+    runtime: str,
+    file_name: str,
+    path: str | None = None,
+    *,
+    chosen: stacks.Interpreter | None = None,
+    memory_mb: int = 0,
+) -> list[str]:
+    """The argv prefix that runs ``file_name`` (relative to the task dir) with ``runtime``,
+    on the ``chosen`` interpreter (the code's stack) when given."""
+    runtime = _check_runtime(runtime)
+    program = chosen.program if chosen and runtime not in _LAUNCHERS else None
+    program = program or find_program(runtime, path)
     if program is None:
         looked_for = " or ".join(repr(name) for name in _PROGRAMS[runtime])
         raise RuntimeUnavailable(
@@ -96,9 +140,71 @@ def command(runtime: str, file_name: str, path: str | None = None) -> list[str]:
             # -u: the log must show output as it is written, not when a buffer fills.
             return [program, "-u", file_name]
         case "php":
-            return [program, "-d", f"auto_prepend_file={PHP_PRELUDE}", file_name]
+            limit = ["-d", f"memory_limit={memory_mb}M"] if memory_mb > 0 else []
+            return [program, "-d", f"auto_prepend_file={PHP_PRELUDE}", *limit, file_name]
+        case "ruby":
+            return [program, "-r", str(RUBY_PRELUDE), file_name]
         case _:
             return [program, file_name]
+
+
+def launch(spec: RunSpec, task_dir: Path) -> tuple[list[str], dict[str, str]]:
+    """The whole argv and environment of ``spec``'s process; RuntimeUnavailable when its
+    runtime or stack cannot run here. Makes the program links its PATH starts with."""
+    env = environment(spec, task_dir)
+    path = env["PATH"]
+    runtime = _check_runtime(spec.runtime)
+    chosen = interpreter(runtime, spec.stack, path)
+    argv = command(runtime, spec.file_name, path, chosen=chosen, memory_mb=spec.memory_mb)
+    _helper_env(runtime, env, spec.env_vars)
+    tools = tools_dir(spec.work_root, _tool_links(chosen, path))
+    if tools is not None:
+        env["PATH"] = os.pathsep.join((str(tools), path))
+    return argv + arguments(spec, task_dir), env
+
+
+def _helper_env(runtime: str, env: dict[str, str], given: Mapping[str, str]) -> None:
+    """NODE_PATH (node_helper) and RUBYOPT (the Ruby prelude) for the programs a task starts;
+    the code's own values come first, so a package's helper wins."""
+    if runtime == "node" or runtime in _LAUNCHERS:
+        env["NODE_PATH"] = os.pathsep.join(
+            p for p in (given.get("NODE_PATH"), str(NODE_SHIMS)) if p
+        )
+    # RUBYOPT is split at whitespace: a prelude path with a space cannot go there.
+    if runtime in _LAUNCHERS and not any(c.isspace() for c in str(RUBY_PRELUDE)):
+        env["RUBYOPT"] = " ".join(p for p in (f"-r{RUBY_PRELUDE}", given.get("RUBYOPT")) if p)
+
+
+def _tool_links(chosen: stacks.Interpreter | None, path: str) -> dict[str, str]:
+    """Program name → interpreter: the stack's under each name a runner may use, and
+    ``python`` (which IronWorker's runners call) when PATH has none."""
+    links = {name: chosen.program for name in chosen.link_names()} if chosen else {}
+    if "python" not in links and shutil.which("python", path=path) is None:
+        program = find_program("python", path)
+        if program:
+            links["python"] = program
+    return links
+
+
+def tools_dir(work_root: Path, links: Mapping[str, str]) -> Path | None:
+    """A folder of symlinks ``name → program`` under ``work_root``, shared by every task that
+    needs the same links (None when there are none)."""
+    if not links:
+        return None
+    key = hashlib.sha256(repr(sorted(links.items())).encode()).hexdigest()[:16]
+    folder = (work_root / TOOLS_DIR / key).absolute()
+    if folder.is_dir():
+        return folder
+    partial = folder.with_name(f"{key}.{os.getpid()}.partial")
+    remove_tree(partial)
+    partial.mkdir(parents=True)
+    for name, program in links.items():
+        (partial / name).symlink_to(program)
+    try:
+        partial.rename(folder)
+    except OSError:  # made meanwhile by another engine on the same work root
+        remove_tree(partial)
+    return folder
 
 
 class SetupError(Exception):

@@ -31,6 +31,8 @@ class RunSpec:
     work_root: Path
     log_path: Path  # stdout+stderr appended here as written
     schedule_id: str | None = None
+    stack: str | None = None  # e.g. "python-3.11": which interpreter version runs it
+    memory_mb: int = 0  # the cap on each of the task's processes; 0 or less means none
 
 
 @dataclass(frozen=True)

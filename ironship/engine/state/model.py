@@ -106,6 +106,23 @@ class ScheduleRequest:
     label: str | None
 
 
+@dataclass(frozen=True)
+class ScheduleUpdate:
+    """The fields a PUT changes on a schedule; None leaves a field as it is."""
+
+    code_name: str | None = None
+    payload: str | None = None
+    start_at: float | None = None
+    end_at: float | None = None
+    run_every: int | None = None
+    run_times: int | None = None
+    priority: int | None = None
+    timeout: int | None = None
+    task_delay: int | None = None
+    cluster: str | None = None
+    label: str | None = None
+
+
 # -- what the state layer refuses with ---------------------------------------------------------
 
 

@@ -11,11 +11,13 @@ import sqlite3
 
 from ironship.engine.state.db import Db
 from ironship.engine.state.model import (
+    Conflict,
     NotFound,
     OverLimit,
     Page,
     Row,
     ScheduleRequest,
+    ScheduleUpdate,
     StateError,
     TaskRequest,
     new_id,
@@ -54,6 +56,37 @@ def advance(
     if end_at is not None and following > end_at:
         return None, REACHED_END_AT
     return following, None
+
+
+_UPDATE_SCHEDULE = (
+    "UPDATE schedules SET code_name=COALESCE(?, code_name), payload=COALESCE(?, payload),"
+    " start_at=?, end_at=?, run_every=COALESCE(?, run_every),"
+    " run_times=COALESCE(?, run_times), priority=COALESCE(?, priority),"
+    " prio_given=MAX(prio_given, ?), timeout=COALESCE(?, timeout),"
+    " task_delay=COALESCE(?, task_delay), cluster=COALESCE(?, cluster),"
+    " label=COALESCE(?, label), updated_at=? WHERE id=?"
+)
+
+
+def _update_values(
+    upd: ScheduleUpdate, start: float, end: float | None, now: float, sid: str
+) -> tuple[object, ...]:
+    return (
+        upd.code_name,
+        upd.payload,
+        start,
+        end,
+        upd.run_every,
+        upd.run_times,
+        upd.priority,
+        int(upd.priority is not None),
+        upd.timeout,
+        upd.task_delay,
+        upd.cluster,
+        upd.label,
+        now,
+        sid,
+    )
 
 
 def _task_request(s: Row) -> TaskRequest:
@@ -143,6 +176,45 @@ class ScheduleRepo:
                 " WHERE id=? AND status='scheduled'",
                 (self._db.now(), sid),
             )
+
+    def update(self, pid: str, sid: str, upd: ScheduleUpdate) -> None:
+        """Change the fields ``upd`` gives (PUT); only a schedule still active can change.
+
+        A new ``start_at`` is also the next run; a ``run_times`` already reached ends it.
+        """
+        now = self._db.now()
+        with self._db.tx() as c:
+            row = c.execute(
+                "SELECT * FROM schedules WHERE project_id=? AND id=?", (pid, sid)
+            ).fetchone()
+            if row is None:
+                raise NotFound("Schedule not found")
+            if row["status"] != "scheduled":
+                raise Conflict(
+                    f"schedule is {row['status']}; only an active schedule can be updated"
+                )
+            if (
+                upd.code_name is not None
+                and not c.execute(
+                    "SELECT 1 FROM codes WHERE project_id=? AND name=?", (pid, upd.code_name)
+                ).fetchone()
+            ):
+                raise NotFound(f"code package {upd.code_name!r} not found")
+            start = upd.start_at if upd.start_at is not None else row["start_at"]
+            end = upd.end_at if upd.end_at is not None else row["end_at"]
+            if end is not None and end < start:
+                raise Conflict("end_at is before start_at")
+            next_start = upd.start_at if upd.start_at is not None else row["next_start"]
+            run_times = upd.run_times if upd.run_times is not None else row["run_times"]
+            over = run_times is not None and int(row["run_count"]) >= run_times
+            c.execute(_UPDATE_SCHEDULE, _update_values(upd, start, end, now, sid))
+            if over:
+                c.execute(
+                    "UPDATE schedules SET status='complete', next_start=NULL, msg=? WHERE id=?",
+                    (RAN_MAX_TIMES, sid),
+                )
+            else:
+                c.execute("UPDATE schedules SET next_start=? WHERE id=?", (next_start, sid))
 
     def fire_due(self, now: float) -> int:
         """Queue one task for every schedule whose next_start has come; returns how many."""
