@@ -168,7 +168,9 @@ def wait_for(predicate: Any, what: str) -> None:
 # -- running one task through the runner, without an engine ------------------------------
 
 
-def package_zip(tmp_path: Path, files: Mapping[str, str], executable: tuple[str, ...] = ()) -> Path:
+def package_zip(
+    tmp_path: Path, files: Mapping[str, str | bytes], executable: tuple[str, ...] = ()
+) -> Path:
     """``tmp_path/code.zip`` holding ``files``; the names in ``executable`` get mode 755."""
     path = tmp_path / "code.zip"
     with zipfile.ZipFile(path, "w") as archive:
@@ -181,7 +183,7 @@ def package_zip(tmp_path: Path, files: Mapping[str, str], executable: tuple[str,
 
 def make_spec(
     tmp_path: Path,
-    files: Mapping[str, str],
+    files: Mapping[str, str | bytes],
     file_name: str,
     runtime: str = "python",
     *,
@@ -192,6 +194,8 @@ def make_spec(
     schedule_id: str | None = None,
     task_id: str = "0123456789abcdef01234567",
     executable: tuple[str, ...] = (),
+    stack: str | None = None,
+    memory_mb: int = 0,
 ) -> RunSpec:
     """A spec running ``file_name`` from ``files``, with its work and log under ``tmp_path``."""
     return RunSpec(
@@ -206,6 +210,8 @@ def make_spec(
         work_root=tmp_path / "work",
         log_path=tmp_path / "logs" / f"{task_id}.log",
         schedule_id=schedule_id,
+        stack=stack,
+        memory_mb=memory_mb,
     )
 
 

@@ -21,6 +21,7 @@ ENDPOINTS = [
     ("POST", "/codes/{code}/pause_task_queue"),
     ("POST", "/codes/{code}/resume_task_queue"),
     ("POST", "/codes/{code}/cancel_all"),
+    ("POST", "/codes/{code}/webhook"),
     ("GET", "/tasks"),
     ("POST", "/tasks"),
     ("POST", "/tasks/webhook?code_name={name}"),
@@ -33,9 +34,10 @@ ENDPOINTS = [
     ("GET", "/schedules"),
     ("POST", "/schedules"),
     ("GET", "/schedules/{sched}"),
+    ("PUT", "/schedules/{sched}"),
     ("POST", "/schedules/{sched}/cancel"),
 ]
-OBJECT_ENDPOINTS = [e for e in ENDPOINTS if "{" in e[1] and "webhook" not in e[1]]
+OBJECT_ENDPOINTS = [e for e in ENDPOINTS if "{" in e[1] and "tasks/webhook" not in e[1]]
 
 
 @pytest.fixture(scope="module")
