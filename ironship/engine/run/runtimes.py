@@ -4,6 +4,12 @@ docs/ironworker-api.md §6 (Worker runtime contract) describes it: the task dire
 unpacked, payload and config files), the program per runtime (the runners table there, from
 iron_worker_ng's ``__runner__.sh``), the arguments and the environment.
 ``runner`` owns the process itself.
+
+On top of the contract, what IronWorker's runtimes gave workers: PHP's getPayload()/getConfig()
+(``auto_prepend_file``), Node's ``require('node_helper')`` (NODE_PATH), Ruby's ``payload``,
+``params``, ``config`` and ``iron_task_id`` (``ruby -r``, or RUBYOPT for the programs a runner
+script starts), the interpreter a code's ``stack`` names (``stacks``) and, for runner scripts,
+that interpreter and ``python`` on the task's PATH.
 """
 
 from __future__ import annotations
