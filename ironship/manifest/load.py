@@ -34,6 +34,7 @@ from ironship.manifest.models import (
     Worker,
 )
 from ironship.manifest.resolve import Options, Resolution, check_every_environment, resolve_file
+from ironship.manifest.scheduling import schedule_values
 from ironship.manifest.yamlpos import Document, format_path, read_yaml
 
 HINT = "'ironship schema' prints the manifest's JSON Schema"
@@ -194,6 +195,11 @@ def _worker(
         timeout=_int(settings.get("timeout")),
         separator=separator,
         smoke=tests,
+        schedules=schedule_values(
+            raw.get("schedules") or (),
+            payload,
+            lambda i: _where(positions, ("workers", name, "schedules", *i)),
+        ),
         location=_where(positions, ("workers", name), key=True),
     )
 

@@ -48,6 +48,21 @@ class SmokeTest:
 
 
 @dataclass(frozen=True)
+class WorkerSchedule:
+    """One declared schedule of a worker (README "Schedules"); times are RFC3339 in UTC."""
+
+    name: str
+    every: int | None = None  # seconds between runs (the API's run_every); None: runs once
+    start_at: str | None = None  # e.g. "2025-01-01T03:00:00Z"; None: from its creation
+    end_at: str | None = None
+    run_times: int | None = None
+    payload: Any = None  # already deep-merged over the worker's default payload
+    priority: int | None = None
+    timeout: int | None = None
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
 class Worker:
     """One code package as ironship.yml declares it (defaults already applied)."""
 
@@ -67,6 +82,7 @@ class Worker:
     timeout: int | None = None
     separator: str = DEFAULT_SEPARATOR
     smoke: tuple[SmokeTest, ...] = ()
+    schedules: tuple[WorkerSchedule, ...] = ()  # README "Schedules"
     location: Location | None = None
 
 

@@ -31,6 +31,7 @@ from ironship.manifest.defaults import (
     smoke_payload,
     worker_settings,
 )
+from ironship.manifest.scheduling import schedule_problems
 from ironship.manifest.yamlpos import Document, JsonPath, Problem, format_path
 
 _JSON_TYPES = "string, number, integer, boolean, object, array, null"
@@ -85,6 +86,9 @@ class _Checker:
         smoke = worker.get("smoke")
         if isinstance(smoke, list):
             self.smoke(name, smoke, settings.get("payload"))
+        schedules = worker.get("schedules")  # README "Schedules"
+        if isinstance(schedules, list):
+            schedule_problems(self.doc, self.add, name, schedules, settings.get("payload"))
         entry = settings.get("entry")
         unknown = isinstance(entry, str) and entry and infer_runtime(entry) is None
         if unknown and "runtime" not in settings:
