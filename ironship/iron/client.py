@@ -38,7 +38,7 @@ from ironship.iron.transport import (
     redact,
     transport_error,
 )
-from ironship.iron.types import Code, Revision, Task
+from ironship.iron.types import Code, Revision, Schedule, Task
 
 __all__ = [
     "RETRY_STATUSES",
@@ -47,6 +47,7 @@ __all__ = [
     "Code",
     "MultipartBody",
     "Revision",
+    "Schedule",
     "Task",
 ]
 
@@ -257,6 +258,41 @@ class Client:
     def cancel_task(self, task_id: str) -> None:
         self._send("POST", f"{self._task_path(task_id)}/cancel", json_body={})
 
+    # -- schedules (docs/ironworker-api.md §4 (Schedules)) ----------------------------------
+
+    def list_schedules(self) -> list[Schedule]:
+        """Every schedule of the project, whatever its status (cancelled ones included)."""
+        items = self._pages(f"{self._project}/schedules", "schedules")
+        return [Schedule.from_json(d) for d in items]
+
+    def get_schedule(self, schedule_id: str) -> Schedule:
+        return Schedule.from_json(self._get_object(self._schedule_path(schedule_id)))
+
+    def create_schedules(self, schedules: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Create schedules in one call; each ``payload`` must already be a JSON string.
+
+        Returns their ids, in order. The server creates all of them or none.
+        """
+        for entry in schedules:
+            if not isinstance(entry.get("payload", ""), str):
+                raise TypeError("schedule payload must be a str (JSON-encode it first)")
+        path = f"{self._project}/schedules"
+        body = {"schedules": [dict(s) for s in schedules]}
+        resp = self._send("POST", path, json_body=body)
+        items = self._object(resp, "POST", path).get("schedules")
+        ids = [s.get("id") for s in items if isinstance(s, dict)] if isinstance(items, list) else []
+        if len(ids) != len(schedules) or not all(isinstance(i, str) and i for i in ids):
+            self._fail(
+                "POST", path, resp.status_code, "the response does not list one id per schedule"
+            )
+        return [str(i) for i in ids]
+
+    def create_schedule(self, schedule: Mapping[str, Any]) -> str:
+        return self.create_schedules([schedule])[0]
+
+    def cancel_schedule(self, schedule_id: str) -> None:
+        self._send("POST", f"{self._schedule_path(schedule_id)}/cancel", json_body={})
+
     # -- plumbing --------------------------------------------------------------------------------
 
     def _code_path(self, code_id: str) -> str:
@@ -264,6 +300,9 @@ class Client:
 
     def _task_path(self, task_id: str) -> str:
         return f"{self._project}/tasks/{quote(task_id, safe='')}"
+
+    def _schedule_path(self, schedule_id: str) -> str:
+        return f"{self._project}/schedules/{quote(schedule_id, safe='')}"
 
     def _pages(self, path: str, key: str) -> Iterator[dict[str, Any]]:
         """Every item of a paged list: pages of ``PER_PAGE`` from 0 until a short page."""

@@ -18,6 +18,10 @@ from typing import Any
 # does not know is treated as not finished yet, like the clients do, so every wait needs a bound.
 NOT_STARTED = frozenset({"queued", "preparing"})
 FINISHED = frozenset({"complete", "error", "cancelled", "timeout", "killed"})
+# Schedule statuses after which no run is due any more (docs/ironworker-api.md §4 (Schedules)).
+SCHEDULE_OVER = frozenset({"complete", "cancelled"})
+# How IronWorker shows an unset schedule time (Go's zero time); read as unset.
+ZERO_TIME_PREFIX = "0001-01-01"
 
 
 def is_finished(status: str) -> bool:
@@ -144,7 +148,9 @@ class Task:
 
 @dataclass(frozen=True)
 class Schedule:
-    """A schedule."""
+    """A schedule (docs/ironworker-api.md §4 (Schedules)). ``label`` is where ironship stamps
+    the schedules it creates (deploy/schedules.py); ``status`` is ``scheduled`` while runs
+    are due, then ``complete`` or ``cancelled`` (a server may leave it out: still due)."""
 
     id: str
     code_name: str
@@ -158,6 +164,16 @@ class Schedule:
     next_start: str | None = None
     created_at: str | None = None
     msg: str | None = None
+    label: str | None = None
+    priority: int | None = None
+    timeout: int | None = None
+    last_run_time: str | None = None
+    error_count: int | None = None
+
+    @property
+    def active(self) -> bool:
+        """Whether runs may still be due: neither complete nor cancelled."""
+        return self.status not in SCHEDULE_OVER
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Schedule:
@@ -167,13 +183,19 @@ class Schedule:
             status=_str(d, "status"),
             payload=_str(d, "payload"),
             run_every=_int(d, "run_every"),
-            run_times=_int(d, "run_times"),
+            # 0 means unset on the wire (docs/ironworker-api.md §4 (Schedules)).
+            run_times=_int(d, "run_times") or None,
             run_count=_int(d, "run_count"),
-            start_at=_str(d, "start_at"),
-            end_at=_str(d, "end_at"),
-            next_start=_str(d, "next_start"),
+            start_at=_time(d, "start_at"),
+            end_at=_time(d, "end_at"),
+            next_start=_time(d, "next_start"),
             created_at=_str(d, "created_at"),
             msg=_str(d, "msg"),
+            label=_str(d, "label") or None,
+            priority=_int(d, "priority"),
+            timeout=_int(d, "timeout"),
+            last_run_time=_time(d, "last_run_time"),
+            error_count=_int(d, "error_count"),
         )
 
 
@@ -184,6 +206,12 @@ def _str(d: Mapping[str, Any], key: str) -> str | None:
     if isinstance(value, dict | list):
         return json.dumps(value, sort_keys=True)  # e.g. a server returning config as an object
     return str(value)
+
+
+def _time(d: Mapping[str, Any], key: str) -> str | None:
+    """A schedule time; Go's zero time (``0001-01-01T00:00:00Z``) means unset."""
+    value = _str(d, key)
+    return None if not value or value.startswith(ZERO_TIME_PREFIX) else value
 
 
 def _int(d: Mapping[str, Any], key: str) -> int | None:
