@@ -18,11 +18,24 @@ from ironship.deploy.guard import Gate
 from ironship.deploy.history import restore_revision
 from ironship.deploy.models import ApplyResult, Outcome, Plan, WorkerPlan, WorkerResult
 from ironship.deploy.ports import CodeSink, CodeStore
+from ironship.deploy.schedule_apply import (
+    apply_schedules,
+    failure_message,
+    kept_schedules,
+    skip_schedules,
+)
 from ironship.deploy.settings import upload_data
 from ironship.deploy.stamps import DIGEST_KEY
 from ironship.errors import IronshipError
 from ironship.iron.types import Code
 from ironship.packaging.archive import write_zip
+
+# Why a worker's schedules were not touched, by the outcome the guard gave the worker.
+NOT_STARTED = {
+    "conflict": "the worker changed on the server since the plan",
+    "skipped": "the worker was not started",
+    "failed": "the worker could not be re-read before changing it",
+}
 
 
 def package_changed(plan: Plan, build_dir: Path) -> dict[str, tuple[Path, str]]:
@@ -62,6 +75,40 @@ def _delete_one(sink: CodeSink, wp: WorkerPlan) -> WorkerResult:
     return WorkerResult(wp.name, "delete", "deleted", previous_rev=wp.remote.rev)
 
 
+def _change_one(
+    store: CodeStore,
+    wp: WorkerPlan,
+    zips: Mapping[str, tuple[Path, str]],
+    stamps: Mapping[str, str],
+) -> WorkerResult:
+    """Upload or delete the worker's code as planned, and carry out its schedules: after
+    the upload (none when it failed), before a delete (which waits for them)."""
+    if wp.action == "delete":
+        cancelled = apply_schedules(store, wp)
+        problem = failure_message(cancelled)
+        if problem is not None:
+            msg = f"not deleted: {problem}"
+            return WorkerResult(wp.name, "delete", "failed", message=msg, schedules=cancelled)
+        return replace(_delete_one(store, wp), schedules=cancelled)
+    if wp.changes:
+        res = _upload_one(store, wp, zips, stamps)
+        if res.outcome == "failed":
+            return replace(res, schedules=skip_schedules(wp, "the worker's upload failed"))
+    else:  # only its schedules change
+        rev = wp.remote.rev if wp.remote else None
+        res = WorkerResult(wp.name, wp.action, "unchanged", rev, rev)
+    return replace(res, schedules=apply_schedules(store, wp))
+
+
+def _with_schedule_failure(res: WorkerResult) -> WorkerResult:
+    """A schedule that failed fails its worker (the exit code rules of docs: 5 or 1)."""
+    problem = failure_message(res.schedules)
+    if problem is None or (res.outcome == "failed" and problem in (res.message or "")):
+        return res
+    message = f"{res.message}; {problem}" if res.outcome == "failed" and res.message else problem
+    return replace(res, outcome="failed", message=message)
+
+
 def _verify(
     result: WorkerResult,
     wp: WorkerPlan,
@@ -97,22 +144,25 @@ def apply_plan(
 
     ``stamps`` maps a worker's name to the metadata stamps of its upload (its git commit).
     A worker another deploy changed since the plan is not touched (outcome ``conflict``,
-    deploy/guard.py). With ``continue_on_error=False`` the first failure or conflict stops
-    the apply: workers not started yet are reported ``skipped``.
+    deploy/guard.py). Each worker's schedules (deploy/schedules.py) are carried out right
+    after its upload, never when it failed; a schedule that fails fails its worker. With
+    ``continue_on_error=False`` the first failure or conflict stops the apply: workers not
+    started yet are reported ``skipped``.
     """
     zips = package_changed(plan, build_dir)  # any packaging error stops us before uploading
     stamp_map = stamps or {}
-    todo = [w for w in plan.workers if w.changes]
+    todo = [w for w in plan.workers if w.changes or w.schedule_changes]
     gate = Gate(store, continue_on_error=continue_on_error)
 
     def run(wp: WorkerPlan) -> WorkerResult:
         res = gate.before(wp)
-        if res is None and wp.action == "delete":
-            res = _delete_one(store, wp)
-        res = res or _upload_one(store, wp, zips, stamp_map.get(wp.name, {}))
-        gate.after(res)
-        if on_done:
-            on_done(res)
+        if res is not None:
+            res = replace(res, schedules=skip_schedules(wp, NOT_STARTED[res.outcome]))
+        else:
+            res = _change_one(store, wp, zips, stamp_map.get(wp.name, {}))
+        gate.after(_with_schedule_failure(res))
+        if on_done and wp.changes:
+            on_done(_with_schedule_failure(res))
         return res
 
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
@@ -124,11 +174,12 @@ def apply_plan(
     results = []
     for wp in plan.workers:
         if wp.name in done:
-            results.append(done[wp.name])
+            results.append(_with_schedule_failure(done[wp.name]))
         else:
             outcome: Outcome = "orphan" if wp.action == "orphan" else "unchanged"
             rev = wp.remote.rev if wp.remote else None
-            results.append(WorkerResult(wp.name, wp.action, outcome, rev, rev))
+            kept = kept_schedules(wp)
+            results.append(WorkerResult(wp.name, wp.action, outcome, rev, rev, schedules=kept))
     return ApplyResult(plan, tuple(results))
 
 

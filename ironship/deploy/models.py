@@ -11,12 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from ironship.iron.types import Code
+from ironship.iron.types import Code, Schedule
 
 if TYPE_CHECKING:
     from ironship.packaging.fileset import FileEntry, FileSet
 
 Action = Literal["create", "update", "unchanged", "orphan", "delete"]
+ACTIONS: tuple[Action, ...] = ("create", "update", "delete", "unchanged", "orphan")
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,46 @@ class FileChanges:
 
 
 @dataclass(frozen=True)
+class DesiredSchedule:
+    """A declared schedule as ironship creates it (built by ``deploy.schedules``): the fields
+    of the API's create request, and the label that stamps it as ironship's."""
+
+    worker: str
+    name: str
+    label: str  # "ironship:WORKER/NAME:DIGEST": how the next plan recognises it
+    run_every: int | None = None
+    start_at: str | None = None  # RFC3339, UTC
+    end_at: str | None = None
+    run_times: int | None = None
+    payload: str = "{}"  # JSON text, as the API takes it
+    priority: int | None = None
+    timeout: int | None = None
+
+
+@dataclass(frozen=True)
+class SchedulePlan:
+    """What apply does to one schedule of a worker.
+
+    ``action`` uses the workers' words: ``create``; ``update`` (IronWorker has no portable
+    schedule update: cancel ``cancel``, then create ``desired``); ``delete`` (cancel: gone from
+    the manifest, or an orphan under --prune); ``unchanged``; ``orphan`` (not created by
+    ironship: left alone). ``remote`` is the server's schedule it stands for, if any.
+    """
+
+    name: str  # the declared name; for one ironship did not create, its label or id
+    action: Action
+    changes: tuple[str, ...] = ()  # e.g. "every 1h → 30m", "payload changed"
+    desired: DesiredSchedule | None = None
+    remote: Schedule | None = None
+    cancel: tuple[Schedule, ...] = ()  # cancelled first, in order
+    create: bool = False  # then ``desired`` is created
+
+    @property
+    def changes_server(self) -> bool:
+        return self.create or bool(self.cancel)
+
+
+@dataclass(frozen=True)
 class WorkerPlan:
     name: str
     action: Action
@@ -87,10 +128,16 @@ class WorkerPlan:
     files: FileChanges | None = None
     local: LocalWorker | None = None
     remote: Code | None = None
+    schedules: tuple[SchedulePlan, ...] = ()  # deploy/schedules.py
 
     @property
     def changes(self) -> bool:
+        """The code package changes (upload or delete); schedules are ``schedule_changes``."""
         return self.action in ("create", "update", "delete")
+
+    @property
+    def schedule_changes(self) -> bool:
+        return any(s.changes_server for s in self.schedules)
 
     @property
     def needs_zip(self) -> bool:
@@ -109,15 +156,22 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        return any(w.changes for w in self.workers)
+        return any(w.changes or w.schedule_changes for w in self.workers)
 
     def count(self, action: Action) -> int:
         return sum(1 for w in self.workers if w.action == action)
 
     @property
     def summary(self) -> dict[str, int]:
-        actions: tuple[Action, ...] = ("create", "update", "delete", "unchanged", "orphan")
-        return {a: self.count(a) for a in actions}
+        return {a: self.count(a) for a in ACTIONS}
+
+    @property
+    def schedule_summary(self) -> dict[str, int]:
+        """How many schedules each action takes, over every worker (zeros included)."""
+        counts: dict[str, int] = dict.fromkeys(ACTIONS, 0)
+        for s in (s for w in self.workers for s in w.schedules):
+            counts[s.action] += 1
+        return counts
 
 
 # "conflict": another deploy changed the worker on the server after this plan was made, so
@@ -126,6 +180,35 @@ class Plan:
 Outcome = Literal[
     "created", "updated", "deleted", "unchanged", "orphan", "failed", "conflict", "skipped"
 ]
+
+
+# "replaced": cancelled, then created again (a changed schedule); "skipped": not touched,
+# because the worker's upload failed, conflicted or was skipped.
+ScheduleOutcome = Literal[
+    "created", "replaced", "cancelled", "unchanged", "orphan", "failed", "skipped"
+]
+SCHEDULE_OUTCOMES: tuple[ScheduleOutcome, ...] = (
+    "created",
+    "replaced",
+    "cancelled",
+    "unchanged",
+    "orphan",
+    "failed",
+    "skipped",
+)
+
+
+@dataclass(frozen=True)
+class ScheduleResult:
+    """What apply did to one schedule: ``id`` is the schedule created (or, for a cancel, the
+    one cancelled); ``cancelled`` every id cancelled on the way."""
+
+    name: str
+    action: Action
+    outcome: ScheduleOutcome
+    id: str | None = None
+    cancelled: tuple[str, ...] = ()
+    message: str | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +223,7 @@ class WorkerResult:
     previous_rev: int | None = None
     code_uploaded: bool = False
     message: str | None = None
+    schedules: tuple[ScheduleResult, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from ironship.deploy.models import (
     WorkerPlan,
     WorkerResult,
 )
+from ironship.deploy.schedule_json import schedule_json
 from ironship.deploy.schedules import schedule_timing
 from ironship.deploy.stamps import DIGEST_KEY, GIT_SHA_KEY
 from ironship.smoke.report import Payloads, to_json
@@ -114,7 +115,7 @@ def _worker_json(wp: WorkerPlan) -> dict[str, Any]:
             "git_sha": wp.remote.env_vars.get(GIT_SHA_KEY),
         }
     doc["schedule_changes"] = wp.schedule_changes
-    doc["schedules"] = [_schedule_json(sp) for sp in wp.schedules]
+    doc["schedules"] = [schedule_json(sp) for sp in wp.schedules]
     if wp.local is not None:
         doc["after"] = {
             "digest": wp.local.digest,
@@ -122,33 +123,6 @@ def _worker_json(wp: WorkerPlan) -> dict[str, Any]:
             "smoke_digest": wp.local.smoke_digest,
             "files": wp.local.file_count,
             "bytes": wp.local.total_size,
-        }
-    return doc
-
-
-def _schedule_json(sp: SchedulePlan) -> dict[str, Any]:
-    """One schedule of a plan; its payload is left out (a plan shows no payloads)."""
-    doc: dict[str, Any] = {"name": sp.name, "action": sp.action, "changes": list(sp.changes)}
-    doc["timing"] = schedule_timing(sp)
-    doc["id"] = sp.remote.id if sp.remote is not None else None
-    doc["cancel"] = [s.id for s in sp.cancel]
-    doc["create"] = sp.create
-    d = sp.desired
-    if d is not None:
-        doc["after"] = {
-            "label": d.label,
-            "run_every": d.run_every,
-            "start_at": d.start_at,
-            "end_at": d.end_at,
-            "run_times": d.run_times,
-            "priority": d.priority,
-            "timeout": d.timeout,
-        }
-    if sp.remote is not None:
-        doc["before"] = {
-            "label": sp.remote.label,
-            "status": sp.remote.status,
-            "run_every": sp.remote.run_every,
         }
     return doc
 
@@ -180,8 +154,8 @@ def _detail(r: WorkerResult) -> str:
 
 def _schedule_detail(r: ScheduleResult) -> str:
     if r.outcome in ("created", "replaced"):
-        cancelled = f"cancelled {', '.join(r.cancelled)}; " if r.cancelled else ""
-        return f"{cancelled}id {r.id}"
+        replaced = f" (replaces {', '.join(r.cancelled)})" if r.cancelled else ""
+        return f"id {r.id}{replaced}"
     if r.outcome == "cancelled":
         return ", ".join(r.cancelled)
     if r.outcome in ("unchanged", "orphan"):

@@ -10,6 +10,11 @@ server would refuse them.
 
 Tasks finish as soon as they are queued, with status ``complete``: the "log" of a task is the
 text of its package's ``file_name``, so a test worker "prints" whatever its entry file holds.
+
+Schedules (docs/ironworker-api.md §4 (Schedules)) are kept as the API shows them: creating one
+needs its code, ``run_every`` under 60 is refused, ``label`` is kept, cancelling sets status
+``cancelled``; they never fire. ``fail_schedules`` names schedules (by the name in their
+ironship label) whose creation fails; ``drop_labels`` makes the server forget labels.
 """
 
 from __future__ import annotations
@@ -20,11 +25,12 @@ import itertools
 import threading
 import zipfile
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ironship.errors import ApiError
-from ironship.iron.types import Code, Task
+from ironship.iron.types import Code, Schedule, Task
 
 
 class FakeIron:
@@ -40,6 +46,10 @@ class FakeIron:
         self.tasks: dict[str, Task] = {}
         self.logs: dict[str, str] = {}
         self.queued: list[tuple[str, str]] = []  # (code name, payload) in queue order
+        self.schedules: dict[str, Schedule] = {}  # id -> schedule, in creation order
+        self.schedule_calls: list[str] = []  # "create NAME" / "cancel ID", in order
+        self.fail_schedules: set[str] = set()
+        self.drop_labels = False
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -129,6 +139,61 @@ class FakeIron:
 
     def cancel_task(self, task_id: str) -> None:
         """Every fake task has finished already: nothing to cancel."""
+
+    # -- schedules ---------------------------------------------------------------------------
+
+    def list_schedules(self) -> list[Schedule]:
+        with self._lock:
+            return list(self.schedules.values())
+
+    def get_schedule(self, schedule_id: str) -> Schedule:
+        with self._lock:
+            if schedule_id not in self.schedules:
+                raise ApiError("GET", f"/schedules/{schedule_id}", 404, "Schedule not found")
+            return self.schedules[schedule_id]
+
+    def create_schedule(self, schedule: Mapping[str, Any]) -> str:
+        label = str(schedule.get("label") or "")
+        name = label.rpartition("/")[2].partition(":")[0] if label else ""
+        if name in self.fail_schedules:
+            raise ApiError("POST", "/schedules", 400, f"injected failure for {name}")
+        if schedule.get("run_every") is not None and int(schedule["run_every"]) < 60:
+            raise ApiError("POST", "/schedules", 400, "run_every must be at least 60 seconds")
+        if not any(c.name == schedule["code_name"] for c in self.list_codes()):
+            raise ApiError("POST", "/schedules", 404, "code package not found")
+        return self.add_schedule(**{**schedule, "label": None if self.drop_labels else label})
+
+    def cancel_schedule(self, schedule_id: str) -> None:
+        with self._lock:
+            self.schedule_calls.append(f"cancel {schedule_id}")
+            old = self.schedules.get(schedule_id)
+            if old is None:
+                raise ApiError("POST", f"/schedules/{schedule_id}/cancel", 404, "not found")
+            if old.status == "scheduled":
+                self.schedules[schedule_id] = Schedule.from_json(
+                    {**self._schedule_json(old), "status": "cancelled"}
+                )
+
+    def add_schedule(self, **fields: Any) -> str:
+        """A schedule as the server would show it, created now (also by other tools)."""
+        with self._lock:
+            n = next(self._ids)
+            sid = f"s{n:023x}"
+            created = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(seconds=n)
+            doc = {"status": "scheduled", **fields, "id": sid, "created_at": created.isoformat()}
+            self.schedules[sid] = Schedule.from_json(doc)
+            self.schedule_calls.append(f"create {fields.get('label') or fields['code_name']}")
+            return sid
+
+    def set_schedule_status(self, schedule_id: str, status: str) -> None:
+        with self._lock:
+            old = self.schedules[schedule_id]
+            doc = {**self._schedule_json(old), "status": status}
+            self.schedules[schedule_id] = Schedule.from_json(doc)
+
+    @staticmethod
+    def _schedule_json(s: Schedule) -> dict[str, Any]:
+        return {k: v for k, v in vars(s).items() if v is not None}
 
     # -- helpers for tests ------------------------------------------------------------------
 
