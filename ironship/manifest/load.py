@@ -23,6 +23,7 @@ from ironship.manifest.defaults import (
     smoke_payload,
     worker_settings,
 )
+from ironship.manifest.dependencies import python_value, requirements_value
 from ironship.manifest.environments import environment_names
 from ironship.manifest.models import (
     DEFAULT_SEPARATOR,
@@ -195,6 +196,12 @@ def _worker(
         timeout=_int(settings.get("timeout")),
         separator=separator,
         smoke=tests,
+        # README "Workers with dependencies" (manifest/dependencies.py)
+        requirements=requirements_value(settings.get("requirements")),
+        python=python_value(settings),
+        build_from_source=bool(settings.get("build_from_source", False)),
+        pip_args=tuple(settings.get("pip_args") or ()),
+        stack=settings.get("stack"),
         schedules=schedule_values(
             raw.get("schedules") or (),
             payload,

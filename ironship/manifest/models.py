@@ -82,6 +82,15 @@ class Worker:
     timeout: int | None = None
     separator: str = DEFAULT_SEPARATOR
     smoke: tuple[SmokeTest, ...] = ()
+    # Dependencies vendored into the package and the stack (README "Workers with
+    # dependencies"; manifest/dependencies.py): a requirements file relative to root, or
+    # requirement strings; the target Python pip installs for (from ``python:`` or a
+    # python-X.Y stack; None: the running one); extra pip arguments.
+    requirements: str | tuple[str, ...] | None = None
+    python: str | None = None
+    build_from_source: bool = False
+    pip_args: tuple[str, ...] = ()
+    stack: str | None = None
     schedules: tuple[WorkerSchedule, ...] = ()  # README "Schedules"
     location: Location | None = None
 

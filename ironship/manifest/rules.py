@@ -31,6 +31,7 @@ from ironship.manifest.defaults import (
     smoke_payload,
     worker_settings,
 )
+from ironship.manifest.dependencies import dependency_problems
 from ironship.manifest.scheduling import schedule_problems
 from ironship.manifest.yamlpos import Document, JsonPath, Problem, format_path
 
@@ -95,6 +96,8 @@ class _Checker:
             hint = f"add 'runtime:' ({RUNTIMES_HINT})"
             self.add(("workers", name, "entry"), f"can't tell the runtime of '{entry}'", hint)
         root = self.root(setting_path(worker, name, "root"), settings.get("root", "."))
+        # README "Workers with dependencies": requirements file, pip_args, stack.
+        dependency_problems(self.add, worker, name, settings, root, self.base)
         if root is None:
             return
         shown = _label(settings.get("root", "."))
