@@ -41,6 +41,7 @@ import pathspec
 
 from ironship.errors import IronshipError
 from ironship.manifest.models import Worker
+from ironship.packaging.deps.model import Vendored
 
 IGNORE_FILE = ".ironshipignore"
 HARD_EXCLUDES = (".git", ".hg", ".svn", ".ironship/")
@@ -62,11 +63,18 @@ class FileEntry:
 
 @dataclass(frozen=True)
 class FileSet:
-    """The files a worker ships, sorted by path."""
+    """The files a worker ships, sorted by path.
+
+    ``deps`` and ``runner`` are set by ``packaging/contents.select_package`` for a worker with
+    dependencies: its vendored trees (their files are among ``files``) and the generated
+    entry the upload runs instead of the worker's own, when one is needed.
+    """
 
     worker: str
     root: Path
     files: tuple[FileEntry, ...]  # sorted by path
+    deps: tuple[Vendored, ...] = ()
+    runner: str | None = None
 
     @property
     def file_count(self) -> int:
@@ -92,8 +100,9 @@ class _Origin:
 class _Rules:
     """The compiled selection rules of one worker (see the module docstring)."""
 
-    def __init__(self, worker: Worker, root: str) -> None:
-        self.hard = pathspec.GitIgnoreSpec.from_lines(HARD_EXCLUDES)
+    def __init__(self, worker: Worker, root: str, replaced: tuple[str, ...] = ()) -> None:
+        self.hard_patterns = HARD_EXCLUDES + tuple(f"/{p.lstrip('/')}" for p in replaced)
+        self.hard = pathspec.GitIgnoreSpec.from_lines(self.hard_patterns)
         self.include_patterns = worker.include
         self.include = pathspec.GitIgnoreSpec.from_lines(worker.include) if worker.include else None
         asks = [p for p in worker.include if any(k in p for k in _SOFT_KEYWORDS)]
@@ -120,6 +129,8 @@ class _Rules:
         """None when ``rel`` ships, else the reason it does not (names the deciding pattern)."""
         hard = self.hard.check_file(rel)
         if hard.include and hard.index is not None:
+            if hard.index >= len(HARD_EXCLUDES):
+                return f"'{self.hard_patterns[hard.index]}' (the vendored dependencies replace it)"
             return f"default exclude '{HARD_EXCLUDES[hard.index]}'"
         if rel == IGNORE_FILE:
             return f"being the {IGNORE_FILE} file (never shipped)"
@@ -267,11 +278,14 @@ class Hasher(Protocol):
     def hash(self, source: str) -> tuple[str, int, bool]: ...
 
 
-def select_files(worker: Worker, cache: Hasher | None = None) -> tuple[FileEntry, ...]:
+def select_files(
+    worker: Worker, cache: Hasher | None = None, *, replaced: tuple[str, ...] = ()
+) -> tuple[FileEntry, ...]:
     """The files the worker ships, sorted by path, with content hashes and exec bits.
 
     ``cache`` (a :class:`ironship.packaging.hashcache.HashCache`) skips re-reading unchanged
-    files.
+    files. ``replaced`` names folders of the root (``node_modules/``) that vendored
+    dependencies stand in for: they are never read.
     """
     root = os.path.realpath(worker.root)
     if not os.path.isdir(root):
@@ -279,7 +293,7 @@ def select_files(worker: Worker, cache: Hasher | None = None) -> tuple[FileEntry
             f"root '{worker.root}' of worker '{worker.name}' is not a directory",
             hint="root is relative to the manifest's folder",
         )
-    rules = _Rules(worker, root)
+    rules = _Rules(worker, root, replaced)
     entries: dict[str, FileEntry] = {}
     for rel, source in _Walker(rules, root).walk():
         try:
