@@ -11,10 +11,17 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ironship.deploy.depsdiff import (
+    dependency_reasons,
+    is_vendored,
+    new_worker_reasons,
+    vendored_prefixes,
+)
 from ironship.deploy.models import Action, FileChanges, LocalWorker, Plan, SettingChange, WorkerPlan
 from ironship.deploy.settings import FIELDS, canonical_json, user_env
 from ironship.deploy.stamps import FILES_KEY, SMOKE_KEY
 from ironship.iron.types import Code
+from ironship.packaging.deps.model import Vendored
 from ironship.secrets import Secret
 
 FileIndex = Mapping[str, tuple[bool, str]]  # path -> (exec bit, content sha256)
@@ -50,6 +57,8 @@ def setting_changes(desired: Mapping[str, Any], remote: Code) -> tuple[SettingCh
     """Field-by-field differences between the settings to upload and the code on the server."""
     out: list[SettingChange] = []
     for f in FIELDS:
+        if not hasattr(remote, f.code):
+            continue  # a Code that does not carry this setting (``stack`` before it was read)
         after = desired.get(f.key)
         before = getattr(remote, f.code)
         if f.key == "max_concurrency" and before == -1 and after is None:
@@ -104,15 +113,18 @@ def plan_worker(
     *,
     local_md5: str | None = None,
     remote_files: FileIndex | None = None,
+    remote_deps: Sequence[Vendored] = (),
     force: bool = False,
 ) -> WorkerPlan:
     """Decide one worker's action.
 
-    ``remote_files`` (the server zip's index), when given, names the files that differ.
+    ``remote_files`` (the server zip's index), when given, names the files that differ;
+    ``remote_deps`` (the vendored trees in that zip) names the packages that differ.
     """
     if remote is None:
         reason = f"new worker ({_files(local.file_count)})"
-        return WorkerPlan(local.worker, "create", (reason,), code_changed=True, local=local)
+        created = (reason, *new_worker_reasons(local.fileset.deps))
+        return WorkerPlan(local.worker, "create", created, code_changed=True, local=local)
     settings = setting_changes(local.settings, remote)
     if local.smoke_digest is not None and remote.env_vars.get(SMOKE_KEY) != local.smoke_digest:
         settings += (SettingChange("smoke tests", None, None, sensitive=True),)
@@ -124,7 +136,7 @@ def plan_worker(
         files = FileChanges(known=False)
         if remote_files is not None:
             files = diff_files(local_index(local), remote_files)
-        reasons.extend(_file_reasons(files, unstamped))
+        reasons.extend(_file_reasons(files, unstamped, local.fileset.deps, remote_deps))
     if force and not changed:
         changed = True
         reasons.append("--force: upload again")
@@ -146,12 +158,20 @@ def plan_worker(
     )
 
 
-def _file_reasons(files: FileChanges, unstamped: bool) -> list[str]:
+def _file_reasons(
+    files: FileChanges,
+    unstamped: bool,
+    local_deps: Sequence[Vendored] = (),
+    remote_deps: Sequence[Vendored] = (),
+) -> list[str]:
     if not files.known:
         return ["code changed" + (" (package not uploaded by ironship)" if unstamped else "")]
-    out = [f"+ {p}" for p in files.added]
-    out += [f"- {p}" for p in files.removed]
-    out += [f"~ {p}" for p in files.changed]
+    # Vendored files are summed up per package (deploy/depsdiff.py), never listed one by one.
+    out = dependency_reasons(local_deps, remote_deps, files)
+    vendored = vendored_prefixes(local_deps, remote_deps)
+    out += [f"+ {p}" for p in files.added if not is_vendored(p, vendored)]
+    out += [f"- {p}" for p in files.removed if not is_vendored(p, vendored)]
+    out += [f"~ {p}" for p in files.changed if not is_vendored(p, vendored)]
     if not out:
         out.append("code changed (same files; package bytes differ)")
     return out

@@ -8,7 +8,8 @@ the files. The server is reached only through the ``CodeSource`` port.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -17,13 +18,17 @@ from ironship import paths
 from ironship.deploy.diff import plan, plan_worker
 from ironship.deploy.models import LocalWorker, Plan, WorkerPlan
 from ironship.deploy.ports import CodeSource, StackLister
+from ironship.deploy.schedules import plan_schedules
 from ironship.deploy.settings import local_worker
 from ironship.deploy.stamps import FILES_KEY
 from ironship.errors import IronshipError
 from ironship.iron.types import Code
 from ironship.manifest.models import Manifest, Worker
 from ironship.packaging.archive import files_of_zip, write_zip
-from ironship.packaging.fileset import select_fileset
+from ironship.packaging.contents import select_package
+from ironship.packaging.deps.cache import DepsCache, project_cache
+from ironship.packaging.deps.inventory import vendored_in_zip
+from ironship.packaging.deps.model import Kind, Vendored
 from ironship.packaging.hashcache import HashCache
 
 # What to install when the local engine lacks a runtime's program (the engine looks for these
@@ -52,25 +57,41 @@ def select_workers(manifest: Manifest, only: Sequence[str]) -> tuple[Worker, ...
 
 
 def read_locals(
-    workers: Sequence[Worker], cache: HashCache | None = None, secret_key: bytes | None = None
+    workers: Sequence[Worker],
+    base: Path,
+    cache: HashCache | None = None,
+    secret_key: bytes | None = None,
+    *,
+    deps: DepsCache | None = None,
 ) -> list[LocalWorker]:
-    """Each worker's desired side: its selected files, settings and digests.
+    """Each worker's desired side: its package's files (its vendored dependencies included,
+    built or taken from the cache under ``base``), settings and digests.
 
     ``secret_key`` (``Target.secret_key``) keys the digest of workers with secrets.
     """
+    store = deps or project_cache(base)
     # Sequential on purpose: walking and matching are GIL-bound Python, and measured slower
-    # with threads (bench/RESULTS.md); the hash cache makes re-reads cheap instead.
-    return [local_worker(w, select_fileset(w, cache), secret_key) for w in workers]
+    # with threads (bench/RESULTS.md); the hash cache makes re-reads cheap instead. Workers
+    # sharing a requirements file share one tree, built once.
+    return [
+        local_worker(w, select_package(w, base, cache, deps=store), secret_key) for w in workers
+    ]
 
 
-def _remote_index(
-    source: CodeSource, code: Code, scratch: Path
-) -> dict[str, tuple[bool, str]] | None:
+Remote = tuple[dict[str, tuple[bool, str]], tuple[Vendored, ...]]
+
+
+def _remote_side(
+    source: CodeSource, code: Code, local: LocalWorker, scratch: Path
+) -> Remote | None:
+    """The server zip's file index and vendored trees, or None when it cannot be read."""
     if not code.latest_checksum:
         return None  # image-based or empty package: nothing to list
+    kinds: list[Kind] = [v.kind for v in local.fileset.deps] + ["pip"]
     try:
-        return files_of_zip(source.download_code(code.id, scratch / f"{code.id}.zip"))
-    except IronshipError:
+        path = source.download_code(code.id, scratch / f"{code.id}.zip")
+        return files_of_zip(path), vendored_in_zip(path, kinds)
+    except (IronshipError, zipfile.BadZipFile, OSError):
         return None
 
 
@@ -90,10 +111,13 @@ def _plan_one(
     first = plan_worker(local, remote, local_md5=local_md5, force=force)
     if remote is None or first.files is None or not name_files:
         return first  # unchanged, --force, or status
-    index = _remote_index(source, remote, scratch)
-    if index is None:
+    found = _remote_side(source, remote, local, scratch)
+    if found is None:
         return first
-    return plan_worker(local, remote, local_md5=local_md5, remote_files=index, force=force)
+    index, deps = found
+    return plan_worker(
+        local, remote, local_md5=local_md5, remote_files=index, remote_deps=deps, force=force
+    )
 
 
 def runtime_warnings(stacks: StackLister, locals_: Sequence[LocalWorker]) -> tuple[str, ...]:
@@ -125,6 +149,7 @@ def make_plan(
     name_files: bool = True,
     stacks: StackLister | None = None,
     secret_key: bytes | None = None,
+    on_deps: Callable[[str], None] | None = None,
 ) -> Plan:
     """Build the Plan that ``plan`` shows and ``apply`` executes.
 
@@ -133,11 +158,13 @@ def make_plan(
     engine) adds a warning per worker whose runtime the engine has no interpreter for.
     ``secret_key`` (the target's, ``Target.secret_key``) keys the digest of workers whose
     settings hold ``${secret:…}`` values; a manifest without secrets needs none.
+    ``on_deps`` hears a line each time a vendored tree must be installed (not cached yet).
     """
     workers = select_workers(manifest, only)
     paths.ensure_state_dir(manifest.directory)
     cache = HashCache.load(paths.hash_cache_file(manifest.directory))
-    locals_ = read_locals(workers, cache, secret_key)
+    deps = project_cache(manifest.directory, on_build=on_deps)
+    locals_ = read_locals(workers, manifest.directory, cache, secret_key, deps=deps)
     cache.save()
     codes = source.list_codes()
     by_name = {c.name: c for c in codes}
@@ -153,6 +180,7 @@ def make_plan(
         plans = list(pool.map(one, locals_))
     skipped = sum(1 for w in manifest.workers if w.name not in set(only))
     result = plan(plans, codes, prune=prune, only=only, skipped=skipped)
+    result = plan_schedules(source, manifest, result)
     if stacks is None:
         return result
     return replace(result, warnings=runtime_warnings(stacks, locals_))

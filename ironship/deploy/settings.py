@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from ironship.iron.types import Code
     from ironship.packaging.fileset import FileEntry, FileSet
 
+RUNNER_RUNTIME = "sh"  # how IronWorker runs a generated __runner__.sh
 # Bumped only if the canonical encoding below changes; every stamp on the server would then differ.
 DIGEST_FORMAT = 1
 
@@ -64,6 +65,7 @@ FIELDS: tuple[Field, ...] = (
     Field("retries", "retries", "retries"),
     Field("retries_delay", "retries_delay", "retries_delay"),
     Field("default_priority", "priority", "priority"),
+    Field("stack", "stack", "stack"),
 )
 
 
@@ -85,15 +87,19 @@ def user_env(env: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in (env or {}).items() if not k.startswith(STAMP_PREFIX)}
 
 
-def upload_settings(worker: Worker) -> dict[str, Any]:
+def upload_settings(worker: Worker, runner: str | None = None) -> dict[str, Any]:
     """The ``data`` fields of an upload, without stamps; ``None`` values are left out.
 
     ``env_vars`` is always present (possibly empty); ``IRONSHIP_*`` keys are dropped because
     they are stamps, never settings. Secrets stay Secrets (``upload_data`` reveals them).
+    ``runner`` (``FileSet.runner``: a generated ``__runner__.sh``) is what the upload runs
+    instead of the entry, with ``runtime: sh`` (README "Workers with dependencies").
     """
     settings: dict[str, Any] = {"name": worker.name}
     for f in FIELDS:
         settings[f.key] = file_name(worker) if f.key == "file_name" else getattr(worker, f.worker)
+    if runner is not None:
+        settings["runtime"], settings["file_name"] = RUNNER_RUNTIME, runner
     settings["config"] = config_text(worker.config)
     settings = {k: v for k, v in settings.items() if v is not None}
     settings["env_vars"] = dict(sorted(user_env(worker.env).items()))
@@ -117,7 +123,8 @@ def needs_key(worker: Worker) -> bool:
 def code_settings(code: Code) -> dict[str, Any]:
     """The ``data`` that uploads ``code``'s settings again, its stamps included."""
     data: dict[str, Any] = {"name": code.name}
-    data.update({f.key: getattr(code, f.code) for f in FIELDS})
+    # getattr with a default: a Code from before ``stack`` was read has no such attribute.
+    data.update({f.key: getattr(code, f.code, None) for f in FIELDS})
     data["config"] = code.config
     data["env_vars"] = dict(code.env_vars)
     return {k: v for k, v in data.items() if v is not None}
@@ -195,7 +202,7 @@ def local_worker(worker: Worker, fileset: FileSet, secret_key: bytes | None = No
 
     ``secret_key`` (``Target.secret_key``) is needed when the worker has secrets.
     """
-    settings = upload_settings(worker)
+    settings = upload_settings(worker, fileset.runner)
     return LocalWorker(
         fileset,
         settings,
