@@ -51,17 +51,10 @@ def project_cache(
 
 @dataclass(frozen=True)
 class Built:
-    """A cached tree: where it is, its files and its distributions."""
+    """A cached tree as package files (read from under ``KEY/tree/``) and its distributions."""
 
-    tree: Path
-    files: tuple[TreeFile, ...]
+    entries: tuple[FileEntry, ...]
     packages: tuple[Package, ...]
-
-    def entries(self) -> tuple[FileEntry, ...]:
-        return tuple(
-            FileEntry(f.path, f.executable, f.sha256, f.size, self.tree / f.path)
-            for f in self.files
-        )
 
 
 class DepsCache:
@@ -90,7 +83,7 @@ class DepsCache:
         built = self._memo.get(key) or self._load(key) or self._build(key, recipe, install)
         self._memo[key] = built
         vendored = Vendored(recipe.kind, recipe.source, key, built.packages, recipe.source_path)
-        return vendored, built.entries()
+        return vendored, built.entries
 
     def write_runner(self, text: str) -> Path:
         """Store a generated runner by its content; returns where it is."""
@@ -138,11 +131,15 @@ class DepsCache:
             doc = json.loads((self.folder / key / "index.json").read_text(encoding="utf-8"))
             if doc.get("format") != INDEX_FORMAT:
                 return None
-            files = tuple(TreeFile(p, bool(x), s, int(n)) for p, x, s, n in doc["files"])
+            # One str join per file: Path arithmetic here was most of a warm plan's time.
+            tree = f"{self.folder / key / 'tree'}{os.sep}"
+            entries = tuple(
+                FileEntry(p, bool(x), s, int(n), Path(tree + p)) for p, x, s, n in doc["files"]
+            )
             packages = tuple(Package(n, v, tuple(ps)) for n, v, ps in doc["packages"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None  # missing or damaged: built again
-        return Built(self.folder / key / "tree", files, packages)
+        return Built(entries, packages)
 
     def _build(self, key: str, recipe: Recipe, install: Install) -> Built:
         if self.on_build is not None:
