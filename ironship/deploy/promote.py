@@ -65,6 +65,7 @@ from ironship.errors import IronshipError
 from ironship.iron.types import Code
 from ironship.manifest.models import Manifest, Worker
 from ironship.packaging.archive import files_of_zip, zip_md5
+from ironship.packaging.deps.model import RUNNER_NAME
 from ironship.packaging.fileset import FileEntry, FileSet
 
 PROMOTED_FROM_KEY = "IRONSHIP_PROMOTED_FROM"  # "staging rev 4": where a promoted package came from
@@ -262,7 +263,7 @@ def plan_worker(
 
 def _local(fileset: FileSet, worker: Worker, secret_key: bytes | None) -> LocalWorker:
     """The source's files with the destination's settings, digested as its plan would."""
-    settings = upload_settings(worker)
+    settings = upload_settings(worker, RUNNER_NAME if worker.requirements is not None else None)
     return LocalWorker(
         fileset,
         settings,

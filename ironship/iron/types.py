@@ -43,6 +43,7 @@ class Code:
     retries: int | None = None
     retries_delay: int | None = None
     priority: int | None = None
+    stack: str | None = None
     config: str | None = None
     env_vars: Mapping[str, str] = field(default_factory=dict, hash=False)
     latest_change: str | None = None
@@ -81,6 +82,7 @@ class Revision:
     retries: int | None = None
     retries_delay: int | None = None
     priority: int | None = None
+    stack: str | None = None
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Revision:
@@ -238,5 +240,6 @@ def _settings(d: Mapping[str, Any]) -> dict[str, Any]:
         "retries_delay": _int(d, "retries_delay"),
         "priority": priority if priority is not None else _int(d, "default_priority"),
         "config": _str(d, "config"),
+        "stack": _str(d, "stack"),
         "env_vars": env_vars,
     }

@@ -33,6 +33,11 @@ SCALARS = (
     "retries_delay",
     "priority",
     "timeout",
+    "requirements",
+    "python",
+    "build_from_source",
+    "pip_args",
+    "stack",
     "separator",
 )
 TARGET_KEYS = ("project_id", "host", "port", "scheme", "token")

@@ -14,8 +14,6 @@ import requests
 from cli_support import Project, Run, run_cli, write_tree
 from deploy.wheelhouse import isolate_pip, needs_npm, npm_env, npm_lock, npm_tarball, sdist, wheel
 
-from ironship.iron.types import Code
-
 SEP = "MAGICALSTDOUTSEPARATOR"
 PY_MAIN = (
     "import tinyplat, tinypure\n"
@@ -158,11 +156,6 @@ def test_stack_is_sent_with_the_upload(cli: Cli, project: Project, tmp_path: Pat
     assert "No changes" in cli("plan").out
 
 
-@pytest.mark.xfail(
-    not hasattr(Code, "stack"),
-    reason="ironship.iron.types.Code does not read the code's stack yet",
-    strict=True,
-)
 def test_a_changed_stack_shows_in_plan(cli: Cli, tmp_path: Path) -> None:
     """A new stack is a settings change, shown before and after."""
     python_project(tmp_path)

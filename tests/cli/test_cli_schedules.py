@@ -13,19 +13,9 @@ from pathlib import Path
 import pytest
 from cli_support import Project, Run, run_cli, write_tree
 
-from ironship.deploy import planner
 from ironship.iron.types import Schedule
 from ironship.iron.wait import wait_for_task
 from ironship.manifest.scheduling import utc_text
-
-# make_plan plans schedules once deploy/planner.py calls deploy.schedules.plan_schedules;
-# until then these tests are expected to fail (strict: they must fail, and stop failing
-# once it does).
-needs_wiring = pytest.mark.xfail(
-    not hasattr(planner, "plan_schedules"),
-    reason="deploy/planner.make_plan does not call plan_schedules yet",
-    strict=True,
-)
 
 SEP = "MAGICALSTDOUTSEPARATOR"
 ECHO = (
@@ -70,7 +60,6 @@ def schedules(project: Project) -> list[Schedule]:
         return client.list_schedules()
 
 
-@needs_wiring
 def test_plan_apply_and_change_a_schedule(cli: Cli, project: Project, tmp_path: Path) -> None:
     """plan shows '+ schedule', apply creates it, then a change shows '~' and replaces it."""
     manifest(tmp_path, "      - name: nightly\n        every: 1d\n")
@@ -100,7 +89,6 @@ def test_plan_apply_and_change_a_schedule(cli: Cli, project: Project, tmp_path: 
     assert (new.run_every, new.status) == (43200, "scheduled")
 
 
-@needs_wiring
 def test_plan_json_lists_schedules(cli: Cli, tmp_path: Path) -> None:
     """plan --json lists each worker's schedules and counts them apart from workers."""
     manifest(tmp_path, "      - name: nightly\n        every: 1d\n        priority: 2\n")
@@ -117,7 +105,6 @@ def test_plan_json_lists_schedules(cli: Cli, tmp_path: Path) -> None:
     assert nightly["after"]["priority"] == 2 and nightly["after"]["run_every"] == 86400
 
 
-@needs_wiring
 def test_a_declared_schedule_fires_with_the_merged_payload(
     cli: Cli, project: Project, tmp_path: Path
 ) -> None:
@@ -149,7 +136,6 @@ def test_a_declared_schedule_fires_with_the_merged_payload(
     assert "No changes" in cli("plan").out  # ran its one time: not created again
 
 
-@needs_wiring
 def test_orphans_are_left_alone_and_prune_cancels_them(
     cli: Cli, project: Project, tmp_path: Path
 ) -> None:
@@ -174,7 +160,6 @@ def test_orphans_are_left_alone_and_prune_cancels_them(
     assert {s.id: s.status for s in schedules(project)}[other] == "cancelled"
 
 
-@needs_wiring
 def test_a_removed_schedule_is_cancelled(cli: Cli, project: Project, tmp_path: Path) -> None:
     """A schedule dropped from the manifest shows '- schedule' and is cancelled by apply."""
     manifest(

@@ -76,7 +76,8 @@ EXPECTED: dict[str, list[str]] = {
         f" (hint: {RETRIES_HINT})",
         "duplicate-worker.yml:8:5: workers.fib.colour: unknown key 'colour' (hint: allowed keys:"
         " root, entry, runtime, include, exclude, payload, config, env, max_concurrency,"
-        " retries, retries_delay, priority, timeout, separator, smoke)",
+        " retries, retries_delay, priority, timeout, requirements, python, build_from_source,"
+        " pip_args, stack, separator, smoke, schedules)",
         "duplicate-worker.yml:9:3: workers.fib: worker 'fib' is declared twice,"
         f" at lines 3 and 9 (hint: {KEEP_ONE})",
         "duplicate-worker.yml:12:5: workers.fib.retries: key 'retries' appears twice,"

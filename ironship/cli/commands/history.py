@@ -44,7 +44,7 @@ from ironship.deploy.settings import local_worker
 from ironship.errors import IronshipError
 from ironship.iron.target import ConnectOptions, Target
 from ironship.manifest.models import Manifest, Worker
-from ironship.packaging.fileset import select_fileset
+from ironship.packaging.contents import select_package
 from ironship.paths import DEFAULT_MANIFEST
 
 WorkerArg = Annotated[str, typer.Argument(help="The worker (code package name).")]
@@ -74,7 +74,8 @@ def _local(ctx: _Context, secret_key: bytes | None) -> LocalWorker | None:
     """The working tree's side (its digest keyed like the target's, when it has secrets)."""
     if ctx.worker is None:
         return None
-    return local_worker(ctx.worker, select_fileset(ctx.worker), secret_key)
+    base = ctx.where.directory if isinstance(ctx.where, Manifest) else ctx.where
+    return local_worker(ctx.worker, select_package(ctx.worker, base), secret_key)
 
 
 # -- history ----------------------------------------------------------------------------------

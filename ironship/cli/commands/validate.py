@@ -11,6 +11,7 @@ from ironship.errors import IronshipError
 from ironship.manifest.load import each_environment, validate_manifest
 from ironship.manifest.models import Manifest
 from ironship.manifest.schema import schema_text
+from ironship.packaging.contents import recipes_of
 from ironship.packaging.fileset import select_fileset
 from ironship.paths import DEFAULT_MANIFEST
 
@@ -44,6 +45,7 @@ def _packaging_problems(manifest: Manifest, file: Path) -> list[str]:
     for w in manifest.workers:
         try:
             select_fileset(w)
+            recipes_of(w)  # a missing lock or requirements file, without installing anything
         except IronshipError as exc:
             where = f"{w.location}: " if w.location else f"{file}: "
             hint = f" (hint: {exc.hint})" if exc.hint else ""
