@@ -69,6 +69,7 @@ class ApplyHooks:
     """
 
     confirm: Callable[[str, str], bool]
+    on_install: Callable[[str], None] = _ignore  # a vendored tree is being installed
     on_plan: Callable[[Plan], None] = _ignore  # before any confirmation
     on_upload_start: Callable[[int], None] = _ignore  # how many workers change
     on_uploaded: Callable[[WorkerResult], None] = _ignore
@@ -143,7 +144,7 @@ def run_apply(
     ``request.refuse_dirty`` a worker stamped dirty stops the apply there. ``secret_key``
     (the target's) keys the digests of workers with secrets (``deploy/settings.py``).
     """
-    plan = _plan(client, manifest, request, secret_key)
+    plan = _plan(client, manifest, request, hooks, secret_key)
     hooks.on_plan(plan)
     stamp_map = _stamps_of_changed(manifest, plan, stamps)
     if request.refuse_dirty:
@@ -162,7 +163,11 @@ def run_apply(
 
 
 def _plan(
-    client: DeployClient, manifest: Manifest, request: ApplyRequest, secret_key: bytes | None
+    client: DeployClient,
+    manifest: Manifest,
+    request: ApplyRequest,
+    hooks: ApplyHooks,
+    secret_key: bytes | None,
 ) -> Plan:
     """The plan to carry out: a fresh one, or the saved one (re-planned, refused if stale)."""
     stacks = client if request.check_runtimes else None
@@ -184,6 +189,7 @@ def _plan(
         parallelism=request.parallelism,
         stacks=stacks,
         secret_key=secret_key,
+        on_deps=hooks.on_install,
     )
 
 

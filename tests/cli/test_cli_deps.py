@@ -109,6 +109,7 @@ def test_plan_names_a_requirements_change_and_a_warm_plan_runs_no_pip(
     warm = cli("plan")
     assert warm.code == 0, warm.err
     assert "No changes. 2 unchanged" in warm.out
+    assert "installing" not in warm.err.lower()  # nothing was installed: no progress line
     shutil.move(tmp_path / "hidden", tmp_path / "links")
     (tmp_path / "requirements.txt").write_text("tinypure==1.1.0\ntinyplat\n")
     changed = cli("plan")
@@ -119,6 +120,7 @@ def test_plan_names_a_requirements_change_and_a_warm_plan_runs_no_pip(
         "        ~ tinypure 1.0.0 → 1.1.0\n"
     ) in changed.out
     assert "__pips__/tinypure" not in changed.out
+    assert "py: installing pip dependencies" in changed.err  # announced on stderr
 
 
 def test_an_sdist_only_requirement_fails_with_the_flag_to_build_it(

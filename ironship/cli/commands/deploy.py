@@ -173,6 +173,7 @@ def plan(
             parallelism=parallelism,
             stacks=tgt.client if tgt.kind == "local" else None,
             secret_key=tgt.secret_key,
+            on_deps=None if as_json else deploy_view.announce_install,
         )
         if out_file is not None:
             target = PlanTarget.of(tgt.kind, tgt.client.project_id, tgt.client.host)

@@ -34,6 +34,11 @@ def print_plan(plan: Plan, verbose: bool = False) -> None:
         out.print(text, style=style, markup=False)
 
 
+def announce_install(line: str) -> None:
+    """A vendored tree is being installed (not cached yet): say so, it can take a while."""
+    err.print(f"{line}…", markup=False)
+
+
 def print_warnings(plan: Plan) -> None:
     for warning in plan.warnings:
         err.print(f"warning: {warning}", markup=False)
@@ -68,6 +73,7 @@ class ApplyView:
     def hooks(self) -> ApplyHooks:
         return ApplyHooks(
             confirm=self.confirm,
+            on_install=self.on_install,
             on_plan=self.on_plan,
             on_upload_start=self.on_upload_start,
             on_uploaded=self.on_uploaded,
@@ -78,6 +84,10 @@ class ApplyView:
 
     def confirm(self, question: str, what: str) -> bool:
         return confirm(question, what, self.yes)
+
+    def on_install(self, line: str) -> None:
+        if not self.as_json:
+            announce_install(line)
 
     def on_plan(self, plan: Plan) -> None:
         print_warnings(plan)
