@@ -2,7 +2,9 @@
 
 A package is unpacked into a task directory on every run, so a hostile zip must be refused
 at upload time: entries that escape the directory (absolute paths, ``..``, symlinks) and
-archives that expand without bound (too many entries, too many bytes, bomb-like ratios).
+archives that expand without bound (too many entries, too many bytes, bomb-like ratios), and
+archives that could never be unpacked faithfully (a symlink made on a system that is not Unix,
+names no file system takes, duplicate names, a file and a folder at the same path).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ class Limits:
     # bounds the total anyway).
     max_ratio: int = 200
     ratio_floor: int = 32 * 1024 * 1024
+    # Linux's NAME_MAX is 255 bytes per component; no real package nests 64 folders deep.
+    max_name_bytes: int = 255
+    max_depth: int = 64
 
 
 @dataclass(frozen=True)
@@ -74,19 +79,68 @@ def repair_py3_repr(path: Path, limits: Limits) -> bytes:
     return value
 
 
-def _entry_problem(info: zipfile.ZipInfo) -> str | None:
+def _entry_problem(info: zipfile.ZipInfo, limits: Limits) -> str | None:
     name = info.filename
     parts = name.replace("\\", "/").split("/")
+    problem = _name_problem(name, parts, limits)
+    if problem:
+        return problem
+    mode = info.external_attr >> 16
+    if stat.S_ISLNK(mode):
+        if info.create_system == 3:
+            return f"entry {name!r} is a symlink"
+        # Only Unix-made entries carry Unix modes; elsewhere these bits mean nothing sure.
+        return (
+            f"entry {name!r} has symlink mode bits but was made on system "
+            f"{info.create_system} (not Unix): it cannot be unpacked as the creator meant"
+        )
+    return None
+
+
+def _name_problem(name: str, parts: list[str], limits: Limits) -> str | None:
     if "\x00" in name:
         return f"entry {name!r} has a NUL byte in its name"
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
         return f"entry {name!r} has an absolute path"
     if ".." in parts:
         return f"entry {name!r} contains '..'"
-    mode = info.external_attr >> 16
-    if info.create_system == 3 and stat.S_ISLNK(mode):
-        return f"entry {name!r} is a symlink"
+    long = next((p for p in parts if len(p.encode("utf-8")) > limits.max_name_bytes), None)
+    if long is not None:
+        return (
+            f"entry {_short(name)!r} has a name component of {len(long.encode('utf-8'))} "
+            f"bytes; the limit is {limits.max_name_bytes}"
+        )
+    if len(parts) > limits.max_depth:
+        return (
+            f"entry {_short(name)!r} is {len(parts)} levels deep; the limit is {limits.max_depth}"
+        )
     return None
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= 80 else name[:60] + "…" + name[-15:]
+
+
+def _check_paths(infos: list[zipfile.ZipInfo]) -> None:
+    """Refuse duplicate names (unpacking keeps only the last) and a path that is both a file
+    and a folder (unpacking fails, or one silently replaces the other)."""
+    files: set[str] = set()
+    dirs: set[str] = set()
+    for info in infos:
+        path = info.filename.replace("\\", "/").removeprefix("./")
+        if info.is_dir():
+            dirs.add(path.rstrip("/"))
+            continue
+        if path in files:
+            raise ZipRejected(f"unsafe zip: entry {_short(path)!r} appears more than once")
+        files.add(path)
+        parts = path.split("/")
+        dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))
+    both = sorted(files & dirs)
+    if both:
+        raise ZipRejected(
+            f"unsafe zip: {_short(both[0])!r} is both a file and a folder in the archive"
+        )
 
 
 def check_zip(path: Path, limits: Limits) -> ZipSummary:
@@ -96,9 +150,10 @@ def check_zip(path: Path, limits: Limits) -> ZipSummary:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
             total = _check_entries(infos, limits)
+            _check_paths(infos)
             _read_every_entry(zf, infos)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError) as exc:
-        raise ZipRejected(f"corrupt zip file: {exc}") from None
+        raise ZipRejected(f"truncated or corrupt zip file: {exc}") from None
     except (ValueError, EOFError, RuntimeError, zlib.error) as exc:
         # zlib errors, encrypted entries and truncated streams surface as these.
         raise ZipRejected(f"unreadable zip file: {exc}") from None
@@ -115,6 +170,12 @@ def _check_container(path: Path, limits: Limits) -> None:
     if is_py3_repr(head):
         raise ZipRejected(f"not a zip file: {PY3_REPR_HINT}")
     if not zipfile.is_zipfile(path):
+        if head.startswith(b"PK"):
+            # The local header is there but not the central directory at the end.
+            raise ZipRejected(
+                "the code package is a truncated or corrupt zip file: it starts like a zip "
+                "but its central directory (at the end) is missing; upload the whole file again"
+            )
         hint = "empty file" if size == 0 else f"it starts with {head!r}"
         raise ZipRejected(f"the code package is not a zip file ({hint})")
 
@@ -126,7 +187,7 @@ def _check_entries(infos: list[zipfile.ZipInfo], limits: Limits) -> int:
         raise ZipRejected(f"zip has {len(infos)} entries; the limit is {limits.max_entries}")
     total = 0
     for info in infos:
-        problem = _entry_problem(info)
+        problem = _entry_problem(info, limits)
         if problem:
             raise ZipRejected(f"unsafe zip: {problem}")
         total += info.file_size
