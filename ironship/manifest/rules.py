@@ -35,6 +35,8 @@ from ironship.manifest.dependencies import dependency_problems
 from ironship.manifest.scheduling import schedule_problems
 from ironship.manifest.yamlpos import Document, JsonPath, Problem, format_path
 
+# Most file systems allow at most 255 bytes per name (NAME_MAX on Linux, macOS and Windows).
+MAX_NAME_BYTES = 255
 _JSON_TYPES = "string, number, integer, boolean, object, array, null"
 
 
@@ -116,6 +118,8 @@ class _Checker:
         folder = self.doc.file.parent
         shown = f"'{folder}'" if folder != Path(".") else "(the current folder)"
         hint = f"root is relative to the manifest's folder {shown}"
+        if self.unusable_path(path, value, "folder name"):
+            return None
         if os.path.isabs(value):
             self.add(path, f"'{value}' is an absolute path", hint)
             return None
@@ -135,10 +139,25 @@ class _Checker:
             return None
         return resolved
 
+    def unusable_path(self, path: JsonPath, value: str, what: str) -> bool:
+        """A NUL byte or a component longer than a file system allows: no file can have it."""
+        if "\0" in value:
+            self.add(path, f"{value!r} holds a NUL byte", f"a {what} cannot contain \\0")
+            return True
+        for part in PurePosixPath(value).parts:
+            size = len(part.encode("utf-8", "surrogateescape"))
+            if size > MAX_NAME_BYTES:
+                shown = f"'{part[:40]}…'"
+                message = f"the path component {shown} is {size} bytes long"
+                hint = f"a {what} has at most {MAX_NAME_BYTES} bytes per component"
+                self.add(path, message, hint)
+                return True
+        return False
+
     def entry(self, name: str, root: Path, shown: str, entry: str) -> bool:
         path: JsonPath = ("workers", name, "entry")
         hint = f"paths are relative to the worker's root {shown}"
-        if not entry:
+        if not entry or self.unusable_path(path, entry, "file name"):
             return False
         if os.path.isabs(entry):
             self.add(path, f"'{entry}' is an absolute path", hint)

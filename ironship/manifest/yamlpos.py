@@ -103,10 +103,16 @@ class Document:
             path = path[:-1]
 
 
+# Far above any real manifest (the largest examples are a few KB); parsing 59 MB of YAML took
+# 45 s, so a bigger file is refused before it is parsed.
+MAX_MANIFEST_BYTES = 4 * 2**20
+
+
 def read_yaml(path: Path) -> Document:
     """Read ``path``; problems (syntax, duplicates, odd tags) are in ``Document.problems``."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_MANIFEST_BYTES + 1)
     except FileNotFoundError:
         raise IronshipError(
             f"{path} not found",
@@ -118,6 +124,13 @@ def read_yaml(path: Path) -> Document:
         ) from None
     except OSError as exc:
         raise IronshipError(f"can't read {path}: {exc.strerror}") from None
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise IronshipError(
+            f"{path} is larger than {MAX_MANIFEST_BYTES // 2**20} MB, the most ironship reads "
+            "as a manifest or secrets file",
+            hint="a manifest describes workers, it does not hold data: move large values to "
+            "files the workers package, or split the file",
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
