@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from ironship.engine.http.context import Ctx, ok
+from ironship.engine.http.logs import log_response
 from ironship.engine.http.parse import (
     MAX_DELAY,
     MAX_PAYLOAD,
@@ -88,12 +89,9 @@ async def get_task(ctx: Ctx) -> Response:
     return ok(task_json(ctx.state.tasks.get(ctx.pid, ctx.path("task_id"))))
 
 
-def _text(data: bytes) -> Response:
-    # Always text/plain, even when the client asked for JSON (PY sends Accept: application/json).
-    return Response(data, media_type="text/plain; charset=utf-8")
-
-
 async def log(ctx: Ctx) -> Response:
+    """The log, streamed; always text/plain, even when the client asked for JSON (PY sends
+    Accept: application/json). ``?offset=`` and ``Range`` ask for a part (``http/logs.py``)."""
     task = ctx.state.tasks.get(ctx.pid, ctx.path("task_id"))
     path = ctx.state.files.log_path(task["id"])
     if not path.exists():
@@ -101,7 +99,10 @@ async def log(ctx: Ctx) -> Response:
         if task["status"] in UNFINISHED:
             raise HttpFailure(404, f"log not available yet: the task is {task['status']}")
         raise HttpFailure(404, f"no log: the task is {task['status']} and never ran")
-    return _text(await run_in_threadpool(path.read_bytes))
+    offset = ctx.query_int("offset", 0)
+    if offset < 0:
+        raise HttpFailure(400, "query parameter offset must be 0 or more (a byte position)")
+    return log_response(path, task["status"], offset, ctx.request.headers.get("range"))
 
 
 async def outlog(ctx: Ctx) -> Response:
@@ -110,7 +111,7 @@ async def outlog(ctx: Ctx) -> Response:
     path = ctx.state.files.log_path(task["id"])
     if task["status"] in UNFINISHED or not path.exists():
         raise HttpFailure(404, f"outlog not available: the task is {task['status']}")
-    return _text(await run_in_threadpool(path.read_bytes))
+    return log_response(path, task["status"], None, None)
 
 
 async def cancel(ctx: Ctx) -> Response:
