@@ -88,7 +88,7 @@ class Secret:
         raise TypeError("a Secret is never pickled")
 
 
-def digest_key(token: str) -> bytes:
+def digest_key(token: str | Secret) -> bytes:
     """The HMAC key for secret digests, derived from the target's ``token``.
 
     The token travels only in the ``Authorization`` header (docs/ironworker-api.md §1
@@ -96,7 +96,8 @@ def digest_key(token: str) -> bytes:
     there. Rotating the token changes the digests of workers with secrets; nothing is
     re-uploaded for that alone.
     """
-    return hmac.new(token.encode("utf-8"), _KEY_INFO, hashlib.sha256).digest()
+    text = token.reveal() if isinstance(token, Secret) else token
+    return hmac.new(text.encode("utf-8"), _KEY_INFO, hashlib.sha256).digest()
 
 
 def has_secrets(value: Any) -> bool:

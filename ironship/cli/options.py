@@ -25,6 +25,7 @@ from ironship.iron.credentials import TargetLayer
 from ironship.iron.target import ConnectOptions, Target, open_target
 from ironship.manifest.load import load_manifest
 from ironship.manifest.models import Manifest
+from ironship.secrets import Secret
 
 FileOpt = Annotated[
     Path,
@@ -157,7 +158,7 @@ def with_connection(command: Callable[..., None]) -> Callable[..., None]:
         conn = ConnectOptions(
             target=shared["target"],
             config_file=shared["config"],
-            token=shared["token"],
+            token=None if shared["token"] is None else Secret(shared["token"]),
             project_id=shared["project_id"],
             host=shared["host"],
             port=shared["port"],

@@ -28,6 +28,7 @@ from urllib3.util.retry import Retry
 
 from ironship import __version__
 from ironship.errors import ApiError, IronshipError
+from ironship.iron.credentials import checked_token
 from ironship.iron.multipart import MultipartBody
 from ironship.iron.transport import (
     RETRY_STATUSES,
@@ -39,6 +40,7 @@ from ironship.iron.transport import (
     transport_error,
 )
 from ironship.iron.types import Code, Revision, Schedule, Task
+from ironship.secrets import Secret
 
 __all__ = [
     "RETRY_STATUSES",
@@ -64,7 +66,7 @@ class Client:
         self,
         base_url: str,
         project_id: str,
-        token: str,
+        token: str | Secret,
         *,
         timeout: float = 30.0,
         retries: int = 5,
@@ -72,13 +74,14 @@ class Client:
         session: requests.Session | None = None,
         connect_timeout: float = 10.0,
     ) -> None:
+        token = token if isinstance(token, Secret) else checked_token(token, "the token")
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise IronshipError(
                 f"invalid IronWorker API URL {redact(base_url, token)!r}",
                 hint="expected something like https://worker-aws-us-east-1.iron.io",
             )
-        if not token or not project_id:
+        if not token.reveal() or not project_id:
             raise IronshipError("the IronWorker client needs a token and a project id")
         self._root = base_url.rstrip("/")
         self._host = parts.netloc.rpartition("@")[2]

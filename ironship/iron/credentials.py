@@ -34,6 +34,9 @@ _MISSING_HINT = {
     "token": 'set IRON_TOKEN, add "token" to iron.json, or pass --token',
     "project_id": 'set IRON_PROJECT_ID, add "project_id" to iron.json, or pass --project-id',
 }
+_TOKEN_HINT = (
+    "copy the token again from the IronWorker dashboard (HUD): it is one line of letters and digits"
+)
 _FLAGS = {
     "token": "--token",
     "project_id": "--project-id",
@@ -47,7 +50,7 @@ _FLAGS = {
 class Credentials:
     """A resolved project: where to send requests and with which token (never in the repr)."""
 
-    token: str = field(repr=False)
+    token: Secret = field(repr=False)
     project_id: str
     host: str
     scheme: str = "https"
@@ -86,7 +89,7 @@ _Layer = dict[str, tuple[Any, str]]
 def resolve(
     *,
     config_file: Path | None,
-    token: str | None,
+    token: str | Secret | None,
     project_id: str | None,
     host: str | None,
     scheme: str | None,
@@ -217,13 +220,36 @@ def _host_value(key: str, value: Any, label: str) -> str:
     return _host(_string(key, value, label), label)
 
 
-def _token(key: str, value: Any, label: str) -> str:
-    # The one place an environment's Secret token is read: it becomes the client's token.
-    if not isinstance(value, Secret):
-        return _string(key, value, label)
-    if not value.reveal().strip():
-        raise IronshipError(f"{label}: the token is empty", hint="check the variable it reads")
-    return value.reveal().strip()
+def _token(key: str, value: Any, label: str) -> Secret:
+    # Every token becomes a Secret here, where it is read (a file, IRON_*, --token or an
+    # environment's target), and stays one up to the Authorization header.
+    if isinstance(value, Secret):
+        text = value.reveal().strip()
+        if not text:
+            raise IronshipError(f"{label}: the token is empty", hint="check the variable it reads")
+    else:
+        text = _string(key, value, label)
+    return checked_token(text, label)
+
+
+def checked_token(text: str, label: str) -> Secret:
+    """``text`` as a Secret, refused when an HTTP header cannot carry it; the message names
+    the place and the kind of character, never the token."""
+    for index, char in enumerate(text):
+        code = ord(char)
+        if code < 0x20 or code == 0x7F:
+            what = "a line break" if char in "\r\n" else f"a control character (U+{code:04X})"
+            raise IronshipError(
+                f"{label}: the token holds {what} at position {index + 1}",
+                hint=_TOKEN_HINT,
+            )
+        if code > 0xFF:
+            raise IronshipError(
+                f"{label}: the token holds a character outside Latin-1 (U+{code:04X}) at "
+                f"position {index + 1}; an HTTP header cannot carry it",
+                hint=_TOKEN_HINT,
+            )
+    return Secret(text)
 
 
 def _string(key: str, value: Any, label: str) -> str:

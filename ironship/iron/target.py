@@ -20,7 +20,7 @@ from ironship import paths
 from ironship.errors import IronshipError
 from ironship.iron.client import Client
 from ironship.iron.credentials import Credentials, TargetLayer, resolve
-from ironship.secrets import digest_key
+from ironship.secrets import Secret, digest_key
 
 TargetKind = Literal["local", "iron"]
 
@@ -29,7 +29,7 @@ TargetKind = Literal["local", "iron"]
 class ConnectOptions:
     target: str | None = None  # "local", "iron" or None (auto)
     config_file: Path | None = None
-    token: str | None = field(default=None, repr=False)
+    token: Secret | None = field(default=None, repr=False)  # --token, masked from the start
     project_id: str | None = None
     host: str | None = None
     scheme: str | None = None

@@ -14,6 +14,7 @@ import urllib3
 from urllib3.util.retry import Retry
 
 from ironship.errors import ApiError
+from ironship.secrets import Secret
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 # A POST is not idempotent here: a repeated POST tasks runs the worker twice, a repeated POST codes
@@ -49,11 +50,12 @@ class OAuth(requests.auth.AuthBase):
     An auth object also keeps ~/.netrc out.
     """
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: Secret) -> None:
         self._token = token
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        r.headers["Authorization"] = f"OAuth {self._token}"
+        # The one place the token's text leaves its Secret (docs/architecture.md, Conventions 6).
+        r.headers["Authorization"] = f"OAuth {self._token.reveal()}"
         return r
 
     def __repr__(self) -> str:
@@ -61,7 +63,12 @@ class OAuth(requests.auth.AuthBase):
 
 
 def transport_error(
-    host: str, timeout: tuple[float, float], secret: str, method: str, path: str, exc: BaseException
+    host: str,
+    timeout: tuple[float, float],
+    secret: Secret,
+    method: str,
+    path: str,
+    exc: BaseException,
 ) -> ApiError:
     """What went wrong below HTTP (no answer, a timeout, a broken connection), in one line."""
     chain = _chain(exc)
@@ -89,8 +96,9 @@ def transport_error(
     return err
 
 
-def redact(text: str, token: str) -> str:
+def redact(text: str, secret: Secret) -> str:
     """Remove the token and any ``oauth=`` query value from text that may reach the user."""
+    token = secret.reveal()
     if len(token) >= 6:  # a shorter (test) token would mangle ordinary words
         text = text.replace(token, "***")
     return _OAUTH_IN_URL.sub(r"\1***", text)

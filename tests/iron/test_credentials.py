@@ -101,7 +101,7 @@ def test_precedence(src: Sources, present: tuple[str, ...], winner: str) -> None
     for layer in present:
         set_layer(src, layer, f"tok-{layer}", f"pid-{layer}")
     creds = src.must()
-    assert (creds.token, creds.project_id) == (f"tok-{winner}", f"pid-{winner}")
+    assert (creds.token.reveal(), creds.project_id) == (f"tok-{winner}", f"pid-{winner}")
 
 
 def test_values_mix_across_sources_and_are_described(src: Sources) -> None:
@@ -109,7 +109,7 @@ def test_values_mix_across_sources_and_are_described(src: Sources) -> None:
     src.home_file({"project_id": "5e0000000000000000000001", "token": "old"})
     src.env["IRON_TOKEN"] = SECRET
     creds = src.must()
-    assert creds.token == SECRET
+    assert creds.token.reveal() == SECRET
     assert creds.sources == ("~/.iron.json", "IRON_TOKEN")
     assert creds.describe() == (
         f"project 5e0000000000000000000001, host https://{DEFAULT_HOST} "
@@ -130,7 +130,7 @@ def test_product_object_overrides_top_level(src: Sources) -> None:
         }
     )
     creds = src.must()
-    assert (creds.token, creds.host, creds.port) == ("t-top", "worker.example", 8443)
+    assert (creds.token.reveal(), creds.host, creds.port) == ("t-top", "worker.example", 8443)
     assert creds.base_url == "https://worker.example:8443"
 
 
@@ -272,7 +272,7 @@ def test_api_version_two_is_accepted(src: Sources) -> None:
 
 def test_repr_hides_token() -> None:
     """The dataclass repr leaves the token out."""
-    creds = Credentials(token=SECRET, project_id="p", host="h")
+    creds = Credentials(token=Secret(SECRET), project_id="p", host="h")
     assert SECRET not in repr(creds) and "project_id='p'" in repr(creds)
 
 
@@ -282,7 +282,7 @@ def test_an_environment_target_mixes_with_other_sources(src: Sources) -> None:
     values = {"token": Secret(SECRET), "host": "127.0.0.1", "port": 8081, "scheme": "http"}
     src.environment = TargetLayer(ENV_LABEL, values)
     creds = src.must()
-    assert (creds.token, creds.project_id, creds.base_url) == (
+    assert (creds.token.reveal(), creds.project_id, creds.base_url) == (
         SECRET,
         "iron-project",
         "http://127.0.0.1:8081",
