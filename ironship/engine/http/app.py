@@ -45,6 +45,13 @@ def _token(request: Request) -> str | None:
     return request.query_params.get("oauth") or None
 
 
+def _refusal(exc: HttpFailure) -> Response:
+    response = failure(exc.status, exc.msg)
+    if exc.close:
+        response.headers["Connection"] = "close"
+    return response
+
+
 def endpoint(handler: Handler, *, project: bool = True) -> Any:
     """Wrap a handler with auth, project scoping and error rendering."""
 
@@ -66,7 +73,7 @@ def endpoint(handler: Handler, *, project: bool = True) -> Any:
                 engine.state.projects.for_token(token, pid)
             return await handler(Ctx(request, engine, pid))
         except HttpFailure as exc:
-            return failure(exc.status, exc.msg)
+            return _refusal(exc)
         except StateError as exc:
             return failure(_status_of(exc), str(exc))
         except ClientDisconnect:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import os
 import zipfile
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import IO
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.responses import FileResponse, Response
 from starlette.types import Receive, Scope, Send
 
@@ -124,9 +126,26 @@ async def upload(ctx: Ctx) -> Response:
     declared = ctx.request.headers.get("content-length", "")
     # A PY3 repr (see zipcheck) takes up to 4 characters per byte.
     if declared.isdigit() and int(declared) > 4 * limits.max_zip_bytes + CHUNK:
-        raise HttpFailure(400, f"upload is larger than the limit of {limits.max_zip_bytes} bytes")
-    # File parts are spooled to disk by Starlette; max_part_size only bounds plain fields.
-    form = await ctx.request.form(max_files=4, max_fields=32, max_part_size=CHUNK)
+        raise HttpFailure(
+            400, f"upload is larger than the limit of {limits.max_zip_bytes} bytes", close=True
+        )
+    # File parts are spooled by Starlette; max_part_size only bounds plain fields, so the body
+    # itself is counted as it arrives and reading stops at the limit (a 5 GB chunked upload
+    # costs at most the limit plus one chunk).
+    body_limit = 4 * limits.max_zip_bytes + CHUNK
+    parser = MultiPartParser(
+        ctx.request.headers,
+        _bounded(ctx.request.stream(), body_limit, limits.max_zip_bytes),
+        max_files=4,
+        max_fields=32,
+        max_part_size=CHUNK,
+    )
+    try:
+        form = await parser.parse()
+    except _TooLarge as exc:
+        raise HttpFailure(400, exc.message, close=True) from None
+    except MultiPartException as exc:
+        raise HttpFailure(400, f"bad multipart upload: {exc.message}") from None
     try:
         data = form.get("data")
         if isinstance(data, UploadFile):
@@ -144,6 +163,26 @@ async def upload(ctx: Ctx) -> Response:
         await form.close()
     code_id = ctx.state.codes.add_revision(ctx.pid, name, settings, blob)
     return ok({"id": code_id, "msg": "Upload successful."})
+
+
+async def _bounded(
+    stream: AsyncIterator[bytes], limit: int, zip_limit: int
+) -> AsyncGenerator[bytes, None]:
+    """The request body, refused (400) as soon as more than ``limit`` bytes have arrived."""
+    size = 0
+    async for chunk in stream:
+        size += len(chunk)
+        if size > limit:
+            # A MultiPartException, so the parser closes the part files it spooled so far.
+            raise _TooLarge(
+                f"upload stopped after {size} bytes: larger than the code package limit of "
+                f"{zip_limit} bytes"
+            )
+        yield chunk
+
+
+class _TooLarge(MultiPartException):
+    """The body passed the upload limit while it arrived."""
 
 
 def _ingest(ctx: Ctx, src: IO[bytes], limits: Limits, settings: CodeSettings) -> Blob:

@@ -18,12 +18,17 @@ ZERO_TIME = "0001-01-01T00:00:00Z"  # how IronWorker shows an unset schedule end
 
 
 class HttpFailure(Exception):
-    """A request the engine refuses: rendered as ``{"msg": msg}`` with ``status``."""
+    """A request the engine refuses: rendered as ``{"msg": msg}`` with ``status``.
 
-    def __init__(self, status: int, msg: str) -> None:
+    ``close``: answer with ``Connection: close`` and hang up, for a refusal made before the
+    body was read to its end (else the server would go on reading, and discarding, the rest).
+    """
+
+    def __init__(self, status: int, msg: str, *, close: bool = False) -> None:
         super().__init__(msg)
         self.status = status
         self.msg = msg
+        self.close = close
 
 
 # Times the engine accepts and stores: from the epoch to well before year 10000, so a time
