@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import os
+import resource
 import signal
 import socket
 import threading
@@ -24,6 +25,12 @@ from typing import IO, Any
 import uvicorn
 
 from ironship.engine.http.app import create_app
+from ironship.engine.http.conns import (
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    guarded_protocol,
+    limit_log_floods,
+)
 from ironship.engine.http.context import Engine
 from ironship.engine.run.dispatch import Dispatcher
 from ironship.engine.run.memory import DEFAULT_TASK_MEMORY_MB
@@ -56,6 +63,23 @@ def project_credentials(data_dir: Path) -> tuple[str, str]:
         db.close()
 
 
+# Descriptors kept free of connections: the database, logs, blobs, task pipes.
+FD_RESERVE = 64
+
+
+def connection_cap(wanted: int) -> int:
+    """``wanted`` connections, lowered to fit the descriptors this process may open (after
+    raising its soft limit to the hard one), so a connection flood never makes accept fail."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(8, min(wanted, (soft - FD_RESERVE) // 2))
+
+
 def running_server(data_dir: Path) -> dict[str, Any] | None:
     """DATA/server.json of an engine that is running now, or None."""
     try:
@@ -78,8 +102,11 @@ class EngineServer:
         poll_interval: float = 0.05,
         limits: Limits | None = None,
         task_memory: int = DEFAULT_TASK_MEMORY_MB,
+        header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
-        """``task_memory``: MB each task process may use (0: no cap); see ``run/memory.py``."""
+        """``task_memory``: MB each task process may use (0: no cap); see ``run/memory.py``.
+        ``header_timeout`` and ``max_connections``: see ``http/conns.py``."""
         self.data_dir = Path(data_dir)
         self.host = host
         self.port = port
@@ -87,6 +114,8 @@ class EngineServer:
         self.poll_interval = poll_interval
         self.limits = limits or Limits()
         self.task_memory = max(0, task_memory)
+        self.header_timeout = header_timeout
+        self.max_connections = max_connections
         self.url = ""
         self.project_id = ""
         self.token = ""
@@ -131,8 +160,15 @@ class EngineServer:
         port = sock.getsockname()[1]
         shown = f"[{self.host}]" if ":" in self.host else self.host
         self.url = f"http://{shown}:{port}"
+        limit_log_floods()
+        protocol = guarded_protocol(self.header_timeout, connection_cap(self.max_connections))
         config = uvicorn.Config(
-            app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30
+            app,
+            http=protocol,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_keep_alive=30,
         )
         server = self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
@@ -198,9 +234,19 @@ def serve_forever(
     port: int = 8080,
     workers: int = 2,
     task_memory: int = DEFAULT_TASK_MEMORY_MB,
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
 ) -> None:
     """``ironship server``: run the engine until Ctrl-C or SIGTERM, printing how to use it."""
-    engine = EngineServer(data_dir, host=host, port=port, workers=workers, task_memory=task_memory)
+    engine = EngineServer(
+        data_dir,
+        host=host,
+        port=port,
+        workers=workers,
+        task_memory=task_memory,
+        header_timeout=header_timeout,
+        max_connections=max_connections,
+    )
     engine.start()
     done = threading.Event()
 
@@ -212,6 +258,8 @@ def serve_forever(
         print(f"ironship engine listening on {engine.url}  (data: {data_dir})")
         cap = f"{engine.task_memory} MB per process" if engine.task_memory else "none"
         print(f"  task memory cap: {cap}")
+        conns = connection_cap(engine.max_connections)
+        print(f"  connections: at most {conns}, headers within {engine.header_timeout:g} s")
         print(f"  project id: {engine.project_id}")
         print(f"  token:      {engine.token}")
         print("Point the official clients at it with:")

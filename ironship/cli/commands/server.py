@@ -11,6 +11,10 @@ from ironship import paths
 from ironship.cli.outputs import writable_dir
 from ironship.engine.run.memory import DEFAULT_TASK_MEMORY_MB  # re and resource only
 
+# As in ironship/engine/http/conns.py (not imported here: it loads uvicorn).
+DEFAULT_HEADER_TIMEOUT = 10.0
+DEFAULT_MAX_CONNECTIONS = 1000
+
 DEFAULT_DATA = paths.engine_dir(Path("."))
 
 
@@ -37,10 +41,36 @@ def server(
             help="Memory cap of each task process in MB, like IronWorker's 512 MB (0: none).",
         ),
     ] = DEFAULT_TASK_MEMORY_MB,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            "--max-connections",
+            metavar="N",
+            min=1,
+            help="Open connections at most; past it, the oldest idle ones are closed.",
+        ),
+    ] = DEFAULT_MAX_CONNECTIONS,
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            "--header-timeout",
+            metavar="SECONDS",
+            min=0.1,
+            help="Close a connection whose request headers have not all come by then.",
+        ),
+    ] = DEFAULT_HEADER_TIMEOUT,
 ) -> None:
     """Run the local IronWorker-compatible engine until Ctrl-C."""
     from ironship.engine.server import serve_forever
 
     writable_dir(data, "--data")
     paths.ensure_state_dir_of(data)
-    serve_forever(data.resolve(), host=host, port=port, workers=workers, task_memory=task_memory)
+    serve_forever(
+        data.resolve(),
+        host=host,
+        port=port,
+        workers=workers,
+        task_memory=task_memory,
+        header_timeout=header_timeout,
+        max_connections=max_connections,
+    )
