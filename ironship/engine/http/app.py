@@ -15,14 +15,16 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ironship.engine.http import routes_codes as codes
 from ironship.engine.http import routes_tasks as tasks
 from ironship.engine.http.context import Ctx, Engine, Handler, failure
+from ironship.engine.http.openapi import openapi
 from ironship.engine.http.wire import HttpFailure
+from ironship.engine.state.db import is_disk_full, is_transient
 from ironship.engine.state.model import Conflict, NotFound, OverLimit, StateError
 
 log = logging.getLogger("ironship.engine")
@@ -43,6 +45,17 @@ def _token(request: Request) -> str | None:
         # "OAuth TOKEN" (every client), "JWT TOKEN" (RB), or a bare token.
         return header.split()[-1]
     return request.query_params.get("oauth") or None
+
+
+def _unexpected(request: Request, exc: Exception) -> Response:
+    if is_transient(exc):
+        # Disk full, an I/O error or a lock: nothing was stored (the write was retried and
+        # rolled back); 503 is the status every client retries with backoff.
+        log.error("engine storage failure on %s %s: %s", request.method, request.url.path, exc)
+        what = "disk is full" if is_disk_full(exc) else "storage is unavailable"
+        return failure(503, f"the engine's {what} ({exc}); nothing was changed, retry later")
+    log.exception("engine error on %s %s", request.method, request.url.path)
+    return failure(500, f"internal engine error: {exc!r}")
 
 
 def _refusal(exc: HttpFailure) -> Response:
@@ -83,8 +96,7 @@ def endpoint(handler: Handler, *, project: bool = True) -> Any:
         except HTTPException as exc:  # e.g. Starlette's multipart parser
             return failure(exc.status_code if exc.status_code < 500 else 400, str(exc.detail))
         except Exception as exc:
-            log.exception("engine error on %s %s", request.method, request.url.path)
-            return failure(500, f"internal engine error: {exc!r}")
+            return _unexpected(request, exc)
 
     return run
 
@@ -128,6 +140,7 @@ def _routes() -> list[Route | Mount]:
         (sched + "/cancel", {"POST": tasks.cancel_schedule}),
     ]
     return [
+        Route("/openapi.json", _openapi, methods=["GET"]),
         Mount(
             "/2",
             routes=[
@@ -135,8 +148,28 @@ def _routes() -> list[Route | Mount]:
                 _route("/projects/{pid}", {"GET": tasks.get_project}),
                 Mount("/projects/{pid}", routes=[_route(p, h) for p, h in table]),
             ],
-        )
+        ),
     ]
+
+
+def operations() -> set[tuple[str, str]]:
+    """Every (path, lower-case verb) the engine serves under /2, as /openapi.json lists them."""
+    found: set[tuple[str, str]] = set()
+
+    def walk(routes: list[BaseRoute], prefix: str) -> None:
+        for r in routes:
+            if isinstance(r, Mount):
+                walk(list(r.routes), prefix + r.path)
+            elif isinstance(r, Route) and prefix:
+                found.update((prefix + r.path, m.lower()) for m in r.methods or () if m != "HEAD")
+
+    walk(list(_routes()), "")
+    return found
+
+
+async def _openapi(request: Request) -> Response:
+    """The API description (``http/openapi.py``): public, like any API's documentation."""
+    return JSONResponse(openapi())
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -12,13 +12,32 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ironship.engine.state.model import Row
 
 Clock = Callable[[], float]
+Sleep = Callable[[float], None]
+T = TypeVar("T")
+
+# Waits between the attempts of a write that failed for want of room (or a lock): about 3 s
+# in all, enough for a log rotation or a freed file, bounded so no caller hangs.
+WRITE_BACKOFF = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+_TRANSIENT = ("database or disk is full", "disk i/o error", "database is locked")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for the SQLite failures that can pass (disk full, I/O error, a lock)."""
+    return isinstance(exc, sqlite3.OperationalError) and any(
+        t in str(exc).lower() for t in _TRANSIENT
+    )
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -64,9 +83,10 @@ CREATE INDEX IF NOT EXISTS schedules_due ON schedules(status, next_start);
 class Db:
     """One SQLite connection shared by the HTTP and dispatcher threads under a lock."""
 
-    def __init__(self, path: Path, clock: Clock = time.time) -> None:
+    def __init__(self, path: Path, clock: Clock = time.time, sleep: Sleep = time.sleep) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.now = clock
+        self.sleep = sleep
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(
             path, check_same_thread=False, isolation_level=None, timeout=30
@@ -87,10 +107,28 @@ class Db:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
+                self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                # SQLite may have rolled back already (it does on some disk-full errors);
+                # a transaction left open would make every later BEGIN fail.
+                if self._conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
+
+    def write(self, change: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``change`` in a write transaction, again after a pause when SQLite says the disk
+        is full (or an I/O error, or a lock), up to ``len(WRITE_BACKOFF)`` more times; the last
+        failure is raised, so a caller never believes a change that was not stored."""
+        for pause in (*WRITE_BACKOFF, None):
+            try:
+                with self.tx() as conn:
+                    return change(conn)
+            except sqlite3.OperationalError as exc:
+                if pause is None or not is_transient(exc):
+                    raise
+            self.sleep(pause)
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def all(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[Row]:
         with self._lock:
