@@ -1,18 +1,67 @@
 """A fault-injecting HTTP proxy in front of the real engine (tests only).
 
-Requests pass through unchanged, except uploads whose ``data`` names a worker listed in
-``fail_uploads``: those get the status and ``msg`` the test chose, as a real server might.
+Requests pass through unchanged, except where ``Faults`` says otherwise:
+
+- ``fail_uploads``: uploads whose ``data`` names one of these workers get ``fail_status`` and
+  a ``msg``, as a real server might refuse them;
+- ``fail_read_back``: once an upload went through, ``GET …/codes`` (the list apply reads back)
+  answers 500;
+- ``drop_after_upload``: uploads of these workers reach the server, then the connection closes
+  without an answer (the response is lost after the server handled the request);
+- ``reset_uploads``: uploads of these workers are cut mid-body (the server never sees them);
+- ``die_after_uploads``: after that many uploads went through, every request is cut, as if
+  the engine died;
+- ``burst``: the first ``burst`` requests each get ``burst_status`` (503 or 429) with
+  ``Retry-After: 1``, before any reaches the server;
+- ``stall_uploads``: uploads of these workers wait ``stall_seconds`` before being relayed.
+
+Every wait is bounded, and the proxy only listens on 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
+
+
+@dataclass
+class Faults:
+    """What the proxy does wrong; counters are updated as requests pass (under ``lock``)."""
+
+    fail_uploads: set[str] = field(default_factory=set)
+    fail_status: int = 400
+    fail_read_back: bool = False
+    drop_after_upload: set[str] = field(default_factory=set)
+    reset_uploads: set[str] = field(default_factory=set)
+    die_after_uploads: int | None = None
+    burst: int = 0
+    burst_status: int = 503
+    stall_uploads: set[str] = field(default_factory=set)
+    stall_seconds: float = 10.0
+    uploads_relayed: int = 0
+    injected: list[str] = field(default_factory=list)  # what was done, in order
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def note(self, what: str) -> None:
+        with self.lock:
+            self.injected.append(what)
+
+
+def _names(body: bytes, names: set[str]) -> str | None:
+    """The worker among ``names`` this upload body is for, if any."""
+    for name in sorted(names):
+        if json.dumps({"name": name})[1:-1].encode() in body:  # '"name": "x"'
+            return name
+    return None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -22,15 +71,76 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _relay(self) -> None:
+        faults = self.server.faults
+        upload = self.command == "POST" and self.path.split("?")[0].endswith("/codes")
+        if self._dead(faults) or self._burst(faults):
+            return
         length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        for name in self.server.fail_uploads:
-            marker = json.dumps({"name": name})[1:-1].encode()  # '"name": "x"'
-            if self.command == "POST" and self.path.endswith("/codes") and marker in body:
-                self._answer(self.server.fail_status, {"msg": f"injected failure for {name}"})
+        if upload and faults.reset_uploads and length > 1:
+            head = self.rfile.read(length - 1)  # all but the last byte: the body is cut short
+            if (name := _names(head, faults.reset_uploads)) is not None:
+                faults.note(f"reset upload {name}")
+                self._reset()
                 return
+            body = head + self.rfile.read(length - len(head))
+        else:
+            body = self.rfile.read(length) if length else b""
+        if upload and self._refuse(faults, body):
+            return
+        if not upload and self._read_back_fails(faults):
+            return
+        name = _names(body, faults.stall_uploads) if upload else None
+        if name is not None:
+            faults.note(f"stall upload {name}")
+            time.sleep(faults.stall_seconds)
+        resp = self._forward(body)
+        if upload:
+            with faults.lock:
+                faults.uploads_relayed += 1
+            if (name := _names(body, faults.drop_after_upload)) is not None:
+                faults.note(f"drop answer to upload {name} ({resp.status_code})")
+                self._reset()
+                return
+        self._copy(resp)
+
+    def _dead(self, faults: Faults) -> bool:
+        limit = faults.die_after_uploads
+        if limit is None or faults.uploads_relayed < limit:
+            return False
+        faults.note(f"dead: {self.command} {self.path}")
+        self._reset()
+        return True
+
+    def _burst(self, faults: Faults) -> bool:
+        with faults.lock:
+            if faults.burst <= 0:
+                return False
+            faults.burst -= 1
+            faults.injected.append(f"{faults.burst_status} {self.command} {self.path}")
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        self._answer(faults.burst_status, {"msg": "try again later"}, {"Retry-After": "1"})
+        return True
+
+    def _refuse(self, faults: Faults, body: bytes) -> bool:
+        name = _names(body, faults.fail_uploads)
+        if name is None:
+            return False
+        self._answer(faults.fail_status, {"msg": f"injected failure for {name}"})
+        return True
+
+    def _read_back_fails(self, faults: Faults) -> bool:
+        listing = self.command == "GET" and self.path.split("?")[0].endswith("/codes")
+        if not (faults.fail_read_back and listing and faults.uploads_relayed):
+            return False
+        faults.note(f"500 {self.path}")
+        self._answer(500, {"msg": "injected read-back failure"})
+        return True
+
+    def _forward(self, body: bytes) -> requests.Response:
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host",)}
-        resp = requests.request(
+        return requests.request(
             self.command,
             self.server.upstream + self.path,
             headers=headers,
@@ -38,6 +148,8 @@ class _Handler(BaseHTTPRequestHandler):
             timeout=30,
             allow_redirects=False,
         )
+
+    def _copy(self, resp: requests.Response) -> None:
         self.send_response(resp.status_code)
         for key, value in resp.headers.items():
             if key.lower() not in ("transfer-encoding", "connection", "content-length"):
@@ -46,10 +158,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(resp.content)
 
-    def _answer(self, status: int, doc: object) -> None:
+    def _reset(self) -> None:
+        """Close the connection with a TCP reset, sending nothing back."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
+
+    def _answer(self, status: int, doc: object, extra: dict[str, str] | None = None) -> None:
         data = json.dumps(doc).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -58,18 +178,17 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _ProxyServer(ThreadingHTTPServer):
+    daemon_threads = True
     upstream: str
-    fail_uploads: set[str]
-    fail_status: int
+    faults: Faults
 
 
 @contextmanager
-def fault_proxy(upstream: str, fail_uploads: set[str], status: int = 400) -> Iterator[str]:
-    """Yield the proxy's URL; uploads of the named workers fail with ``status``."""
+def faulty_proxy(upstream: str, faults: Faults) -> Iterator[str]:
+    """Yield the proxy's URL (on 127.0.0.1); requests through it meet ``faults``."""
     server = _ProxyServer(("127.0.0.1", 0), _Handler)
     server.upstream = upstream.rstrip("/")
-    server.fail_uploads = fail_uploads
-    server.fail_status = status
+    server.faults = faults
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -77,3 +196,11 @@ def fault_proxy(upstream: str, fail_uploads: set[str], status: int = 400) -> Ite
     finally:
         server.shutdown()
         server.server_close()
+        thread.join(timeout=30)
+
+
+@contextmanager
+def fault_proxy(upstream: str, fail_uploads: set[str], status: int = 400) -> Iterator[str]:
+    """Yield the proxy's URL; uploads of the named workers fail with ``status``."""
+    with faulty_proxy(upstream, Faults(fail_uploads=set(fail_uploads), fail_status=status)) as url:
+        yield url

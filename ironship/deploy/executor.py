@@ -26,7 +26,7 @@ from ironship.deploy.schedule_apply import (
 )
 from ironship.deploy.settings import upload_data
 from ironship.deploy.stamps import DIGEST_KEY
-from ironship.errors import IronshipError
+from ironship.errors import ApiError, IronshipError
 from ironship.iron.types import Code
 from ironship.packaging.archive import write_zip
 
@@ -60,6 +60,12 @@ def _upload_one(
     zip_entry = zips.get(wp.name)
     try:
         sink.upload_code(upload_data(wp.local, stamps), zip_entry[0] if zip_entry else None)
+    except ApiError as exc:
+        # No status: the connection broke, maybe after the server stored the upload.
+        lost = exc.status is None
+        return WorkerResult(
+            wp.name, wp.action, "failed", previous_rev=prev, message=str(exc), response_lost=lost
+        )
     except IronshipError as exc:
         return WorkerResult(wp.name, wp.action, "failed", previous_rev=prev, message=str(exc))
     outcome: Outcome = "created" if wp.action == "create" else "updated"
@@ -115,7 +121,17 @@ def _verify(
     code: Code | None,
     zips: Mapping[str, tuple[Path, str]],
 ) -> WorkerResult:
-    """Read-back check: the server now carries our stamp (and our zip's MD5 if we sent one)."""
+    """Read-back check: the server now carries our stamp (and our zip's MD5 if we sent one).
+
+    An upload whose answer was lost is judged by the same read-back: it landed when the
+    server carries its digest at a newer revision than the plan saw.
+    """
+    if result.response_lost:
+        if not _landed(wp, code):
+            return result
+        landed: Outcome = "created" if wp.action == "create" else "updated"
+        note = "the upload's answer was lost; the read-back shows it landed"
+        result = replace(result, outcome=landed, message=note, code_uploaded=wp.needs_zip)
     if result.outcome not in ("created", "updated"):
         return result
     assert wp.local is not None
@@ -128,6 +144,37 @@ def _verify(
         msg = f"server checksum {code.latest_checksum} != local zip {entry[1]}"
         return replace(result, outcome="failed", rev=code.rev, message=msg)
     return replace(result, rev=code.rev)
+
+
+def _landed(wp: WorkerPlan, code: Code | None) -> bool:
+    if code is None or wp.local is None or code.env_vars.get(DIGEST_KEY) != wp.local.digest:
+        return False
+    before = wp.remote.rev if wp.remote is not None else None
+    return before is None or (code.rev is not None and code.rev > before)
+
+
+def _read_back(
+    store: CodeStore,
+    plan: Plan,
+    done: dict[str, WorkerResult],
+    zips: Mapping[str, tuple[Path, str]],
+) -> dict[str, WorkerResult]:
+    """Verify every upload against one list call. When that call fails, each upload that
+    the server acknowledged is ``unverified`` (it landed, unchecked) and every other result
+    stays as it was: the apply still reports each worker's true state."""
+    uploaded = ("created", "updated")
+    if not any(r.outcome in uploaded or r.response_lost for r in done.values()):
+        return done
+    try:
+        codes = {c.name: c for c in store.list_codes()}
+    except IronshipError as exc:
+        why = f"uploaded, not verified: reading the server back failed: {exc}"
+        return {
+            n: replace(r, outcome="unverified", message=why) if r.outcome in uploaded else r
+            for n, r in done.items()
+        }
+    by_name = {w.name: w for w in plan.workers}
+    return {n: _verify(r, by_name[n], codes.get(n), zips) for n, r in done.items()}
 
 
 def apply_plan(
@@ -167,10 +214,7 @@ def apply_plan(
 
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
         done = {r.name: r for r in pool.map(run, todo)}
-    if any(r.outcome in ("created", "updated") for r in done.values()):
-        codes = {c.name: c for c in store.list_codes()}
-        by_name = {w.name: w for w in plan.workers}
-        done = {n: _verify(r, by_name[n], codes.get(n), zips) for n, r in done.items()}
+    done = _read_back(store, plan, done, zips)
     results = []
     for wp in plan.workers:
         if wp.name in done:

@@ -141,9 +141,12 @@ class Gate:
 def apply_exit_code(result: ApplyResult) -> int:
     """The exit code of an apply.
 
-    A failed worker decides first: 5 when others were uploaded, 1 when none was. Otherwise a
+    A failed worker decides first: 5 when others were uploaded, 1 when none was. An upload
+    whose read-back failed (``unverified``) landed but was not checked: 5. Otherwise a
     conflict (another deploy got there first) gives 4, and a clean apply 0.
     """
+    if result.unverified:
+        return exitcodes.PARTIAL
     if result.failed:
         return exitcodes.PARTIAL if result.changed else exitcodes.ERROR
     if result.conflicts:

@@ -177,8 +177,17 @@ class Plan:
 # "conflict": another deploy changed the worker on the server after this plan was made, so
 # it was not uploaded (deploy/guard.py); "skipped": not started, because an earlier worker
 # failed or conflicted and the apply was told to stop (``continue_on_error=False``).
+# "unverified": uploaded (the server answered), but the read-back that checks it failed.
 Outcome = Literal[
-    "created", "updated", "deleted", "unchanged", "orphan", "failed", "conflict", "skipped"
+    "created",
+    "updated",
+    "deleted",
+    "unchanged",
+    "orphan",
+    "failed",
+    "conflict",
+    "skipped",
+    "unverified",
 ]
 
 
@@ -224,6 +233,9 @@ class WorkerResult:
     code_uploaded: bool = False
     message: str | None = None
     schedules: tuple[ScheduleResult, ...] = ()
+    # The upload broke after it was sent (no answer came back): it may have landed, so the
+    # read-back decides (deploy/executor.py).
+    response_lost: bool = False
 
 
 @dataclass(frozen=True)
@@ -246,6 +258,10 @@ class ApplyResult:
     @property
     def skipped(self) -> tuple[WorkerResult, ...]:
         return tuple(r for r in self.results if r.outcome == "skipped")
+
+    @property
+    def unverified(self) -> tuple[WorkerResult, ...]:
+        return tuple(r for r in self.results if r.outcome == "unverified")
 
 
 def _show(value: Any) -> str:

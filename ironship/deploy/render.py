@@ -184,6 +184,7 @@ RESULT_ORDER = (
     "failed",
     "conflict",
     "skipped",
+    "unverified",
 )
 
 

@@ -225,6 +225,7 @@ def test_results_render_conflicts_and_skips() -> None:
         "failed": 0,
         "conflict": 1,
         "skipped": 1,
+        "unverified": 0,
     }
     assert [(r["outcome"], r["rev"], r["previous_rev"]) for r in doc["results"]] == [
         ("conflict", 3, 2),

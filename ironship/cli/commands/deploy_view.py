@@ -157,6 +157,11 @@ def print_outcome(
                 )
     if outcome.applied.failed:
         err.print(f"error: {len(outcome.applied.failed)} worker(s) failed; see the table above")
+    if unverified := outcome.applied.unverified:
+        err.print(
+            f"error: {len(unverified)} upload(s) landed but could not be verified; run "
+            "ironship plan to see what the server holds"
+        )
     if conflicts := outcome.applied.conflicts:
         err.print(
             f"error: {len(conflicts)} worker(s) changed on the server since the plan (another "
