@@ -10,7 +10,6 @@ through the ``DeployClient`` port (docs/architecture.md, Conventions 1 and 16).
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,6 +26,7 @@ from ironship.deploy.smokepass import passing_workers, record_smoke_passes
 from ironship.deploy.stamps import GIT_DIRTY_KEY, git_stamps, origin_stamps
 from ironship.errors import IronshipError
 from ironship.manifest.models import Manifest, SmokeTest, Worker
+from ironship.packaging.buildroot import build_folder
 from ironship.packaging.gitinfo import git_state, inputs_commit
 from ironship.packaging.gitref import RefTree
 from ironship.smoke.runner import SmokeClient, SmokeResult, run_smoke
@@ -151,7 +151,7 @@ def run_apply(
         refuse_dirty(stamp_map)
     if request.saved is None and not _approved(plan, hooks):
         return ApplyOutcome(plan, None, exitcodes.ERROR)
-    applied = _apply(client, plan, request, hooks, stamp_map)
+    applied = _apply(client, manifest, plan, request, hooks, stamp_map)
     hooks.on_applied(applied)
     code = apply_exit_code(applied)
     if request.smoke is None:
@@ -220,19 +220,20 @@ def refuse_dirty(stamps: Mapping[str, Mapping[str, str]]) -> None:
 
 def _apply(
     client: DeployClient,
+    manifest: Manifest,
     plan: Plan,
     request: ApplyRequest,
     hooks: ApplyHooks,
     stamps: Mapping[str, Mapping[str, str]],
 ) -> ApplyResult:
-    with tempfile.TemporaryDirectory(prefix="ironship-build-") as tmp:
+    with build_folder(manifest.directory) as tmp:
         if not plan.has_changes:
-            return apply_plan(client, plan, build_dir=Path(tmp))
+            return apply_plan(client, plan, build_dir=tmp)
         hooks.on_upload_start(sum(1 for w in plan.workers if w.changes))
         return apply_plan(
             client,
             plan,
-            build_dir=Path(tmp),
+            build_dir=tmp,
             parallelism=request.parallelism,
             stamps=stamps,
             on_done=hooks.on_uploaded,
@@ -305,8 +306,8 @@ def _smoke_after_apply(
         client, cases, parallelism=request.parallelism, on_result=hooks.on_smoke_result
     )
     if outcome.exit_code != exitcodes.OK and request.rollback:
-        with tempfile.TemporaryDirectory(prefix="ironship-rollback-") as tmp:
-            report = rollback(client, applied, Path(tmp))
+        with build_folder(manifest.directory, "rollback") as tmp:
+            report = rollback(client, applied, tmp)
         return SmokeOutcome(outcome.results, outcome.exit_code, report)
     # No rollback happened: each worker whose tests all passed gets its pass recorded, which
     # is what `ironship promote` asks of the revision it ships (deploy/smokepass.py).
