@@ -32,6 +32,7 @@ from ironship.manifest.defaults import (
     worker_settings,
 )
 from ironship.manifest.dependencies import dependency_problems
+from ironship.manifest.localschema import unresolved_refs
 from ironship.manifest.scheduling import schedule_problems
 from ironship.manifest.yamlpos import Document, JsonPath, Problem, format_path
 
@@ -276,6 +277,11 @@ class _Checker:
                     text = f"{error.instance!r} is not a JSON Schema type ({_JSON_TYPES})"
                 message = f"not a valid JSON Schema: {where}: {text}"
                 self.add(inner, message, "see https://json-schema.org/draft/2020-12")
+                return
+            for at, ref, why in unresolved_refs(schema):
+                message = f"$ref {ref!r} cannot be resolved: {why}"
+                hint = "define it under $defs in this schema and refer to it as #/$defs/NAME"
+                self.add((*path, "schema", *at), message, hint)
 
     def regexes(self, path: JsonPath, value: Any) -> None:
         items = [(path, value)] if isinstance(value, str) else []

@@ -16,7 +16,9 @@ from typing import Any, Literal
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
+from referencing.exceptions import Unresolvable
 
+from ironship.manifest.localschema import local_registry
 from ironship.manifest.models import SmokeTest
 
 FailureKind = Literal["status", "output", "log", "duration"]
@@ -223,7 +225,11 @@ def _schema(where: str, schema: Any, block: str) -> list[Failure]:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         return [Failure("output", f"the output schema is invalid: {exc.message}")]
-    errors = sorted(Draft202012Validator(schema).iter_errors(value), key=lambda e: e.json_path)
+    validator = Draft202012Validator(schema, registry=local_registry(schema))
+    try:
+        errors = sorted(validator.iter_errors(value), key=lambda e: e.json_path)
+    except Unresolvable as exc:  # validate reports these; a schema may still get here
+        return [Failure("output", f"the output schema has a $ref that cannot be resolved: {exc}")]
     if not errors:
         return []
     listed = "; ".join(f"{e.json_path}: {e.message}" for e in errors)
