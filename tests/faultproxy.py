@@ -13,7 +13,10 @@ Requests pass through unchanged, except where ``Faults`` says otherwise:
   the engine died;
 - ``burst``: the first ``burst`` requests each get ``burst_status`` (503 or 429) with
   ``Retry-After: 1``, before any reaches the server;
-- ``stall_uploads``: uploads of these workers wait ``stall_seconds`` before being relayed.
+- ``stall_uploads``: uploads of these workers wait ``stall_seconds`` before being relayed;
+- ``ignore_range``: the ``Range`` header is dropped, as by a server that does not support it.
+
+``seen`` records every relayed request as (method, path, Range header, status, body bytes).
 
 Every wait is bounded, and the proxy only listens on 127.0.0.1.
 """
@@ -47,7 +50,9 @@ class Faults:
     burst_status: int = 503
     stall_uploads: set[str] = field(default_factory=set)
     stall_seconds: float = 10.0
+    ignore_range: bool = False
     uploads_relayed: int = 0
+    seen: list[tuple[str, str, str | None, int, int]] = field(default_factory=list)
     injected: list[str] = field(default_factory=list)  # what was done, in order
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -94,6 +99,9 @@ class _Handler(BaseHTTPRequestHandler):
             faults.note(f"stall upload {name}")
             time.sleep(faults.stall_seconds)
         resp = self._forward(body)
+        with faults.lock:
+            rng = None if faults.ignore_range else self.headers.get("Range")
+            faults.seen.append((self.command, self.path, rng, resp.status_code, len(resp.content)))
         if upload:
             with faults.lock:
                 faults.uploads_relayed += 1
@@ -139,7 +147,8 @@ class _Handler(BaseHTTPRequestHandler):
         return True
 
     def _forward(self, body: bytes) -> requests.Response:
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host",)}
+        dropped = ("host", "range") if self.server.faults.ignore_range else ("host",)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
         return requests.request(
             self.command,
             self.server.upstream + self.path,

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import quote, urlsplit
@@ -56,6 +56,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"ironship/{__version__}"
+LOG_CHUNK = 64 * 1024  # bytes of a log handed on at a time
 PER_PAGE = 100  # the API maximum (docs/ironworker-api.md §1 (Transport), Pagination)
 
 
@@ -258,6 +259,40 @@ class Client:
         # text/plain without a charset would make requests guess ISO-8859-1; workers write UTF-8.
         return resp.content.decode("utf-8", "replace")
 
+    def stream_log(
+        self, task_id: str, write: Callable[[bytes], object], offset: int = 0
+    ) -> int | None:
+        """Write the task's log from byte ``offset`` on to ``write`` as it arrives; return the
+        offset reached (``offset`` when nothing is new), or None while there is no log yet.
+
+        Asks for ``Range: bytes=OFFSET-`` (docs/ironworker-api.md §3 (Tasks), "Log"). A server
+        that answers 206 sends only the new part; one that ignores Range (200, the hosted API)
+        sends the whole log, whose first ``offset`` bytes are skipped as they stream past. The
+        body is never held whole: a log of gigabytes goes through in chunks.
+        """
+        headers = {"Range": f"bytes={offset}-"} if offset else None
+        try:
+            resp = self._send(
+                "GET", f"{self._task_path(task_id)}/log", stream=True, extra_headers=headers
+            )
+        except ApiError as exc:
+            if exc.status == 404 and "log" in exc.msg.lower():
+                return None
+            if exc.status == 416:  # the range starts at the end: nothing new
+                return offset
+            raise
+        position = offset if resp.status_code == 206 else 0  # where the body starts
+        try:
+            with resp:
+                for chunk in resp.iter_content(chunk_size=LOG_CHUNK):
+                    start = max(0, offset - position)
+                    if start < len(chunk):
+                        write(chunk[start:])
+                    position += len(chunk)
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            raise self._broken("GET", f"{self._task_path(task_id)}/log", exc) from None
+        return max(position, offset)
+
     def cancel_task(self, task_id: str) -> None:
         self._send("POST", f"{self._task_path(task_id)}/cancel", json_body={})
 
@@ -358,9 +393,11 @@ class Client:
         body: MultipartBody | None = None,
         content_type: str | None = None,
         stream: bool = False,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
         """One HTTP call with timeout and retries; a non-2xx answer raises ApiError."""
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        headers.update(extra_headers or {})
         data: bytes | MultipartBody | None = body
         if json_body is not None:
             data = json.dumps(json_body).encode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import time
 from collections.abc import Iterator
@@ -315,16 +316,16 @@ def log(
         ran = _ran(client, first, _folder(manifest))
         if ran is not None:
             err.print(ran.line, markup=False)
+        writer = _Writer()
         if not follow:
-            text = client.get_log(task_id)
-            if text is None:
+            if client.stream_log(task_id, writer.write) is None:
                 raise IronshipError(
                     f"task {task_id} has no log yet",
                     hint="it may still be queued; use --follow",
                 )
-            out.print(text, markup=False, end="")
+            writer.close()
             return
-        _follow(client, first, _wait_bound(first, wait_timeout))
+        _follow(client, first, _wait_bound(first, wait_timeout), writer)
 
 
 @with_connection
@@ -351,8 +352,29 @@ def cancel(
     out.print(f"cancelled {task_id}", markup=False)
 
 
-def _follow(client: Client, task: Task, bound: float, clock: Clock = time.monotonic) -> None:
-    """Print the log as it grows until the task finishes, for at most ``bound`` seconds."""
+class _Writer:
+    """Log bytes to stdout as they arrive, decoded as UTF-8 across chunk boundaries."""
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def write(self, chunk: bytes) -> None:
+        self._emit(self._decoder.decode(chunk))
+
+    def close(self) -> None:
+        self._emit(self._decoder.decode(b"", final=True))
+
+    def _emit(self, text: str) -> None:
+        if text:
+            out.file.write(text)
+            out.file.flush()
+
+
+def _follow(
+    client: Client, task: Task, bound: float, writer: _Writer, clock: Clock = time.monotonic
+) -> None:
+    """Print the log as it grows until the task finishes, for at most ``bound`` seconds; each
+    read asks only for the bytes not shown yet (``Client.stream_log``)."""
     shown = 0
     deadline = clock() + bound
     while True:
@@ -360,12 +382,11 @@ def _follow(client: Client, task: Task, bound: float, clock: Clock = time.monoto
         step = max(0.0, min(FOLLOW_POLL, remaining))
         task = wait_for_task(client, task.id, timeout=step, clock=clock)
         # Read the log after the status: output written just before the end is included.
-        text = client.get_log(task.id) or ""
-        if len(text) > shown:
-            out.print(text[shown:], markup=False, end="")
-            shown = len(text)
+        shown = client.stream_log(task.id, writer.write, offset=shown) or shown
         if task.finished:
+            writer.close()
             err.print(_status_line(task))
             return
         if remaining <= 0:
+            writer.close()
             raise _still_running(task, bound, False)
