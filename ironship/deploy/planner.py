@@ -7,7 +7,6 @@ the files. The server is reached only through the ``CodeSource`` port.
 
 from __future__ import annotations
 
-import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ from ironship.errors import IronshipError
 from ironship.iron.types import Code
 from ironship.manifest.models import Manifest, Worker
 from ironship.packaging.archive import files_of_zip, write_zip
+from ironship.packaging.buildroot import build_folder
 from ironship.packaging.contents import select_package
 from ironship.packaging.deps.cache import DepsCache, project_cache
 from ironship.packaging.deps.inventory import vendored_in_zip
@@ -169,13 +169,13 @@ def make_plan(
     codes = source.list_codes()
     by_name = {c.name: c for c in codes}
     with (
-        tempfile.TemporaryDirectory(prefix="ironship-plan-") as tmp,
+        build_folder(manifest.directory, "plan") as tmp,
         ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool,
     ):
 
         def one(local: LocalWorker) -> WorkerPlan:
             remote = by_name.get(local.worker)
-            return _plan_one(source, local, remote, Path(tmp), force=force, name_files=name_files)
+            return _plan_one(source, local, remote, tmp, force=force, name_files=name_files)
 
         plans = list(pool.map(one, locals_))
     skipped = sum(1 for w in manifest.workers if w.name not in set(only))

@@ -79,7 +79,7 @@ def test_apply_removes_a_dead_runs_folder_and_keeps_a_live_one(
     assert (live / "w.zip").read_bytes() == b"in use"
     left = sorted(p.name for p in build_root(tmp_path).iterdir())
     assert left == ["build-live", "build-live.lock"]
-    assert not [p for p in system_tmp.iterdir() if p.name.startswith("ironship-build-")]
+    assert not [p for p in system_tmp.iterdir() if p.name.startswith("ironship-")]
 
 
 def test_a_build_folder_is_locked_while_in_use(tmp_path: Path) -> None:
