@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ironship.engine.run import runner
-from ironship.engine.run.spec import RunSpec
+from ironship.engine.run.spec import DEFAULT_DISK_LIMIT_MB, DEFAULT_LOG_LIMIT_MB, RunSpec
 from ironship.engine.state.engine_state import EngineState
 from ironship.engine.state.model import Row
 from ironship.engine.state.runs import Outcome
@@ -49,7 +49,11 @@ def _runtime_for(rev: Row) -> str | None:
 
 class Dispatcher:
     """Runs tasks from ``state`` with at most ``workers`` processes at once, each process
-    capped at ``task_memory`` MB (0: no cap)."""
+    capped at ``task_memory`` MB, each log at ``task_log_mb`` and each task directory at
+    ``task_disk_mb`` (0: no cap).
+
+    Tasks are started from this dispatcher's own long-lived thread: a task's parent-death
+    signal fires when the thread that forked it ends (see ``sandbox``)."""
 
     def __init__(
         self,
@@ -58,6 +62,8 @@ class Dispatcher:
         poll_interval: float,
         start: Callable[[RunSpec], runner.TaskProcess] = runner.start,
         task_memory: int = 0,
+        task_log_mb: int = DEFAULT_LOG_LIMIT_MB,
+        task_disk_mb: int = DEFAULT_DISK_LIMIT_MB,
     ) -> None:
         self._state = state
         self._runs = state.runs
@@ -67,6 +73,8 @@ class Dispatcher:
         self._poll = poll_interval
         self._start_process = start
         self._task_memory = task_memory  # MB per task process; 0: no cap
+        self._task_log_mb = task_log_mb  # MB of log per task; 0: no cap
+        self._task_disk_mb = task_disk_mb  # MB of task directory; 0: no cap
         self._running: dict[str, _Running] = {}
         self._cancels: set[str] = set()
         self._lock = threading.Lock()
@@ -207,6 +215,9 @@ class Dispatcher:
             schedule_id=task["schedule_id"],
             stack=rev["stack"] or None,
             memory_mb=self._task_memory,
+            log_limit_mb=self._task_log_mb,
+            disk_limit_mb=self._task_disk_mb,
+            hidden=(self._files.root.absolute(),),
         )
         proc = self._start_process(spec)
         self._running[task_id] = _Running(proc, str(task["code_id"]))

@@ -8,6 +8,12 @@ stdout+stderr go to the log as written, exit 0 → complete, otherwise error wit
 tail in ``msg`` and ``error_class`` "Process Exit N"; past its timeout, or on cancel, the whole
 process group is killed.
 
+Containment (``sandbox``): with bubblewrap each task runs in its own PID namespace, sees
+none of the engine's data folder and writes only its own directory; in every case its
+environment holds nothing of the engine's, its first process dies with the engine, and every
+process carrying its ``TASK_DIR`` is killed when it ends. Limits (``limits``, ``memory``): a
+log past ``log_limit_mb`` or a directory past ``disk_limit_mb`` stops the task with an error.
+
 Each started task has one watcher thread. It pumps stderr into the log (keeping a tail for
 ``msg``), enforces the timeout, escalates SIGTERM to SIGKILL, reaps the process, removes the
 task directory and publishes the RunResult. ``poll``/``wait`` only read that result, so any
@@ -26,7 +32,8 @@ import time
 from pathlib import Path
 from typing import IO, Literal
 
-from ironship.engine.run.memory import OomWatch, limit_child, ram_limit_msg
+from ironship.engine.run import limits, sandbox
+from ironship.engine.run.memory import OomWatch, ram_limit_msg
 from ironship.engine.run.runtimes import (
     RuntimeUnavailable,
     SetupError,
@@ -41,7 +48,7 @@ DRAIN_GRACE = 2.0  # after the worker exits, how long a process outside its grou
 TAIL_BYTES = 2048  # stderr kept for an error msg
 TICK = 0.05  # watcher's longest sleep: bounds timeout and stray-process detection latency
 
-_Reason = Literal["timeout", "cancelled", "killed"]
+_Reason = Literal["timeout", "cancelled", "killed", "log_limit", "disk_limit"]
 
 
 def start(spec: RunSpec) -> TaskProcess:
@@ -53,9 +60,11 @@ def start(spec: RunSpec) -> TaskProcess:
     started = time.monotonic()
     # Absolute: the worker runs with cwd = task_dir, so relative file paths would point nowhere.
     task_dir = (spec.work_root / spec.task_id).absolute()
+    box = sandbox.probe() if spec.sandbox else sandbox.Sandbox("none", None, "not asked for")
     try:
         argv, env = launch(spec, task_dir)
         prepare(spec, task_dir)
+        argv = _contained(box, spec, task_dir, argv, env)
     except (RuntimeUnavailable, SetupError, OSError) as exc:
         remove_tree(task_dir)
         return TaskProcess.finished(_error(str(exc), started))
@@ -74,14 +83,33 @@ def start(spec: RunSpec) -> TaskProcess:
             stdout=log,
             stderr=subprocess.PIPE,
             start_new_session=True,  # own process group: timeout/cancel kill grandchildren too
-            preexec_fn=limit_child(spec.memory_mb),
+            preexec_fn=sandbox.child_setup(
+                spec.memory_mb, limits.file_limit(spec.disk_limit_mb, spec.log_limit_mb)
+            ),
         )
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in an env var or argument
         log.close()
         remove_tree(task_dir)
         return TaskProcess.finished(_error(f"could not start {spec.file_name!r}: {exc}", started))
     # Duration and timeout count from the spawn, not from unpacking the package.
-    return TaskProcess(spec, task_dir, proc, log, time.monotonic())
+    return TaskProcess(spec, task_dir, proc, log, time.monotonic(), box)
+
+
+def _contained(
+    box: sandbox.Sandbox, spec: RunSpec, task_dir: Path, argv: list[str], env: dict[str, str]
+) -> list[str]:
+    """``argv`` inside ``box``; the hidden data folder keeps the program links visible."""
+    if not box.available:
+        return argv
+    hidden = spec.hidden or (spec.work_root.absolute(),)
+    readable = [
+        Path(entry)
+        for entry in env.get("PATH", "").split(os.pathsep)
+        if entry and any(Path(entry).is_relative_to(h) for h in hidden)
+    ]
+    # Only the task directory is writable: temporary files go there too.
+    env.setdefault("TMPDIR", str(task_dir))
+    return sandbox.wrap(box, argv, task_dir, hidden, readable)
 
 
 class TaskProcess:
@@ -94,6 +122,7 @@ class TaskProcess:
         proc: subprocess.Popen[bytes] | None,
         log: IO[bytes] | None,
         started: float,
+        box: sandbox.Sandbox | None = None,
     ) -> None:
         self._spec = spec
         self._task_dir = task_dir
@@ -109,6 +138,8 @@ class TaskProcess:
         self._kill_at: float | None = None
         self._tail = bytearray()
         self._oom = OomWatch()
+        self._box = box or sandbox.Sandbox("none", None, "no process")
+        self._disk_at = started + limits.DISK_EVERY
         if proc is not None:
             threading.Thread(
                 target=self._watch, name=f"task-{spec.task_id if spec else '?'}", daemon=True
@@ -174,7 +205,10 @@ class TaskProcess:
                 self._proc.wait()
                 self._reaped = True
                 reason = self._reason
-            result = self._result_for(self._proc.returncode, reason, ended)
+            assert self._task_dir is not None
+            sandbox.end_task_processes(self._task_dir)
+            code = sandbox.exit_status(self._box, self._proc.returncode)
+            result = self._result_for(code, reason, ended)
         except BaseException as exc:  # a watcher must always publish, or wait() hangs
             result = _error(f"engine error while running the task: {exc!r}", self._started)
             with self._lock:
@@ -182,6 +216,8 @@ class TaskProcess:
                 with contextlib.suppress(Exception):
                     self._proc.wait(DRAIN_GRACE)
                 self._reaped = True
+            with contextlib.suppress(Exception):
+                sandbox.end_task_processes(self._task_dir or Path("/nonexistent"))
         finally:
             self._close()
         self._publish(result)
@@ -206,6 +242,7 @@ class TaskProcess:
                 return exited_at
             if exited_at is None:
                 self._enforce_limits(now, deadline)
+                self._enforce_caps(now, spec)
             if eof:
                 # stderr closed but the worker has not exited yet: back off gently.
                 time.sleep(nap)
@@ -232,6 +269,25 @@ class TaskProcess:
                 self._signal_group(signal.SIGKILL)
                 self._kill_at = None
 
+    def _enforce_caps(self, now: float, spec: RunSpec) -> None:
+        """Stop the task (SIGKILL, no grace: it is flooding) when its log or its directory
+        is past its cap."""
+        assert self._log is not None and self._task_dir is not None
+        reason: _Reason | None = None
+        if spec.log_limit_mb > 0 and limits.log_size(self._log) > spec.log_limit_mb * limits.MB:
+            reason = "log_limit"
+        elif spec.disk_limit_mb > 0 and now >= self._disk_at:
+            self._disk_at = now + limits.DISK_EVERY
+            cap = spec.disk_limit_mb * limits.MB
+            if limits.tree_size(self._task_dir, cap) > cap:
+                reason = "disk_limit"
+        if reason is None:
+            return
+        with self._lock:
+            if self._reason in (None, "timeout", "cancelled"):
+                self._reason = reason
+            self._signal_group(signal.SIGKILL)
+
     def _write_log(self, chunk: bytes) -> None:
         assert self._log is not None
         view = memoryview(chunk)
@@ -251,6 +307,15 @@ class TaskProcess:
         if reason == "killed":
             msg = "killed because the engine stopped"
             return RunResult("error", msg, exit_code, duration_ms, None)
+        if reason == "log_limit":
+            assert self._log is not None
+            limits.cut_log(self._log, self._spec.log_limit_mb)
+            msg = limits.log_limit_note(self._spec.log_limit_mb)
+            return RunResult("error", msg, exit_code, duration_ms, "LogLimit")
+        if reason == "disk_limit":
+            msg = limits.disk_limit_msg(self._spec.disk_limit_mb)
+            self._write_log(f"\n[ironship: {msg}]\n".encode())
+            return RunResult("error", msg, exit_code, duration_ms, "DiskLimit")
         if code == 0:
             return RunResult("complete", None, 0, duration_ms, None)
         tail = _tail_text(bytes(self._tail))
@@ -261,6 +326,10 @@ class TaskProcess:
         else:
             msg = tail or f"process exited with status {code}"
             error_class = f"Process Exit {code}"
+        if self._spec.disk_limit_mb > 0 and limits.hit_file_limit(bytes(self._tail)):
+            headline = limits.disk_limit_msg(self._spec.disk_limit_mb)
+            self._write_log(f"\n[ironship: {headline}]\n".encode())
+            return RunResult("error", headline, exit_code, duration_ms, "DiskLimit")
         if self._spec.memory_mb > 0 and self._oom.seen:
             # The runtime said it could not get memory: under the cap, that is the cap.
             headline = ram_limit_msg(self._spec.memory_mb)

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+DEFAULT_LOG_LIMIT_MB = 100  # a task's log is cut there and the task stopped
+DEFAULT_DISK_LIMIT_MB = 1024  # what a task's directory may grow to
+
 # How a run can end. "killed" (engine shutdown) is reported as "error"; see runner.
 Status = Literal["complete", "error", "timeout", "cancelled"]
 
@@ -33,6 +36,10 @@ class RunSpec:
     schedule_id: str | None = None
     stack: str | None = None  # e.g. "python-3.11": which interpreter version runs it
     memory_mb: int = 0  # the cap on each of the task's processes; 0 or less means none
+    log_limit_mb: int = DEFAULT_LOG_LIMIT_MB  # the task's log; 0 or less means none
+    disk_limit_mb: int = DEFAULT_DISK_LIMIT_MB  # the task's directory; 0 or less means none
+    hidden: tuple[Path, ...] = ()  # folders the task must not see (the engine's data folder)
+    sandbox: bool = True  # run in the machine's sandbox when there is one (see ``sandbox``)
 
 
 @dataclass(frozen=True)

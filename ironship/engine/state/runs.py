@@ -3,11 +3,20 @@
 The dispatcher (``run/dispatch.py``) decides when; this module records what happened, and
 re-queues a failed task per its code's ``retries``, as a new task linked to the failed one
 (docs/ironworker-api.md §6 (Worker runtime contract), the outcome).
+
+After a crash, a task left ``running`` may still have processes (descendants its
+parent-death signal did not reach, when tasks run without a sandbox): ``recover_running``
+kills every process carrying such a task's ``TASK_ID`` (its environment, which each task's
+processes inherit) before it marks the task, so a retry never runs beside the old run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from ironship.engine.state.db import Db
@@ -15,6 +24,8 @@ from ironship.engine.state.model import NotFound, Row
 from ironship.engine.state.tasks import TaskRepo
 
 RESTART_MSG = "engine restarted"
+_END_ROUNDS = 100  # scans of /proc while ending a crashed engine's leftover task processes
+_END_NAP = 0.02
 
 
 @dataclass(frozen=True)
@@ -37,7 +48,10 @@ class RunRepo:
         self._tasks = tasks
 
     def recover_running(self) -> int:
-        """Tasks that were running when the engine stopped become error "engine restarted"."""
+        """Tasks that were running when the engine stopped become error "engine restarted",
+        once no process of theirs is left."""
+        rows = self._db.all("SELECT id FROM tasks WHERE status IN ('preparing', 'running')")
+        end_leftovers(str(row["id"]) for row in rows)
         now = self._db.now()
         with self._db.tx() as c:
             return c.execute(
@@ -121,3 +135,42 @@ class RunRepo:
                 " updated_at=? WHERE id=? AND status='running'",
                 (msg, error_class, now, now, task_id),
             )
+
+
+def end_leftovers(task_ids: Iterable[str]) -> list[int]:
+    """SIGKILL every process whose environment holds ``TASK_ID=`` one of ``task_ids``,
+    rescanning until none is left (bounded); returns the pids still alive at the end."""
+    marks = {b"TASK_ID=" + task_id.encode() for task_id in task_ids}
+    left: list[int] = []
+    for _ in range(_END_ROUNDS if marks else 0):
+        left = _marked(marks)
+        if not left:
+            break
+        for pid in left:
+            with contextlib.suppress(OSError):
+                fd = os.pidfd_open(pid)  # then check again: a reused pid is never signalled
+                try:
+                    if _marked(marks, [pid]):
+                        signal.pidfd_send_signal(fd, signal.SIGKILL)
+                finally:
+                    os.close(fd)
+        time.sleep(_END_NAP)
+    return left
+
+
+def _marked(marks: set[bytes], pids: Iterable[int] | None = None) -> list[int]:
+    if pids is None:
+        pids = (int(e.name) for e in os.scandir("/proc") if e.name.isdigit())
+    found = []
+    for pid in pids:
+        if pid == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                environ = fh.read()
+        except OSError:
+            continue
+        # A zombie's environ reads empty: only live processes match.
+        if marks.intersection(environ.split(b"\0")):
+            found.append(pid)
+    return found

@@ -1,0 +1,214 @@
+"""Containing a task: the sandbox it runs in, what its process is set up with, and ending
+every process it left behind.
+
+With bubblewrap (``bwrap``) on the machine, each task runs in its own PID namespace with a
+fresh ``/proc`` (the engine's processes, and their ``environ``, are out of sight), the whole
+file system read-only, the engine's data folder replaced by an empty tmpfs, and only the
+task's own directory writable. When the task's first process ends, the namespace ends and
+every descendant with it, ``setsid`` or not; ``--die-with-parent`` ends it with the engine.
+
+Without a sandbox (``bwrap`` missing or refused, or ``IRONSHIP_SANDBOX=none``), a task still
+gets an environment built from nothing (``runtimes.environment``), its first process gets
+``SIGKILL`` when the engine dies (``PR_SET_PDEATHSIG``), and what it leaves behind is found by
+its ``TASK_DIR`` (unique to the task and the data folder) in ``/proc/<pid>/environ`` and
+killed when the task ends. A process that both
+leaves the task's session and clears its own environment escapes that search: only the sandbox
+contains a hostile task.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import functools
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_SWITCH = "IRONSHIP_SANDBOX"  # "none" (or "off") runs tasks without a sandbox
+PROBE_TIMEOUT = 10.0
+END_ROUNDS = 50  # scans of /proc when ending a task's leftovers (a forking task needs a few)
+END_NAP = 0.02
+
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """How this engine contains tasks: ``kind`` "bwrap" or "none", and why (for the banner)."""
+
+    kind: str
+    program: str | None
+    reason: str
+
+    @property
+    def available(self) -> bool:
+        return self.kind == "bwrap"
+
+    def describe(self) -> str:
+        """One line for the banner and the engine's info."""
+        if self.available:
+            return f"bubblewrap ({self.program}): each task sees only its own folder and processes"
+        return f"none ({self.reason}); tasks run as the engine's user, unconfined"
+
+
+@functools.cache
+def probe() -> Sandbox:
+    """The sandbox this machine offers, probed once per process by running ``bwrap`` once."""
+    switch = os.environ.get(ENV_SWITCH, "").strip().lower()
+    if switch in ("none", "off", "0", "no"):
+        return Sandbox("none", None, f"disabled by {ENV_SWITCH}={switch}")
+    program = shutil.which("bwrap")
+    if program is None:
+        return Sandbox("none", None, "bwrap (bubblewrap) is not installed")
+    argv = [program, *_BASE, "--", "true"]
+    try:
+        done = subprocess.run(
+            argv, capture_output=True, timeout=PROBE_TIMEOUT, env={}, stdin=subprocess.DEVNULL
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Sandbox("none", None, f"bwrap could not run: {exc}")
+    if done.returncode != 0:
+        said = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        why = said[-1] if said else f"exit status {done.returncode}"
+        return Sandbox("none", None, f"bwrap is refused here: {why}")
+    return Sandbox("bwrap", program, "")
+
+
+# Read-only root, private /dev and /proc, own PID namespace, dies with the engine.
+_BASE = (
+    "--ro-bind",
+    "/",
+    "/",
+    "--dev",
+    "/dev",
+    "--unshare-pid",
+    "--proc",
+    "/proc",
+    "--die-with-parent",
+)
+
+
+def wrap(
+    box: Sandbox,
+    argv: list[str],
+    task_dir: Path,
+    hidden: Iterable[Path],
+    readable: Iterable[Path] = (),
+) -> list[str]:
+    """``argv`` run inside ``box``: ``hidden`` folders become empty, ``readable`` ones (under a
+    hidden folder, e.g. the program links) stay visible read-only, ``task_dir`` is writable.
+
+    The environment is not passed on the command line (``--setenv`` would show a code's
+    values in ``ps``): bwrap is started with the task's environment and hands it on, adding
+    only ``PWD`` (the task directory).
+    """
+    if not box.available or box.program is None:
+        return argv
+    wrapped = [box.program, *_BASE]
+    for folder in hidden:
+        wrapped += ["--tmpfs", str(folder)]
+    for folder in readable:
+        wrapped += ["--ro-bind", str(folder), str(folder)]
+    wrapped += ["--bind", str(task_dir), str(task_dir)]
+    for folder in hidden:
+        wrapped += ["--remount-ro", str(folder)]  # the empty stand-in takes no writes either
+    return [*wrapped, "--chdir", str(task_dir), "--", *argv]
+
+
+def exit_status(box: Sandbox, code: int) -> int:
+    """A process's status as the worker's own: bwrap reports a worker killed by signal N as
+    exit 128+N, which becomes -N as ``subprocess`` reports it without a sandbox."""
+    if box.available and 128 < code < 128 + 65:
+        with contextlib.suppress(ValueError):
+            return -signal.Signals(code - 128)
+    return code
+
+
+def child_setup(memory_mb: int, file_limit: int) -> Callable[[], None]:
+    """A ``preexec_fn``: memory cap (``RLIMIT_DATA``, see ``memory``), the largest file the task
+    may write (``RLIMIT_FSIZE``, 0: none), and SIGKILL when the engine's forking thread dies."""
+    setrlimit = resource.setrlimit  # bound now: the child between fork and exec imports nothing
+    data, fsize = resource.RLIMIT_DATA, resource.RLIMIT_FSIZE
+    memory = memory_mb * 1024 * 1024
+    prctl = _libc_prctl()
+    parent = os.getpid()
+    getppid, exit_now = os.getppid, os._exit
+
+    def setup() -> None:
+        if memory > 0:
+            setrlimit(data, (memory, memory))
+        if file_limit > 0:
+            setrlimit(fsize, (file_limit, file_limit))
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+            if getppid() != parent:  # the engine died before the signal was armed
+                exit_now(1)
+
+    return setup
+
+
+def _libc_prctl() -> Callable[..., int] | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name, use_errno=True)
+    except OSError:
+        return None
+    prctl: Callable[..., int] | None = getattr(libc, "prctl", None)
+    return prctl
+
+
+def task_processes(task_dir: Path, pids: Iterable[int] | None = None) -> list[int]:
+    """Those of ``pids`` (default: every process) that are alive and whose environment says
+    ``TASK_DIR=task_dir``; a zombie's environment reads empty, so it never matches."""
+    marker = b"TASK_DIR=" + os.fsencode(task_dir)
+    if pids is None:
+        pids = (int(e.name) for e in os.scandir("/proc") if e.name.isdigit())
+    own = os.getpid()
+    found = []
+    for pid in pids:
+        if pid == own:
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                environ = fh.read()
+        except OSError:
+            continue
+        if marker in environ.split(b"\0"):
+            found.append(pid)
+    return found
+
+
+def end_task_processes(task_dir: Path) -> list[int]:
+    """SIGKILL every process still carrying ``task_dir``'s mark, rescanning until none is
+    left (at most ``END_ROUNDS`` scans); returns the pids still found after the last one."""
+    left: list[int] = []
+    for _ in range(END_ROUNDS):
+        left = task_processes(task_dir)
+        if not left:
+            return []
+        for pid in left:
+            _kill_checked(pid, task_dir)
+        time.sleep(END_NAP)
+    return left
+
+
+def _kill_checked(pid: int, task_dir: Path) -> None:
+    # pidfd first, then check the mark again: a pid reused since the scan is never signalled.
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return
+    try:
+        if task_processes(task_dir, [pid]):
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(fd, signal.SIGKILL)
+    finally:
+        os.close(fd)

@@ -1,0 +1,133 @@
+"""After ``kill -9`` of the engine, its tasks' processes do not run on: they die with it (the
+sandbox's PID namespace, or the parent-death signal without one), and the restarted engine
+kills any leftover before it marks the task "engine restarted".
+
+The engine is a real ``ironship server`` process on 127.0.0.1 with its own data folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from engine_helpers import WAIT, Api, wait_for
+
+from ironship.engine.run import sandbox
+from ironship.engine.server import project_credentials
+
+needs_bwrap = pytest.mark.skipif(
+    not sandbox.probe().available, reason=f"no sandbox here: {sandbox.probe().reason}"
+)
+MODES = [pytest.param(True, marks=needs_bwrap, id="bwrap"), pytest.param(False, id="no-sandbox")]
+
+# The worker starts a child in a new session (the task id among its arguments), then both
+# write a heartbeat file in the task directory every 50 ms (at most 2 minutes).
+HEARTBEAT = (
+    "import sys, time\n"
+    "for i in range(2400):\n"
+    "    with open(sys.argv[1], 'w') as fh:\n"
+    "        fh.write(str(i))\n"
+    "    time.sleep(0.05)\n"
+)
+WORKER = f"""
+import os, subprocess, sys
+LOOP = {HEARTBEAT!r}
+subprocess.Popen(
+    [sys.executable, "-c", LOOP, "hb-child", os.environ["TASK_ID"]],
+    start_new_session=True,
+    stdin=subprocess.DEVNULL,
+    stdout=subprocess.DEVNULL,
+    stderr=subprocess.DEVNULL,
+)
+sys.argv = ["loop", "hb-self"]
+exec(LOOP)
+"""
+
+
+@contextmanager
+def engine(data: Path, sandboxed: bool) -> Iterator[tuple[subprocess.Popen[bytes], Api]]:
+    """``ironship server --port 0`` on ``data``; SIGKILLed at the end if still running."""
+    env = dict(os.environ)
+    env.pop("IRONSHIP_SANDBOX", None)
+    if not sandboxed:
+        env["IRONSHIP_SANDBOX"] = "none"
+    (data / "server.json").unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "ironship", "server", "--port", "0", "--data", str(data)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        info = _started(proc, data)
+        project_id, token = project_credentials(data)
+        yield proc, Api(str(info["url"]), project_id, token)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(WAIT)
+
+
+def _started(proc: subprocess.Popen[bytes], data: Path) -> dict[str, object]:
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"the engine exited with {proc.returncode}"
+        try:
+            info = json.loads((data / "server.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            time.sleep(0.05)
+            continue
+        if isinstance(info, dict) and info.get("pid") == proc.pid:
+            return info
+        time.sleep(0.05)
+    raise AssertionError("the engine did not start")
+
+
+def processes_with_arg(arg: str) -> list[int]:
+    """Live processes with ``arg`` among their arguments (seen from the host's /proc)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = Path(entry.path, "cmdline").read_bytes().split(b"\0")
+            state = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if arg.encode() in argv and state not in ("Z", "X"):
+            found.append(int(entry.name))
+    return found
+
+
+def worker_pids(task_id: str) -> list[int]:
+    """The task's own first process (python running w.py), not the child it started."""
+    return [pid for pid in processes_with_arg(task_id) if pid in processes_with_arg("w.py")]
+
+
+@pytest.mark.parametrize("sandboxed", MODES)
+def test_tasks_die_with_the_engine_and_restart_checks(tmp_path: Path, sandboxed: bool) -> None:
+    """kill -9 of the engine ends its task (child included under bwrap); the restarted engine
+    leaves no process of the task alive when it reports it "engine restarted"."""
+    data = tmp_path / "data"
+    data.mkdir()
+    with engine(data, sandboxed) as (proc, api):
+        api.upload("beat", {"w.py": WORKER}, "w.py")
+        task_id = api.queue("beat", {})
+        task_dir = data / "work" / task_id
+        wait_for(lambda: (task_dir / "hb-self").exists(), "the worker's heartbeat")
+        wait_for(lambda: (task_dir / "hb-child").exists(), "the child's heartbeat")
+        assert worker_pids(task_id)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(WAIT)
+        wait_for(lambda: not worker_pids(task_id), "the worker to die with the engine")
+        if sandboxed:
+            wait_for(lambda: not processes_with_arg(task_id), "the namespace to end")
+    with engine(data, sandboxed) as (_, api):
+        # Recovery ran before the engine answered: nothing of the task may be left now.
+        assert processes_with_arg(task_id) == []
+        task = api.task(task_id)
+        assert (task["status"], task["msg"]) == ("error", "engine restarted")
