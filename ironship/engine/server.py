@@ -258,10 +258,11 @@ def serve_forever(
         print(f"ironship engine listening on {engine.url}  (data: {data_dir})")
         cap = f"{engine.task_memory} MB per process" if engine.task_memory else "none"
         print(f"  task memory cap: {cap}")
-        conns = connection_cap(engine.max_connections)
-        print(f"  connections: at most {conns}, headers within {engine.header_timeout:g} s")
         print(f"  project id: {engine.project_id}")
         print(f"  token:      {engine.token}")
+        # After the id and token: scripts read those from the lines above.
+        conns = connection_cap(engine.max_connections)
+        print(f"  connections: at most {conns}, headers within {engine.header_timeout:g} s")
         print("Point the official clients at it with:")
         print(f"  export IRON_WORKER_CLOUD={engine.url}")
         print(f"  export IRON_PROJECT_ID={engine.project_id} IRON_TOKEN={engine.token}")
