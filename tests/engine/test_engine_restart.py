@@ -19,13 +19,12 @@ from ironship.errors import IronshipError
 
 def test_restart_recovers_running_and_keeps_queued(data_dir: Path, tmp_path: Path) -> None:
     """A task running at stop becomes error "engine restarted"; a queued one runs after start."""
-    started = tmp_path / "started"
     with EngineServer(data_dir, poll_interval=0.02) as eng:
         api = Api(eng.url, eng.project_id, eng.token)
         api.upload("w", max_concurrency=1)
-        running = api.queue("w", {"touch": str(started), "sleep": 60})
+        running = api.queue("w", {"print": "started", "sleep": 60})
         queued = api.queue("w", {"print": "after restart"})
-        wait_for(started.exists, "the first task to start")
+        wait_for(lambda: "started" in api.log(running), "the first task to start")
         assert running_server(data_dir) is not None
     assert running_server(data_dir) is None
     with EngineServer(data_dir, poll_interval=0.02) as eng:

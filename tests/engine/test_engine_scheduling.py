@@ -32,9 +32,10 @@ def test_max_concurrency_keeps_extra_tasks_queued(api: Api, name: str, tmp_path:
     """With max_concurrency 1 a second task stays queued while the first runs."""
     api.upload(name, max_concurrency=1)
     release = tmp_path / "release"
-    first = api.queue(name, {"touch": str(tmp_path / "a"), "wait_for": str(release)})
+    # The sandbox lets a task write only its own folder: "started" shows in its log instead.
+    first = api.queue(name, {"print": "started", "wait_for": str(release)})
     second = api.queue(name, {"wait_for": str(release)})
-    wait_for((tmp_path / "a").exists, "the first task to start")
+    wait_for(lambda: "started" in api.log(first), "the first task to start")
     for _ in range(10):  # the engine has 2 workers: only the code's limit holds the second
         assert api.task(second)["status"] == "queued"
         time.sleep(0.02)
@@ -149,8 +150,8 @@ def test_global_worker_limit(data_dir: Path, tmp_path: Path) -> None:
         api.upload("a")
         api.upload("b")
         release = tmp_path / "release"
-        first = api.queue("a", {"touch": str(tmp_path / "started"), "wait_for": str(release)})
-        wait_for((tmp_path / "started").exists, "the first task to start")
+        first = api.queue("a", {"print": "started", "wait_for": str(release)})
+        wait_for(lambda: "started" in api.log(first), "the first task to start")
         second = api.queue("b")
         for _ in range(10):
             assert api.task(second)["status"] == "queued"

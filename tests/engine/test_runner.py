@@ -6,6 +6,7 @@ the RunResult and the log, as the dispatcher does.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from engine_helpers import WAIT, make_spec, run_task, wait_for_log
 
 from ironship.engine.run import runner
-from ironship.engine.run.spec import RunResult
+from ironship.engine.run.spec import RunResult, RunSpec
 
 
 def is_alive(pid: int) -> bool:
@@ -39,6 +40,12 @@ echo "child $!"
 echo "started" >&2
 wait
 """
+
+
+def unsandboxed(spec: RunSpec) -> RunSpec:
+    """``spec`` run without the sandbox: ``$!`` is then a pid of this machine, not of the
+    task's PID namespace (where the sandbox ends every process: see test_containment)."""
+    return dataclasses.replace(spec, sandbox=False)
 
 
 def child_pid(log: str) -> int:
@@ -86,7 +93,7 @@ def test_killed_by_signal_is_error(tmp_path: Path) -> None:
 
 def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     """Past its timeout a task is 'timeout' and its grandchild process is killed too."""
-    spec = make_spec(tmp_path, {"w.sh": GRANDCHILD_SH}, "w.sh", "sh", timeout=1.5)
+    spec = unsandboxed(make_spec(tmp_path, {"w.sh": GRANDCHILD_SH}, "w.sh", "sh", timeout=1.5))
     result, log = run_task(spec)
     assert result.status == "timeout"
     assert result.error_class is None
@@ -95,7 +102,7 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
 
 def test_cancel_kills_the_group_and_reports_cancelled(tmp_path: Path) -> None:
     """cancel() stops a running task, grandchild included, and its status is 'cancelled'."""
-    spec = make_spec(tmp_path, {"w.sh": GRANDCHILD_SH}, "w.sh", "sh")
+    spec = unsandboxed(make_spec(tmp_path, {"w.sh": GRANDCHILD_SH}, "w.sh", "sh"))
     task = runner.start(spec)
     log = wait_for_log(spec, "started")
     assert task.poll() is None
@@ -130,7 +137,7 @@ def test_cancel_after_the_end_changes_nothing(tmp_path: Path) -> None:
 
 def test_kill_for_engine_shutdown(tmp_path: Path) -> None:
     """kill() ends the process group at once and cleans up the task directory."""
-    spec = make_spec(tmp_path, {"w.sh": GRANDCHILD_SH}, "w.sh", "sh")
+    spec = unsandboxed(make_spec(tmp_path, {"w.sh": GRANDCHILD_SH}, "w.sh", "sh"))
     task = runner.start(spec)
     log = wait_for_log(spec, "started")
     task.kill()
@@ -143,7 +150,7 @@ def test_kill_for_engine_shutdown(tmp_path: Path) -> None:
 def test_background_children_do_not_outlive_a_finished_task(tmp_path: Path) -> None:
     """A worker that exits leaving a background process behind completes, and the process dies."""
     worker = 'sleep 30 &\necho "child $!"\n'
-    result, log = run_task(make_spec(tmp_path, {"w.sh": worker}, "w.sh", "sh"))
+    result, log = run_task(unsandboxed(make_spec(tmp_path, {"w.sh": worker}, "w.sh", "sh")))
     assert result.status == "complete"
     assert wait_gone(child_pid(log))
 

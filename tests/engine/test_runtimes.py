@@ -108,6 +108,9 @@ def test_environment_is_minimal_and_never_the_engines(
     assert "IRON_TOKEN" not in env and "AWS_SECRET_ACCESS_KEY" not in env
     assert "engine-secret" not in log
     allowed = {"PATH", "HOME", "LANG", "LC_CTYPE", "PAYLOAD_FILE", "TASK_ID", "TASK_DIR"}
+    # Under the sandbox: TMPDIR is the task directory (its only writable folder) and bwrap
+    # sets PWD (the task directory too).
+    allowed |= {"TMPDIR", "PWD"}
     assert env.keys() - allowed == {"GREETING"}
 
 
