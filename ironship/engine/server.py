@@ -32,6 +32,7 @@ from ironship.engine.http.conns import (
     limit_log_floods,
 )
 from ironship.engine.http.context import Engine
+from ironship.engine.run import sandbox
 from ironship.engine.run.dispatch import Dispatcher
 from ironship.engine.run.memory import DEFAULT_TASK_MEMORY_MB
 from ironship.engine.state.db import Db
@@ -127,7 +128,9 @@ class EngineServer:
 
     def start(self) -> None:
         """Open the state, recover, serve HTTP in a thread and start dispatching."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Only the engine's user may look in: tokens and every project's code live here.
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.data_dir, 0o700)
         self._take_lock()
         try:
             self._start()
@@ -136,6 +139,8 @@ class EngineServer:
             raise
 
     def _start(self) -> None:
+        # Probe the task sandbox (it runs bwrap once) before any token is read.
+        self.sandbox = sandbox.probe()
         state = self._state = EngineState.open(self.data_dir)
         state.recover()
         self.project_id, self.token = state.projects.default()
@@ -263,6 +268,7 @@ def serve_forever(
         # After the id and token: scripts read those from the lines above.
         conns = connection_cap(engine.max_connections)
         print(f"  connections: at most {conns}, headers within {engine.header_timeout:g} s")
+        print(f"  sandbox:    {engine.sandbox.describe()}")
         print("Point the official clients at it with:")
         print(f"  export IRON_WORKER_CLOUD={engine.url}")
         print(f"  export IRON_PROJECT_ID={engine.project_id} IRON_TOKEN={engine.token}")

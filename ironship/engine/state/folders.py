@@ -36,6 +36,8 @@ class Folders:
     @classmethod
     def create(cls, root: Path) -> Folders:
         folders = cls(root)
+        root.mkdir(parents=True, exist_ok=True)
+        root.chmod(0o700)  # tokens and every project's code live here
         for d in (folders.blobs_dir, folders.logs_dir, folders.tmp_dir, folders.work_dir):
             d.mkdir(parents=True, exist_ok=True)
         return folders
