@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,6 +77,9 @@ class Dispatcher:
         self._task_log_mb = task_log_mb  # MB of log per task; 0: no cap
         self._task_disk_mb = task_disk_mb  # MB of task directory; 0: no cap
         self._running: dict[str, _Running] = {}
+        # Tasks whose process ended but whose result could not be stored yet (a full disk):
+        # tried again at every pass, so none stays 'running' without a process.
+        self._unrecorded: dict[str, Outcome] = {}
         self._cancels: set[str] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -123,7 +127,23 @@ class Dispatcher:
             self._wake.set()
         self._start_ready()
 
+    def _record(self, task_id: str, outcome: Outcome) -> None:
+        """Store a finished task's result; when the state cannot take it now, keep it for the
+        next pass (never dropped)."""
+        try:
+            retry = self._runs.finish(task_id, outcome)
+        except sqlite3.Error as exc:
+            if task_id not in self._unrecorded:
+                log.warning("task %s: result not stored yet (%s); trying again", task_id, exc)
+            self._unrecorded[task_id] = outcome
+            return
+        self._unrecorded.pop(task_id, None)
+        if retry:
+            self._wake.set()
+
     def _reap(self) -> None:
+        for task_id, outcome in list(self._unrecorded.items()):
+            self._record(task_id, outcome)
         for task_id, item in list(self._running.items()):
             result = item.proc.poll()
             if result is None:
@@ -143,9 +163,7 @@ class Dispatcher:
                 duration_ms=result.duration_ms,
                 log_size=size,
             )
-            retry = self._runs.finish(task_id, outcome)
-            if retry:
-                self._wake.set()
+            self._record(task_id, outcome)
 
     def _deliver_cancels(self) -> None:
         with self._lock:

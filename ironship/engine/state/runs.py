@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sqlite3
 import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
@@ -102,7 +103,8 @@ class RunRepo:
     def finish(self, task_id: str, outcome: Outcome) -> str | None:
         """Record a result; re-queue per the code's ``retries``. Returns the retry's id."""
         now = self._db.now()
-        with self._db.tx() as c:
+
+        def record(c: sqlite3.Connection) -> None:
             # A task cancelled through the API keeps status and msg; it still gets its numbers.
             c.execute(
                 "UPDATE tasks SET status=?, msg=?, error_class=?, end_time=? WHERE id=?"
@@ -113,6 +115,9 @@ class RunRepo:
                 "UPDATE tasks SET exit_code=?, duration=?, log_size=?, updated_at=? WHERE id=?",
                 (outcome.exit_code, outcome.duration_ms, outcome.log_size, now, task_id),
             )
+
+        # Retried when the disk is full; raises when it stays full (the dispatcher keeps it).
+        self._db.write(record)
         task = self._db.one("SELECT * FROM tasks WHERE id=?", (task_id,))
         if task is None or task["status"] not in ("error", "timeout"):
             return None
