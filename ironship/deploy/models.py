@@ -15,6 +15,7 @@ from ironship.iron.types import Code, Schedule
 
 if TYPE_CHECKING:
     from ironship.packaging.fileset import FileEntry, FileSet
+    from ironship.smoke.runner import SmokeResult
 
 Action = Literal["create", "update", "unchanged", "orphan", "delete"]
 ACTIONS: tuple[Action, ...] = ("create", "update", "delete", "unchanged", "orphan")
@@ -266,3 +267,29 @@ class ApplyResult:
 
 def _show(value: Any) -> str:
     return "unset" if value is None else json.dumps(value)
+
+
+@dataclass(frozen=True)
+class SmokeOutcome:
+    """Smoke tests that ran, the rollback they caused (worker -> what happened), the exit code,
+    and the passes recorded on the server (worker -> what happened, ``deploy/smokepass.py``)."""
+
+    results: tuple[SmokeResult, ...]
+    exit_code: int
+    rollback: Mapping[str, str] | None = field(default=None, hash=False)  # None: not rolled back
+    recorded: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True)
+class ApplyOutcome:
+    """Everything ``apply`` did. ``applied`` is None when the confirmation was refused."""
+
+    plan: Plan
+    applied: ApplyResult | None
+    exit_code: int
+    smoke: SmokeOutcome | None = None  # None: not asked for, or skipped
+    smoke_skipped: bool = False  # asked for, but some uploads failed
+
+    @property
+    def cancelled(self) -> bool:
+        return self.applied is None

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
 from ironship import __version__, exitcodes
 from ironship.deploy.executor import apply_plan, rollback
 from ironship.deploy.guard import apply_exit_code
-from ironship.deploy.models import ApplyResult, Plan, WorkerResult
+from ironship.deploy.models import ApplyOutcome, ApplyResult, Plan, SmokeOutcome, WorkerResult
 from ironship.deploy.planfile import SavedPlan, fresh_plan
 from ironship.deploy.planner import make_plan
 from ironship.deploy.ports import DeployClient
@@ -76,32 +76,6 @@ class ApplyHooks:
     on_applied: Callable[[ApplyResult], None] = _ignore
     on_smoke_start: Callable[[int], None] = _ignore  # how many tests (0: none to run)
     on_smoke_result: Callable[[SmokeResult], None] = _ignore
-
-
-@dataclass(frozen=True)
-class SmokeOutcome:
-    """Smoke tests that ran, the rollback they caused (worker -> what happened), the exit code,
-    and the passes recorded on the server (worker -> what happened, ``deploy/smokepass.py``)."""
-
-    results: tuple[SmokeResult, ...]
-    exit_code: int
-    rollback: Mapping[str, str] | None = field(default=None, hash=False)  # None: not rolled back
-    recorded: Mapping[str, str] = field(default_factory=dict, hash=False)
-
-
-@dataclass(frozen=True)
-class ApplyOutcome:
-    """Everything ``apply`` did. ``applied`` is None when the confirmation was refused."""
-
-    plan: Plan
-    applied: ApplyResult | None
-    exit_code: int
-    smoke: SmokeOutcome | None = None  # None: not asked for, or skipped
-    smoke_skipped: bool = False  # asked for, but some uploads failed
-
-    @property
-    def cancelled(self) -> bool:
-        return self.applied is None
 
 
 def smoke_cases(workers: Sequence[Worker]) -> list[SmokeCase]:

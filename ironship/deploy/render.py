@@ -7,16 +7,18 @@ their names (secrets never leak).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ironship import FORMAT_VERSION, __version__
 from ironship.deploy.guard import history_id
 from ironship.deploy.models import (
     SCHEDULE_OUTCOMES,
+    ApplyOutcome,
     ApplyResult,
     Plan,
     SchedulePlan,
     ScheduleResult,
+    SmokeOutcome,
     WorkerPlan,
     WorkerResult,
 )
@@ -24,9 +26,6 @@ from ironship.deploy.schedule_json import schedule_json
 from ironship.deploy.schedules import schedule_timing
 from ironship.deploy.stamps import DIGEST_KEY, GIT_SHA_KEY
 from ironship.smoke.report import Payloads, to_json
-
-if TYPE_CHECKING:
-    from ironship.deploy.pipeline import ApplyOutcome, SmokeOutcome
 
 SYMBOLS = {"create": "+", "update": "~", "delete": "-", "unchanged": " ", "orphan": "?"}
 STYLES = {"create": "green", "update": "yellow", "delete": "red", "orphan": "magenta"}

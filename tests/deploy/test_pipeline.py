@@ -9,12 +9,10 @@ from deploy.fakes import FakeIron
 from deploy.workspace import Uploader, Workspace, prints, smoke_test
 
 from ironship.deploy.executor import apply_plan
-from ironship.deploy.models import ApplyResult, WorkerResult
+from ironship.deploy.models import ApplyOutcome, ApplyResult, SmokeOutcome, WorkerResult
 from ironship.deploy.pipeline import (
     ApplyHooks,
-    ApplyOutcome,
     ApplyRequest,
-    SmokeOutcome,
     run_apply,
     run_tests,
     smoke_cases,

@@ -9,8 +9,8 @@ from rich.table import Table
 from ironship.cli import ui
 from ironship.cli.commands import smoke as smoke_cmd
 from ironship.cli.ui import err, is_interactive, out
-from ironship.deploy.models import ApplyResult, Plan, WorkerResult
-from ironship.deploy.pipeline import ApplyHooks, ApplyOutcome, SmokeMode
+from ironship.deploy.models import ApplyOutcome, ApplyResult, Plan, WorkerResult
+from ironship.deploy.pipeline import ApplyHooks, SmokeMode
 from ironship.deploy.render import plan_lines, result_rows
 from ironship.errors import IronshipError
 from ironship.smoke.report import Payloads

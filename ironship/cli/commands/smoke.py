@@ -20,7 +20,8 @@ from ironship.cli.options import (
 )
 from ironship.cli.outputs import writable_file
 from ironship.cli.ui import err, out, print_json
-from ironship.deploy.pipeline import SmokeOutcome, run_tests, smoke_cases
+from ironship.deploy.models import SmokeOutcome
+from ironship.deploy.pipeline import run_tests, smoke_cases
 from ironship.deploy.planner import select_workers
 from ironship.iron.target import ConnectOptions
 from ironship.paths import DEFAULT_MANIFEST
