@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import time
 import zipfile
 from collections.abc import Iterable, Mapping
@@ -232,3 +233,19 @@ def wait_for_log(spec: RunSpec, needle: str) -> str:
             return text
         time.sleep(0.01)
     raise AssertionError(f"{needle!r} never appeared in the log")
+
+
+def processes_with_arg(arg: str) -> list[int]:
+    """Live processes with ``arg`` among their arguments (seen from the host's /proc)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = Path(entry.path, "cmdline").read_bytes().split(b"\0")
+            state = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if arg.encode() in argv and state not in ("Z", "X"):
+            found.append(int(entry.name))
+    return found

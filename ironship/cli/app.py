@@ -112,25 +112,31 @@ def _root(
     _State.debug = debug
 
 
-app.command(cls=_Command)(validate.validate)
-app.command(cls=_Command)(validate.schema)
-app.command(cls=_Command)(package.files)
-app.command(cls=_Command)(package.package)
-app.command(cls=_Command)(deploy.plan)
-app.command(cls=_Command)(deploy.apply)
-app.command("test", cls=_Command)(smoke.test_cmd)
-app.command(cls=_Command)(tasks.queue)
-app.command(cls=_Command)(status.status)
-app.command(cls=_Command)(tasks.task)
-app.command(cls=_Command)(tasks.log)
-app.command(cls=_Command)(tasks.cancel)
-app.command(cls=_Command)(history.history)
-app.command(cls=_Command)(history.rollback)
-app.command(cls=_Command)(history.diff)
-app.command(cls=_Command)(promote.promote)
-app.command(cls=_Command)(show.show)
-app.command(cls=_Command)(config.config)
-app.command(cls=_Command)(server.server)
+# In the order `ironship --help` lists them.
+_COMMANDS = (
+    validate.validate,
+    validate.schema,
+    package.files,
+    package.package,
+    deploy.plan,
+    deploy.apply,
+    smoke.test_cmd,
+    tasks.queue,
+    status.status,
+    tasks.task,
+    tasks.log,
+    tasks.cancel,
+    history.history,
+    history.rollback,
+    history.diff,
+    promote.promote,
+    show.show,
+    config.config,
+    server.server,
+)
+for _command in _COMMANDS:
+    # test_cmd: a function named test_* would look like a test to pytest.
+    app.command(_command.__name__.removesuffix("_cmd"), cls=_Command)(_command)
 
 
 # typer >= 0.22 bundles its own copy of click, whose exceptions are not click's: catch both.

@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import Project, Run, new_project, run_cli
+from cli_support import Project, Run, run_cli
 from deploy.gitrepo import PLAIN_ENV, Repo
 
-from ironship.engine.server import EngineServer
 from ironship.iron.types import Revision
 
 MANIFEST = "version: 1\nworkers:\n  fib:\n    root: w\n    entry: main.py\n"
@@ -35,11 +34,6 @@ def repo(tmp_path: Path) -> Repo:
     r = Repo(tmp_path / "repo").init()
     r.write({"ironship.yml": MANIFEST})
     return r
-
-
-@pytest.fixture
-def project(engine: EngineServer) -> Project:
-    return new_project(engine)
 
 
 @pytest.fixture

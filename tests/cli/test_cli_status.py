@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from cli_support import Project, Run, new_project, run_cli, write_tree
+from deploy.gitrepo import git
 
 from ironship.engine.server import EngineServer
 
@@ -22,23 +23,6 @@ MANIFEST = "version: 1\nworkers:\n  hello:\n    root: w\n    entry: main.py\n"
 FILES = {"ironship.yml": MANIFEST, "w/main.py": "print('hello')\n"}
 
 Cli = Callable[..., Run]
-
-
-def git(repo: Path, *args: str) -> str:
-    """Run git in ``repo`` with a fixed identity and no user or system configuration."""
-    env = {
-        **os.environ,
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-    }
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, env=env, check=True
-    )
-    return done.stdout.strip()
 
 
 def commit_all(repo: Path) -> str:

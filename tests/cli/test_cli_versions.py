@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import Project, Run, new_project, run_cli
+from cli_support import Project, Run, run_cli
 from deploy.gitrepo import PLAIN_ENV, Repo
 
 from ironship import __version__
-from ironship.engine.server import EngineServer
 from ironship.iron.types import Code
 
 MANIFEST = (
@@ -36,11 +35,6 @@ def repo(tmp_path: Path) -> Repo:
     r = Repo(tmp_path / "repo").init()
     r.commit("First", FILES)
     return r
-
-
-@pytest.fixture
-def project(engine: EngineServer) -> Project:
-    return new_project(engine)
 
 
 @pytest.fixture

@@ -33,6 +33,18 @@ PLAIN_ENV = {
 } | {"USER": "tester"}
 
 
+def git(folder: Path, *args: str) -> str:
+    """Run git in ``folder`` with a fixed identity and no user or system configuration."""
+    done = subprocess.run(
+        ["git", "-C", str(folder), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **GIT_ENV},
+        check=True,
+    )
+    return done.stdout.strip()
+
+
 class Repo:
     """A git work tree at ``root`` (``init`` makes it one, on branch ``main``)."""
 
@@ -41,14 +53,7 @@ class Repo:
 
     def git(self, *args: str) -> str:
         """Run git here with a fixed identity; its stdout, stripped."""
-        done = subprocess.run(
-            ["git", "-C", str(self.root), *args],
-            capture_output=True,
-            text=True,
-            env={**os.environ, **GIT_ENV},
-            check=True,
-        )
-        return done.stdout.strip()
+        return git(self.root, *args)
 
     def init(self) -> Repo:
         self.root.mkdir(parents=True, exist_ok=True)

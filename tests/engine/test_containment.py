@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from engine_helpers import WAIT, Api, make_spec, run_task, wait_for
+from engine_helpers import WAIT, Api, make_spec, processes_with_arg, run_task, wait_for
 
 from ironship.engine.run import limits, runner, sandbox
 from ironship.engine.run.spec import DEFAULT_LOG_LIMIT_MB, RunSpec
@@ -36,22 +36,6 @@ def spec_for(tmp_path: Path, files: dict[str, str], file_name: str, **kw: object
         tmp_path, files, file_name, runtime, timeout=timeout, task_id=uuid.uuid4().hex[:24]
     )
     return dataclasses.replace(base, **kw)  # type: ignore[arg-type]
-
-
-def processes_with_arg(arg: str) -> list[int]:
-    """Live processes with ``arg`` among their arguments (seen from the host's /proc)."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = Path(entry.path, "cmdline").read_bytes().split(b"\0")
-            state = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if arg.encode() in argv and state not in ("Z", "X"):
-            found.append(int(entry.name))
-    return found
 
 
 def wait_until(predicate: object, what: str) -> None:

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from engine_helpers import WAIT, Api, wait_for
+from engine_helpers import WAIT, Api, processes_with_arg, wait_for
 
 from ironship.engine.run import sandbox
 from ironship.engine.server import project_credentials
@@ -85,22 +85,6 @@ def _started(proc: subprocess.Popen[bytes], data: Path) -> dict[str, object]:
             return info
         time.sleep(0.05)
     raise AssertionError("the engine did not start")
-
-
-def processes_with_arg(arg: str) -> list[int]:
-    """Live processes with ``arg`` among their arguments (seen from the host's /proc)."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = Path(entry.path, "cmdline").read_bytes().split(b"\0")
-            state = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if arg.encode() in argv and state not in ("Z", "X"):
-            found.append(int(entry.name))
-    return found
 
 
 def worker_pids(task_id: str) -> list[int]:

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
+from deploy.gitrepo import git
 
 from ironship.errors import IronshipError, ManifestError
 from ironship.manifest.load import load_manifest, validate_manifest
 from ironship.secrets import Secret
 
 HEAD = "version: 1\nworkers:\n  fib:\n    root: w\n    entry: fib.py\n"
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Test",
-    "GIT_AUTHOR_EMAIL": "test@example.com",
-    "GIT_COMMITTER_NAME": "Test",
-    "GIT_COMMITTER_EMAIL": "test@example.com",
-    "GIT_CONFIG_GLOBAL": "/dev/null",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 
 
 def project(tmp_path: Path, body: str) -> Path:
@@ -30,17 +21,6 @@ def project(tmp_path: Path, body: str) -> Path:
     path = tmp_path / "ironship.yml"
     path.write_text(HEAD + body)
     return path
-
-
-def git(folder: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(folder), *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, **GIT_ENV},
-    )
-    return done.stdout.strip()
 
 
 def test_env_reference_with_and_without_default(tmp_path: Path) -> None:
