@@ -48,18 +48,22 @@ LOCK_FILE = "engine.lock"
 
 def create_project(data_dir: Path, name: str = "project") -> tuple[str, str]:
     """Add a project with its own token to ``data_dir`` (works while an engine runs on it)."""
-    db = Db(Folders(data_dir).db_file)
+    folders = Folders(data_dir)
+    db = Db(folders.db_file)
     try:
-        return ProjectRepo(db).create(name)
+        return ProjectRepo(db, folders.token_file).create(name)
     finally:
         db.close()
 
 
 def project_credentials(data_dir: Path) -> tuple[str, str]:
-    """The data folder's own project id and token (created on first use)."""
-    db = Db(Folders(data_dir).db_file)
+    """The data folder's own project id and token (created on first use; the token is read
+    from DATA/token, the database holds only its hash)."""
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folders = Folders(data_dir)
+    db = Db(folders.db_file)
     try:
-        return ProjectRepo(db).default()
+        return ProjectRepo(db, folders.token_file).default()
     finally:
         db.close()
 

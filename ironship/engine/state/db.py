@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS projects(
     id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens(
-    token TEXT NOT NULL, project_id TEXT NOT NULL, PRIMARY KEY(token, project_id));
+    token_hash TEXT NOT NULL, project_id TEXT NOT NULL, PRIMARY KEY(token_hash, project_id));
 CREATE TABLE IF NOT EXISTS codes(
     id TEXT PRIMARY KEY, project_id TEXT NOT NULL, name TEXT NOT NULL,
     created_at REAL NOT NULL, updated_at REAL NOT NULL, rev INTEGER NOT NULL,
@@ -85,6 +85,7 @@ class Db:
 
     def __init__(self, path: Path, clock: Clock = time.time, sleep: Sleep = time.sleep) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
         self.now = clock
         self.sleep = sleep
         self._lock = threading.RLock()
@@ -95,6 +96,19 @@ class Db:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(SCHEMA)
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    def scrub(self) -> None:
+        """Rebuild the database file and empty the WAL, so deleted rows leave no bytes behind
+        (after removing something secret)."""
+        with self._lock:
+            self._conn.execute("PRAGMA secure_delete=ON")
+            self._conn.execute("VACUUM")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         with self._lock:

@@ -42,7 +42,7 @@ class EngineState:
         return cls(
             files=files,
             db=db,
-            projects=ProjectRepo(db),
+            projects=ProjectRepo(db, files.token_file),
             codes=CodeRepo(db),
             tasks=tasks,
             schedules=ScheduleRepo(db, tasks),

@@ -1,7 +1,8 @@
 """The engine's data folder on disk: where the database, package blobs and task logs live.
 
 Layout of DATA:
-  engine.db      projects, tokens, codes, revisions, tasks, schedules (see ``db``)
+  engine.db      projects, token hashes, codes, revisions, tasks, schedules (see ``db``)
+  token          the default project's token, mode 0600 (see ``projects``)
   blobs/<sha256>.zip   one file per distinct package, written via tmp/ + rename after checks
   logs/<task_id>.log   combined stdout+stderr of a task
   tmp/           uploads in flight; emptied on start (an interrupted upload leaves nothing)
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DB_FILE = "engine.db"
+TOKEN_FILE = "token"
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,10 @@ class Folders:
     @property
     def db_file(self) -> Path:
         return self.root / DB_FILE
+
+    @property
+    def token_file(self) -> Path:
+        return self.root / TOKEN_FILE
 
     @property
     def blobs_dir(self) -> Path:
