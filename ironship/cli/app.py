@@ -24,15 +24,18 @@ from ironship import __version__, exitcodes
 from ironship.cli.commands import (
     config,
     deploy,
+    dev,
     history,
     package,
     promote,
+    run,
     server,
     show,
     smoke,
     status,
     tasks,
     validate,
+    worklogs,
 )
 from ironship.cli.ui import err, no_color, out
 from ironship.errors import IronshipError
@@ -86,7 +89,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,  # locals can hold tokens
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion (README "Shell completion")
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -120,12 +123,16 @@ _COMMANDS = (
     package.package,
     deploy.plan,
     deploy.apply,
+    dev.dev,
     smoke.test_cmd,
+    run.run,
     tasks.queue,
     status.status,
     tasks.task,
     tasks.log,
     tasks.cancel,
+    worklogs.logs,
+    worklogs.tasks,
     history.history,
     history.rollback,
     history.diff,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import yaml
 
 from ironship.cli.outputs import folder_path, writable_dir
 from ironship.cli.ui import err
@@ -25,6 +27,7 @@ from ironship.iron.credentials import TargetLayer
 from ironship.iron.target import ConnectOptions, Target, open_target
 from ironship.manifest.load import load_manifest
 from ironship.manifest.models import Manifest
+from ironship.paths import DEFAULT_MANIFEST
 from ironship.secrets import Secret
 
 FileOpt = Annotated[
@@ -67,6 +70,42 @@ PortOpt = Annotated[
 SchemeOpt = Annotated[
     str | None, typer.Option("--scheme", metavar="https|http", help="API scheme.")
 ]
+
+# Shell completion (README "Shell completion"): worker and environment names come from the
+# manifest that -f names (else IRONSHIP_FILE, else ironship.yml), read as plain YAML. A
+# completion must never fail or print, whatever the manifest holds: any problem completes
+# nothing.
+_COMPLETE_MAX_BYTES = 1_000_000
+
+
+def _manifest_keys(ctx: typer.Context, section: str) -> list[str]:
+    """The keys of the manifest's top-level ``section`` mapping; [] on any problem."""
+    try:
+        given = ctx.params.get("file") if ctx is not None else None
+        path = Path(given or os.environ.get("IRONSHIP_FILE") or DEFAULT_MANIFEST)
+        if not path.is_file() or path.stat().st_size > _COMPLETE_MAX_BYTES:
+            return []
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        entries = data.get(section) if isinstance(data, dict) else None
+        return [str(k) for k in entries] if isinstance(entries, dict) else []
+    except Exception:  # a completion never fails, whatever the file holds
+        return []
+
+
+def complete_worker(ctx: typer.Context, args: list[str], incomplete: str) -> list[str]:
+    """Worker names of the manifest that start with what is typed."""
+    return [n for n in _manifest_keys(ctx, "workers") if n.startswith(incomplete)]
+
+
+def complete_env(ctx: typer.Context, args: list[str], incomplete: str) -> list[str]:
+    """Environment names of the manifest that start with what is typed."""
+    return [n for n in _manifest_keys(ctx, "environments") if n.startswith(incomplete)]
+
+
+WorkerArg = Annotated[
+    str,
+    typer.Argument(help="The worker (its name in the manifest).", autocompletion=complete_worker),
+]
 EnvOpt = Annotated[
     str | None,
     typer.Option(
@@ -74,6 +113,7 @@ EnvOpt = Annotated[
         metavar="NAME",
         help="The environment of the manifest to use (its environments: section).",
         envvar="IRONSHIP_ENV",
+        autocompletion=complete_env,
     ),
 ]
 SecretsFileOpt = Annotated[

@@ -235,11 +235,15 @@ class Client:
         statuses: Sequence[str] = (),
         per_page: int = PER_PAGE,
         page: int = 0,
+        from_time: int | None = None,
     ) -> list[Task]:
-        """One page of tasks, newest first as the server orders them; status flags are OR-ed."""
+        """One page of tasks, newest first as the server orders them; status flags are OR-ed;
+        ``from_time`` (epoch seconds) keeps those created since."""
         params: dict[str, str] = {"per_page": str(per_page), "page": str(page)}
         if code_name is not None:
             params["code_name"] = code_name
+        if from_time is not None:
+            params["from_time"] = str(from_time)
         params.update({s: "1" for s in statuses})
         path = f"{self._project}/tasks"
         return [Task.from_json(d) for d in self._list(path, "tasks", params)]

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ironship.cli.options import with_connection
+from ironship.cli.options import complete_env, with_connection
 
 EnvListOpt = Annotated[
     list[str] | None,
@@ -25,6 +25,7 @@ EnvListOpt = Annotated[
         help="The environment of the manifest to use (its environments: section); given "
         "twice (--env A --env B), compare what the two environments run.",
         envvar="IRONSHIP_ENV",
+        autocompletion=complete_env,
     ),
 ]
 

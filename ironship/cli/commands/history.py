@@ -25,6 +25,7 @@ from ironship.cli.options import (
     NO_OPTIONS,
     FileOpt,
     JsonOpt,
+    complete_worker,
     connected,
     manifest_of,
     with_connection,
@@ -47,7 +48,9 @@ from ironship.manifest.models import Manifest, Worker
 from ironship.packaging.contents import select_package
 from ironship.paths import DEFAULT_MANIFEST
 
-WorkerArg = Annotated[str, typer.Argument(help="The worker (code package name).")]
+WorkerArg = Annotated[
+    str, typer.Argument(help="The worker (code package name).", autocompletion=complete_worker)
+]
 SUBJECT_WIDTH = 40
 
 
@@ -370,7 +373,10 @@ def _diff(req: DiffRequest, ctx: _Context, tgt: Target) -> RevisionDiff:
 def diff(
     worker: Annotated[
         str | None,
-        typer.Argument(help="The worker (code package name); with two --env, optional."),
+        typer.Argument(
+            help="The worker (code package name); with two --env, optional.",
+            autocompletion=complete_worker,
+        ),
     ] = None,
     rev_a: Annotated[
         str | None,
@@ -382,7 +388,10 @@ def diff(
     only: Annotated[
         list[str] | None,
         typer.Option(
-            "--only", metavar="WORKER", help="With two --env: compare these workers (repeatable)."
+            "--only",
+            metavar="WORKER",
+            help="With two --env: compare these workers (repeatable).",
+            autocompletion=complete_worker,
         ),
     ] = None,
     as_json: JsonOpt = False,

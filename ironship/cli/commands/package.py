@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from ironship import FORMAT_VERSION
-from ironship.cli.options import EnvOpt, FileOpt, JsonOpt, SecretsFileOpt
+from ironship.cli.options import EnvOpt, FileOpt, JsonOpt, SecretsFileOpt, complete_worker
 from ironship.cli.outputs import writable_dir
 from ironship.cli.ui import err, out, print_json
 from ironship.deploy.planner import select_workers
@@ -45,7 +45,10 @@ def _deps(base: Path) -> DepsCache:
 
 
 def files(
-    worker: Annotated[str, typer.Argument(help="The worker whose package to list.")],
+    worker: Annotated[
+        str,
+        typer.Argument(help="The worker whose package to list.", autocompletion=complete_worker),
+    ],
     file: FileOpt = Path(DEFAULT_MANIFEST),
     as_json: JsonOpt = False,
     env: EnvOpt = None,
@@ -143,7 +146,10 @@ def _count(n: int, noun: str) -> str:
 
 
 def package(
-    workers: Annotated[list[str] | None, typer.Argument(help="Workers (default: all).")] = None,
+    workers: Annotated[
+        list[str] | None,
+        typer.Argument(help="Workers (default: all).", autocompletion=complete_worker),
+    ] = None,
     out_dir: Annotated[
         Path, typer.Option("--out", metavar="DIR", help="The folder to write the zips to.")
     ] = Path("dist"),

@@ -20,7 +20,14 @@ from ironship.cli import ui
 from ironship.cli.commands.deploy import OnlyOpt, YesOpt
 from ironship.cli.commands.deploy_view import confirm
 from ironship.cli.commands.envflags import without_env
-from ironship.cli.options import NO_OPTIONS, FileOpt, JsonOpt, connected, environment_layer
+from ironship.cli.options import (
+    NO_OPTIONS,
+    FileOpt,
+    JsonOpt,
+    complete_env,
+    connected,
+    environment_layer,
+)
 from ironship.cli.ui import err, out, print_json
 from ironship.deploy.models import ApplyResult
 from ironship.deploy.promote import (
@@ -45,6 +52,7 @@ FromOpt = Annotated[
         "--from",
         metavar="ENV",
         help="The environment whose latest revisions are promoted (for example staging).",
+        autocompletion=complete_env,
     ),
 ]
 ToOpt = Annotated[
@@ -54,6 +62,7 @@ ToOpt = Annotated[
         metavar="ENV",
         help="The environment they are uploaded to, with its own settings (for example "
         "production).",
+        autocompletion=complete_env,
     ),
 ]
 AllowDirtyOpt = Annotated[

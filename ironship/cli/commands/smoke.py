@@ -14,6 +14,7 @@ from ironship.cli.options import (
     FileOpt,
     JsonOpt,
     ParallelOpt,
+    complete_worker,
     connected,
     manifest_of,
     with_connection,
@@ -92,7 +93,10 @@ def write_junit(
 
 @with_connection
 def test_cmd(
-    workers: Annotated[list[str] | None, typer.Argument(help="Workers (default: all).")] = None,
+    workers: Annotated[
+        list[str] | None,
+        typer.Argument(help="Workers (default: all).", autocompletion=complete_worker),
+    ] = None,
     file: FileOpt = Path(DEFAULT_MANIFEST),
     parallelism: ParallelOpt = 4,
     junit: JunitOpt = None,

@@ -17,6 +17,7 @@ from ironship.cli.options import (
     NO_OPTIONS,
     FileOpt,
     JsonOpt,
+    complete_worker,
     connected,
     manifest_of,
     with_connection,
@@ -182,7 +183,10 @@ def _queue_one(client: Client, worker: str, body: str, options: dict[str, int], 
 
 @with_connection
 def queue(
-    worker: Annotated[str, typer.Argument(help="The worker (code package name).")],
+    worker: Annotated[
+        str,
+        typer.Argument(help="The worker (code package name).", autocompletion=complete_worker),
+    ],
     payload: Annotated[
         str | None,
         typer.Option(
@@ -316,7 +320,7 @@ def log(
         ran = _ran(client, first, _folder(manifest))
         if ran is not None:
             err.print(ran.line, markup=False)
-        writer = _Writer()
+        writer = LogWriter()
         if not follow:
             if client.stream_log(task_id, writer.write) is None:
                 raise IronshipError(
@@ -352,7 +356,7 @@ def cancel(
     out.print(f"cancelled {task_id}", markup=False)
 
 
-class _Writer:
+class LogWriter:
     """Log bytes to stdout as they arrive, decoded as UTF-8 across chunk boundaries."""
 
     def __init__(self) -> None:
@@ -371,7 +375,7 @@ class _Writer:
 
 
 def _follow(
-    client: Client, task: Task, bound: float, writer: _Writer, clock: Clock = time.monotonic
+    client: Client, task: Task, bound: float, writer: LogWriter, clock: Clock = time.monotonic
 ) -> None:
     """Print the log as it grows until the task finishes, for at most ``bound`` seconds; each
     read asks only for the bytes not shown yet (``Client.stream_log``)."""
