@@ -14,9 +14,15 @@ Requests pass through unchanged, except where ``Faults`` says otherwise:
 - ``burst``: the first ``burst`` requests each get ``burst_status`` (503 or 429) with
   ``Retry-After: 1``, before any reaches the server;
 - ``stall_uploads``: uploads of these workers wait ``stall_seconds`` before being relayed;
-- ``ignore_range``: the ``Range`` header is dropped, as by a server that does not support it.
+- ``ignore_range``: the ``Range`` header is dropped, as by a server that does not support it;
+- ``delay``: every request waits that many seconds before anything else happens to it, as
+  behind a slow network or a distant server (bench/upload_bench.py);
+- ``throttle_uploads``: the first that many uploads each get 429 with ``Retry-After:
+  retry_after`` (seconds), as the hosted service answers when requests come too fast.
 
-``seen`` records every relayed request as (method, path, Range header, status, body bytes).
+``seen`` records every relayed request as (method, path, Range header, status, body bytes);
+``uploads`` records every upload as (``time.monotonic()``, worker name, status), the 429s
+included; ``in_flight_peak`` is the most requests the proxy held at once.
 
 Every wait is bounded, and the proxy only listens on 127.0.0.1.
 """
@@ -51,7 +57,13 @@ class Faults:
     stall_uploads: set[str] = field(default_factory=set)
     stall_seconds: float = 10.0
     ignore_range: bool = False
+    delay: float = 0.0
+    throttle_uploads: int = 0
+    retry_after: int = 1
     uploads_relayed: int = 0
+    uploads: list[tuple[float, str, int]] = field(default_factory=list)
+    in_flight: int = 0
+    in_flight_peak: int = 0
     seen: list[tuple[str, str, str | None, int, int]] = field(default_factory=list)
     injected: list[str] = field(default_factory=list)  # what was done, in order
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -59,6 +71,16 @@ class Faults:
     def note(self, what: str) -> None:
         with self.lock:
             self.injected.append(what)
+
+
+def _upload_name(body: bytes) -> str:
+    """The worker an upload body is for (its ``data`` part's ``name``), or "?"."""
+    marker = b'"name": "'
+    start = body.find(marker)
+    if start < 0:
+        return "?"
+    start += len(marker)
+    return body[start : body.find(b'"', start)].decode(errors="replace")
 
 
 def _names(body: bytes, names: set[str]) -> str | None:
@@ -77,8 +99,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _relay(self) -> None:
         faults = self.server.faults
+        with faults.lock:
+            faults.in_flight += 1
+            faults.in_flight_peak = max(faults.in_flight_peak, faults.in_flight)
+        try:
+            if faults.delay > 0:
+                time.sleep(faults.delay)
+            self._relay_now(faults)
+        finally:
+            with faults.lock:
+                faults.in_flight -= 1
+
+    def _relay_now(self, faults: Faults) -> None:
         upload = self.command == "POST" and self.path.split("?")[0].endswith("/codes")
         if self._dead(faults) or self._burst(faults):
+            return
+        if upload and self._throttle(faults):
             return
         length = int(self.headers.get("Content-Length") or 0)
         if upload and faults.reset_uploads and length > 1:
@@ -105,6 +141,7 @@ class _Handler(BaseHTTPRequestHandler):
         if upload:
             with faults.lock:
                 faults.uploads_relayed += 1
+                faults.uploads.append((time.monotonic(), _upload_name(body), resp.status_code))
             if (name := _names(body, faults.drop_after_upload)) is not None:
                 faults.note(f"drop answer to upload {name} ({resp.status_code})")
                 self._reset()
@@ -129,6 +166,21 @@ class _Handler(BaseHTTPRequestHandler):
         if length:
             self.rfile.read(length)
         self._answer(faults.burst_status, {"msg": "try again later"}, {"Retry-After": "1"})
+        return True
+
+    def _throttle(self, faults: Faults) -> bool:
+        with faults.lock:
+            if faults.throttle_uploads <= 0:
+                return False
+            faults.throttle_uploads -= 1
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        name = _upload_name(body)
+        with faults.lock:
+            faults.uploads.append((time.monotonic(), name, 429))
+            faults.injected.append(f"429 upload {name}")
+        retry = {"Retry-After": str(faults.retry_after)}
+        self._answer(429, {"msg": "Too many requests, try again later"}, retry)
         return True
 
     def _refuse(self, faults: Faults, body: bytes) -> bool:

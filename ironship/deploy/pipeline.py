@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from ironship import __version__, exitcodes
-from ironship.deploy.executor import apply_plan, rollback
+from ironship.deploy.executor import DEFAULT_PARALLELISM, apply_plan, rollback
 from ironship.deploy.guard import apply_exit_code
 from ironship.deploy.models import ApplyOutcome, ApplyResult, Plan, SmokeOutcome, WorkerResult
 from ironship.deploy.planfile import SavedPlan, fresh_plan
@@ -51,7 +51,7 @@ class ApplyRequest:
     only: tuple[str, ...] = ()
     prune: bool = False
     force: bool = False
-    parallelism: int = 4
+    parallelism: int = DEFAULT_PARALLELISM
     smoke: SmokeMode | None = None  # None: no smoke tests
     rollback: bool = False  # --rollback-on-failure
     check_runtimes: bool = False  # warn about runtimes the target cannot run (local engine)

@@ -58,6 +58,9 @@ log = logging.getLogger(__name__)
 USER_AGENT = f"ironship/{__version__}"
 LOG_CHUNK = 64 * 1024  # bytes of a log handed on at a time
 PER_PAGE = 100  # the API maximum (docs/ironworker-api.md §1 (Transport), Pagination)
+# Connections kept per host: as many as the most parallel uploads (--parallelism allows 64),
+# so a parallel apply reuses its connections instead of opening and dropping one per request.
+POOL_SIZE = 64
 
 
 class Client:
@@ -108,7 +111,8 @@ class Client:
             respect_retry_after_header=True,
         )
         # Mounted on this API's prefix only, so a caller's session keeps its other adapters.
-        self._session.mount(base_url.rstrip("/") + "/", HTTPAdapter(max_retries=self._retry))
+        adapter = HTTPAdapter(max_retries=self._retry, pool_maxsize=POOL_SIZE)
+        self._session.mount(base_url.rstrip("/") + "/", adapter)
 
     @property
     def host(self) -> str:

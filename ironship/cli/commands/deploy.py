@@ -144,7 +144,7 @@ def plan(
     prune: Annotated[bool, typer.Option("--prune", help="Plan deleting orphans.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Plan re-uploading everything.")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List unchanged too.")] = False,
-    parallelism: PlanParallelOpt = 4,
+    parallelism: PlanParallelOpt = 16,  # as apply: deploy/executor.py DEFAULT_PARALLELISM
     ref: RefOpt = None,
     out_file: Annotated[
         Path | None,
@@ -237,7 +237,7 @@ def _smoke_mode(smoke: str | None, junit: Path | None, rollback: bool) -> SmokeM
 def apply(
     file: FileOpt = Path(DEFAULT_MANIFEST),
     yes: YesOpt = False,
-    parallelism: ParallelOpt = 4,
+    parallelism: ParallelOpt = 16,  # deploy/executor.py DEFAULT_PARALLELISM
     only: OnlyOpt = None,
     prune: Annotated[
         bool, typer.Option("--prune", help="Also delete orphans (asks separately).")
