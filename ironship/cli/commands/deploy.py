@@ -20,6 +20,7 @@ from ironship.cli.options import (
     JsonOpt,
     ParallelOpt,
     PlanParallelOpt,
+    complete_worker,
     connected,
     manifest_of,
     with_connection,
@@ -56,7 +57,12 @@ from ironship.smoke.report import payloads_of
 
 OnlyOpt = Annotated[
     list[str] | None,
-    typer.Option("--only", metavar="WORKER", help="Limit the run to these workers (repeatable)."),
+    typer.Option(
+        "--only",
+        metavar="WORKER",
+        help="Limit the run to these workers (repeatable).",
+        autocompletion=complete_worker,
+    ),
 ]
 SmokeOpt = Annotated[
     str | None,

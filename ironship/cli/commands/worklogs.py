@@ -19,7 +19,6 @@ from typing import Annotated, Any
 import typer
 
 from ironship import FORMAT_VERSION
-from ironship.cli import ui
 from ironship.cli.commands.tasks import (
     FOLLOW_POLL,
     LogWriter,
@@ -353,8 +352,13 @@ def tasks(
     if not rows:
         err.print(f"no tasks of {worker} match", markup=False)
         return
-    table = ui.table("task", "status", "created", "duration", "revision")
+    # Plain aligned columns, never cut to the terminal's width: ids are copied from here.
+    table = [("TASK", "STATUS", "CREATED", "DURATION", "REVISION")]
     for t, ran in rows:
         duration = f"{t.duration / 1000:.2f} s" if t.duration is not None else "-"
-        table.add_row(t.id, t.status, t.created_at or "-", duration, _revision_text(ran, t))
-    out.print(table, markup=False)
+        table.append((t.id, t.status, t.created_at or "-", duration, _revision_text(ran, t)))
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
+    for row in table:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        out.file.write("  ".join([*cells, row[-1]]) + "\n")
+    out.file.flush()
