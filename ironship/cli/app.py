@@ -26,6 +26,8 @@ from ironship.cli.commands import (
     deploy,
     dev,
     history,
+    importer,
+    init,
     package,
     promote,
     run,
@@ -117,6 +119,8 @@ def _root(
 
 # In the order `ironship --help` lists them.
 _COMMANDS = (
+    init.init,
+    importer.import_cmd,
     validate.validate,
     validate.schema,
     package.files,

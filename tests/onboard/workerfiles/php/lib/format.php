@@ -1,0 +1,4 @@
+<?php
+function format_report($month) {
+    return json_encode(array("report" => $month));
+}
