@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from cli_support import Project, Run, run_cli, write_tree
-from engine_helpers import Api
+from engine_helpers import Api, processes_with_arg
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -186,3 +190,36 @@ def test_smoke_runs_the_tests_here_and_reports_as_test(cli: Cli, tmp_path: Path)
     as_json = cli("run", "fib", "--smoke", "--json")
     doc = json.loads(as_json.out)
     assert as_json.code == 3 and [t["passed"] for t in doc["results"]] == [False, False, True]
+
+
+SLEEPER = "import time\nprint('started', flush=True)\ntime.sleep(60)\n"
+
+
+def test_ctrl_c_stops_the_worker_and_cleans_up(tmp_path: Path) -> None:
+    """SIGINT to a running `ironship run` (a real process) ends the worker's processes,
+    removes the scratch folder and exits 130."""
+    write_tree(tmp_path, {"ironship.yml": SLEEP_MANIFEST, "s/main.py": SLEEPER})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IRON")}
+    with subprocess.Popen(
+        [sys.executable, "-m", "ironship", "run", "sleeper"],
+        cwd=tmp_path,
+        env={**env, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        try:
+            assert proc.stdout is not None and proc.stderr is not None
+            assert proc.stdout.readline() == b"started\n"
+            task_id = proc.stderr.readline().decode().split("(task ")[1].rstrip(")\n")
+            assert processes_with_arg(task_id)
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(60) == 130
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert processes_with_arg(task_id) == []
+    assert list((tmp_path / ".ironship" / "build").iterdir()) == []
+
+
+SLEEP_MANIFEST = "version: 1\nworkers:\n  sleeper: {root: s, entry: main.py}\n"

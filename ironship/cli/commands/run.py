@@ -7,6 +7,8 @@ runner and reports exactly as ``ironship test`` does (``cli/commands/smoke.py``)
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,6 +34,7 @@ from ironship.cli.options import (
 from ironship.cli.outputs import writable_file
 from ironship.cli.payload import parse_payload, payload_text, read_payload_arg
 from ironship.cli.ui import err, out, print_json
+from ironship.deploy.models import SmokeOutcome
 from ironship.deploy.pipeline import run_tests, smoke_cases
 from ironship.deploy.planner import select_workers
 from ironship.deploy.settings import canonical_json
@@ -196,10 +199,9 @@ def _smoke(
         if not as_json:
             announce(len(cases), parallelism)
         on_result = (lambda _: None) if as_json else print_progress
-        try:
-            outcome = run_tests(local, cases, parallelism=parallelism, on_result=on_result)
-        finally:
-            local.close()
+        outcome = _interruptible(
+            lambda: run_tests(local, cases, parallelism=parallelism, on_result=on_result), local
+        )
     write_junit(junit, outcome.results, payloads)
     if as_json:
         print_json(to_json(outcome.results, payloads))
@@ -210,3 +212,29 @@ def _smoke(
             err.print(f"error: {failed_count(outcome)} smoke test(s) failed (exit code {code})")
     if outcome.exit_code:
         raise typer.Exit(outcome.exit_code)
+
+
+def _interruptible(work: Callable[[], SmokeOutcome], local: LocalTasks) -> SmokeOutcome:
+    """Run ``work`` in a thread; Ctrl-C cancels the local tasks (so their tests end now, not
+    at their timeouts), waits for it to wind down and stops the command."""
+    done: list[SmokeOutcome] = []
+    failed: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            done.append(work())
+        except BaseException as exc:  # handed to the calling thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=target, name="ironship-run-smoke", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.1)
+    except KeyboardInterrupt:
+        local.close()
+        thread.join()
+        raise
+    if failed:
+        raise failed[0]
+    return done[0]
