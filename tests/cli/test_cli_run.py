@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from cli_support import Project, Run, run_cli, write_tree
+from deploy.wheelhouse import isolate_pip, wheel
 from engine_helpers import Api, processes_with_arg
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -223,3 +224,28 @@ def test_ctrl_c_stops_the_worker_and_cleans_up(tmp_path: Path) -> None:
 
 
 SLEEP_MANIFEST = "version: 1\nworkers:\n  sleeper: {root: s, entry: main.py}\n"
+
+
+DEPS_MAIN = "import tinypure\nprint('tinypure', tinypure.VERSION)\n"
+
+
+def test_vendored_dependencies_are_in_the_local_run(
+    cli: Cli, project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker with requirements.txt imports its vendored package in a local run, through
+    the same generated runner as its engine task, and prints the same."""
+    isolate_pip(monkeypatch)
+    links = tmp_path / "links"
+    wheel(links, "tinypure", "1.0.0")
+    write_tree(tmp_path, {"py/main.py": DEPS_MAIN, "py/requirements.txt": "tinypure==1.0.0\n"})
+    (tmp_path / "ironship.yml").write_text(
+        "version: 1\nworkers:\n  py:\n    root: py\n    entry: main.py\n"
+        "    requirements: requirements.txt\n    python: '3.11'\n"
+        f"    pip_args: [--no-index, --find-links, {links}]\n"
+    )
+    local = cli("run", "py")
+    assert local.code == 0, local.err
+    assert local.out == "tinypure 1.0.0\n"
+    assert cli("apply", "-y").code == 0
+    log, code = on_engine(Api(project.url, project.project_id, project.token), "py", "{}")
+    assert (log, code) == (local.out, 0)
