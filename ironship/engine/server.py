@@ -24,6 +24,7 @@ from typing import IO, Any
 
 import uvicorn
 
+from ironship import __version__
 from ironship.engine.http.app import create_app
 from ironship.engine.http.conns import (
     DEFAULT_HEADER_TIMEOUT,
@@ -143,15 +144,22 @@ class EngineServer:
             raise
 
     def _start(self) -> None:
+        # No process of this user (a task run without a sandbox) may read this one's
+        # environment or memory: it is about to hold tokens.
+        self.undumpable = sandbox.make_undumpable()
         # Probe the task sandbox (it runs bwrap once) before any token is read.
         self.sandbox = sandbox.probe()
         state = self._state = EngineState.open(self.data_dir)
         state.recover()
         self.project_id, self.token = state.projects.default()
         dispatcher = self._dispatcher = Dispatcher(
-            state, self.workers, self.poll_interval, task_memory=self.task_memory
+            state,
+            self.workers,
+            self.poll_interval,
+            task_memory=self.task_memory,
+            sandboxed=self.sandbox.available,
         )
-        app = create_app(Engine(state, dispatcher, self.limits))
+        app = create_app(Engine(state, dispatcher, self.limits, self._info(dispatcher)))
         # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on accepted sockets whose
         # proto says TCP, and without it every keep-alive response waits ~40 ms (Nagle
         # against the client's delayed ACK: headers and body go out as two writes).
@@ -188,11 +196,46 @@ class EngineServer:
             if not self._thread.is_alive():
                 raise IronshipError(f"the engine's HTTP server on {self.url} failed to start")
             time.sleep(0.005)
-        dispatcher.start()
+        try:
+            dispatcher.start()
+        except OSError as exc:
+            raise IronshipError(str(exc), "check that the engine's Python can start") from None
         info = {"url": self.url, "pid": os.getpid(), "project_id": self.project_id}
         tmp = self.data_dir / (SERVER_JSON + ".tmp")
         tmp.write_text(json.dumps(info), encoding="utf-8")
         os.replace(tmp, self.data_dir / SERVER_JSON)
+
+    def _info(self, dispatcher: Dispatcher) -> dict[str, Any]:
+        """What GET /2/engine says (docs/ironworker-api.md §5, the ironship extension)."""
+        box = self.sandbox
+        return {
+            "engine": "ironship",
+            "version": __version__,
+            "sandbox": {
+                "kind": box.kind,
+                "reason": box.reason or None,
+                "description": box.describe(),
+            },
+            "containment": {
+                "task_host": True,  # tasks start from a process that holds no secret
+                "engine_non_dumpable": self.undumpable,
+                "tasks_without_capabilities": not box.available and os.geteuid() == 0,
+            },
+            "workers": self.workers,
+            "limits": {
+                **dispatcher.task_limits(),
+                "package_bytes": self.limits.max_zip_bytes,
+                "package_unpacked_bytes": self.limits.max_unpacked_bytes,
+                "package_entries": self.limits.max_entries,
+                "connections": connection_cap(self.max_connections),
+                "header_timeout_s": self.header_timeout,
+            },
+        }
+
+    @property
+    def task_host_pid(self) -> int | None:
+        """The pid of the process that starts this engine's tasks (see ``run/host.py``)."""
+        return self._dispatcher.host_pid if self._dispatcher is not None else None
 
     def _take_lock(self) -> None:
         fh = open(self.data_dir / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115

@@ -31,7 +31,7 @@ EXAMPLES = int(os.environ.get("IRONSHIP_FUZZ_EXAMPLES", "12"))
 DOC = openapi()
 OPERATIONS = [(path, method) for path, ops in DOC["paths"].items() for method in ops]
 DATA_ENTRIES = {"engine.db", "engine.db-wal", "engine.db-shm", "blobs", "logs", "tmp", "work"}
-DATA_ENTRIES |= {"server.json", "engine.lock"}
+DATA_ENTRIES |= {"server.json", "engine.lock", "token"}
 JSON_LEAF = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
 ANY_JSON = st.recursive(
     JSON_LEAF,

@@ -145,6 +145,7 @@ def _routes() -> list[Route | Mount]:
             "/2",
             routes=[
                 _route("/stacks", {"GET": tasks.stacks}, project=False),
+                _route("/engine", {"GET": tasks.engine_info}, project=False),
                 _route("/projects/{pid}", {"GET": tasks.get_project}),
                 Mount("/projects/{pid}", routes=[_route(p, h) for p, h in table]),
             ],

@@ -6,8 +6,8 @@ authenticated request with helpers for its query, body and paging.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
@@ -30,6 +30,8 @@ class Engine:
     state: EngineState
     dispatcher: Dispatcher
     limits: Limits
+    # What GET /2/engine answers: how tasks are contained and limited (built by ``server``).
+    info: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

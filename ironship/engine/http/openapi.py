@@ -138,6 +138,12 @@ def _paths() -> Obj:
     raw_body = {"required": False, "content": {"text/plain": {"schema": _STR}}}
     return {
         "/2/stacks": {"get": _op("runtimes and stacks this engine runs")},
+        "/2/engine": {
+            "get": {
+                **_op("ironship extension: how tasks are contained (sandbox) and limited"),
+                "x-ironship-extension": True,
+            }
+        },
         "/2/projects/{pid}": {"get": _op("the project", [pid])},
         "/2/projects/{pid}/codes": {
             "get": _op("list code packages", [pid, *_PAGING]),

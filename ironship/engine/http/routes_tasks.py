@@ -37,6 +37,12 @@ async def stacks(ctx: Ctx) -> Response:
     return ok(await run_in_threadpool(available))
 
 
+async def engine_info(ctx: Ctx) -> Response:
+    """An ironship extension (docs/ironworker-api.md §5): how this engine contains and
+    limits tasks (sandbox kind and reason, per-task caps, upload and connection limits)."""
+    return ok(dict(ctx.engine.info))
+
+
 async def queue(ctx: Ctx) -> Response:
     ids = ctx.state.tasks.queue(ctx.pid, task_requests(await ctx.json(strict_type=True)))
     ctx.engine.dispatcher.wake()

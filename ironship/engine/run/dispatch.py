@@ -6,7 +6,8 @@ paused codes, delayed tasks and codes at their ``max_concurrency``; never more t
 ``workers`` at once (the queue fields of docs/ironworker-api.md §3 (Tasks)). It sleeps
 ``poll_interval`` between passes and wakes at once when a task is queued or cancelled or a
 process ends. It reads and writes state only through ``EngineState`` (``state.runs`` and
-``state.schedules``) and processes only through ``runner``.
+``state.schedules``) and processes only through the task host (``host``), which runs
+``runner`` in a process of its own that holds no secret.
 """
 
 from __future__ import annotations
@@ -19,8 +20,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ironship.engine.run import runner
-from ironship.engine.run.spec import DEFAULT_DISK_LIMIT_MB, DEFAULT_LOG_LIMIT_MB, RunSpec
+from ironship.engine.run.host import TaskHost
+from ironship.engine.run.spec import (
+    DEFAULT_DISK_LIMIT_MB,
+    DEFAULT_LOG_LIMIT_MB,
+    RunningTask,
+    RunSpec,
+)
 from ironship.engine.state.engine_state import EngineState
 from ironship.engine.state.model import Row
 from ironship.engine.state.runs import Outcome
@@ -34,7 +40,7 @@ _BY_EXTENSION = {".py": "python", ".php": "php", ".js": "node", ".rb": "ruby", "
 
 @dataclass(frozen=True)
 class _Running:
-    proc: runner.TaskProcess
+    proc: RunningTask
     code_id: str
 
 
@@ -61,10 +67,11 @@ class Dispatcher:
         state: EngineState,
         workers: int,
         poll_interval: float,
-        start: Callable[[RunSpec], runner.TaskProcess] = runner.start,
+        start: Callable[[RunSpec], RunningTask] | None = None,
         task_memory: int = 0,
         task_log_mb: int = DEFAULT_LOG_LIMIT_MB,
         task_disk_mb: int = DEFAULT_DISK_LIMIT_MB,
+        sandboxed: bool = True,
     ) -> None:
         self._state = state
         self._runs = state.runs
@@ -72,7 +79,11 @@ class Dispatcher:
         self._now = state.db.now
         self._workers = max(1, workers)
         self._poll = poll_interval
-        self._start_process = start
+        # Tasks are started by the task host (see ``host``) unless ``start`` is given.
+        self._host = TaskHost(sandboxed) if start is None else None
+        self._start_process = start or self._host_start
+        self._ready = threading.Event()
+        self._failed: BaseException | None = None
         self._task_memory = task_memory  # MB per task process; 0: no cap
         self._task_log_mb = task_log_mb  # MB of log per task; 0: no cap
         self._task_disk_mb = task_disk_mb  # MB of task directory; 0: no cap
@@ -87,8 +98,31 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        """Start the dispatching thread (which starts the task host); OSError when the task
+        host cannot start."""
         self._thread = threading.Thread(target=self._loop, name="ironship-dispatch", daemon=True)
         self._thread.start()
+        self._ready.wait()
+        if self._failed is not None:
+            self._thread.join()
+            raise OSError(f"the engine's task host did not start: {self._failed}")
+
+    def task_limits(self) -> dict[str, int | None]:
+        """Each task's caps in MB (None: no cap), for the engine's info."""
+        return {
+            "task_memory_mb": self._task_memory or None,
+            "task_log_mb": self._task_log_mb or None,
+            "task_disk_mb": self._task_disk_mb or None,
+        }
+
+    @property
+    def host_pid(self) -> int | None:
+        """The task host's pid (None when tasks start in this process)."""
+        return self._host.pid if self._host is not None else None
+
+    def _host_start(self, spec: RunSpec) -> RunningTask:
+        assert self._host is not None
+        return self._host.start(spec)
 
     def stop(self) -> None:
         """Stop dispatching and kill running processes; their tasks stay 'running' in the
@@ -100,6 +134,8 @@ class Dispatcher:
         for item in self._running.values():
             item.proc.kill()
         self._running.clear()
+        if self._host is not None:
+            self._host.close()
 
     def wake(self) -> None:
         """Run a pass now (a task was queued, a queue resumed...)."""
@@ -112,6 +148,15 @@ class Dispatcher:
         self._wake.set()
 
     def _loop(self) -> None:
+        # The host is started from this thread: it dies when the thread that forked it ends.
+        try:
+            if self._host is not None:
+                self._host.ensure_started()
+        except OSError as exc:
+            self._failed = exc
+            return
+        finally:
+            self._ready.set()
         while not self._stopping.is_set():
             self._wake.clear()
             try:
@@ -239,12 +284,5 @@ class Dispatcher:
         )
         proc = self._start_process(spec)
         self._running[task_id] = _Running(proc, str(task["code_id"]))
-        threading.Thread(
-            target=self._wake_when_done, args=(proc,), name=f"wait-{task_id}", daemon=True
-        ).start()
+        proc.add_done_callback(self._wake.set)
         return True
-
-    def _wake_when_done(self, proc: runner.TaskProcess) -> None:
-        with contextlib.suppress(Exception):
-            proc.wait()
-        self._wake.set()

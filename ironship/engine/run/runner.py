@@ -29,6 +29,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Literal
 
@@ -84,7 +85,10 @@ def start(spec: RunSpec) -> TaskProcess:
             stderr=subprocess.PIPE,
             start_new_session=True,  # own process group: timeout/cancel kill grandchildren too
             preexec_fn=sandbox.child_setup(
-                spec.memory_mb, limits.file_limit(spec.disk_limit_mb, spec.log_limit_mb)
+                spec.memory_mb,
+                limits.file_limit(spec.disk_limit_mb, spec.log_limit_mb),
+                # Unconfined root would read any process's memory and environment.
+                drop_capabilities=not box.available and os.geteuid() == 0,
             ),
         )
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in an env var or argument
@@ -140,6 +144,7 @@ class TaskProcess:
         self._oom = OomWatch()
         self._box = box or sandbox.Sandbox("none", None, "no process")
         self._disk_at = started + limits.DISK_EVERY
+        self._callbacks: list[Callable[[], None]] = []
         if proc is not None:
             threading.Thread(
                 target=self._watch, name=f"task-{spec.task_id if spec else '?'}", daemon=True
@@ -193,9 +198,23 @@ class TaskProcess:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._proc.pid, sig)
 
+    def add_done_callback(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` (from the watcher thread) once the result is in; at once if it
+        already is."""
+        with self._lock:
+            if self._result is None:
+                self._callbacks.append(callback)
+                return
+        callback()
+
     def _publish(self, result: RunResult) -> None:
-        self._result = result
+        with self._lock:
+            self._result = result
+            callbacks, self._callbacks = self._callbacks, []
         self._done.set()
+        for callback in callbacks:
+            with contextlib.suppress(Exception):
+                callback()
 
     def _watch(self) -> None:
         assert self._proc is not None and self._spec is not None

@@ -38,6 +38,11 @@ END_ROUNDS = 50  # scans of /proc when ending a task's leftovers (a forking task
 END_NAP = 0.02
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_DUMPABLE = 4
+_PR_CAPBSET_DROP = 24
+_PR_CAP_AMBIENT = 47
+_PR_CAP_AMBIENT_CLEAR_ALL = 4
+_CAP_SETPCAP = 8
 
 
 @dataclass(frozen=True)
@@ -132,21 +137,96 @@ def exit_status(box: Sandbox, code: int) -> int:
     return code
 
 
-def child_setup(memory_mb: int, file_limit: int) -> Callable[[], None]:
+def make_undumpable() -> bool:
+    """``PR_SET_DUMPABLE`` 0 for this process: another process of the same user (a task run
+    without a sandbox) can no longer read its ``/proc/<pid>/environ``, ``mem`` or ``fd``, nor
+    ptrace it; only root with ``CAP_SYS_PTRACE`` can (tasks of a root engine run without
+    capabilities, see ``child_setup``). Reset by ``execve``, so the programs it starts are
+    dumpable as usual. False where ``prctl`` is unavailable."""
+    prctl = _libc_prctl()
+    return prctl is not None and prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+_CAP_VERSION_3 = 0x20080522
+
+
+def _clear_inheritable() -> Callable[[], bool] | None:
+    """A function that empties this process's inheritable capabilities (which would survive an
+    emptied bounding set through ``execve``); None without ``capget``/``capset``."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name, use_errno=True)
+        capget, capset = libc.capget, libc.capset
+    except (OSError, AttributeError):
+        return None
+    header = _CapHeader(_CAP_VERSION_3, 0)
+    data = (_CapData * 2)()
+
+    def clear() -> bool:
+        header.version, header.pid = _CAP_VERSION_3, 0
+        if capget(ctypes.byref(header), data) != 0:
+            return False
+        data[0].inheritable = data[1].inheritable = 0
+        return bool(capset(ctypes.byref(header), data) == 0)
+
+    return clear
+
+
+def _last_capability() -> int:
+    try:
+        return int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+    except (OSError, ValueError):
+        return 40
+
+
+def child_setup(
+    memory_mb: int, file_limit: int, *, drop_capabilities: bool = False
+) -> Callable[[], None]:
     """A ``preexec_fn``: memory cap (``RLIMIT_DATA``, see ``memory``), the largest file the task
-    may write (``RLIMIT_FSIZE``, 0: none), and SIGKILL when the engine's forking thread dies."""
+    may write (``RLIMIT_FSIZE``, 0: none), and SIGKILL when the engine's forking thread dies.
+
+    ``drop_capabilities`` (for root without a sandbox): empty the capability bounding set and
+    the ambient set, so the program runs as root without any capability: it cannot read a
+    non-dumpable process (``make_undumpable``) nor bypass file permissions. (bubblewrap drops
+    them itself.)"""
     setrlimit = resource.setrlimit  # bound now: the child between fork and exec imports nothing
     data, fsize = resource.RLIMIT_DATA, resource.RLIMIT_FSIZE
     memory = memory_mb * 1024 * 1024
     prctl = _libc_prctl()
     parent = os.getpid()
     getppid, exit_now = os.getppid, os._exit
+    # SETPCAP last: dropping it ends the right to drop the others.
+    capabilities = (
+        [c for c in range(_last_capability(), -1, -1) if c != _CAP_SETPCAP] + [_CAP_SETPCAP]
+        if drop_capabilities
+        else []
+    )
+    clear_inheritable = _clear_inheritable() if drop_capabilities else None
 
     def setup() -> None:
         if memory > 0:
             setrlimit(data, (memory, memory))
         if file_limit > 0:
             setrlimit(fsize, (file_limit, file_limit))
+        if capabilities:
+            if prctl is None or clear_inheritable is None or not clear_inheritable():
+                exit_now(126)  # never run a task with privileges it was meant not to have
+            prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+            for cap in capabilities:
+                if prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+                    exit_now(126)
         if prctl is not None:
             prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
             if getppid() != parent:  # the engine died before the signal was armed

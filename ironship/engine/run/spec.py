@@ -7,10 +7,11 @@ from the other: the dependency runs one way, runner → runtimes → spec.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 DEFAULT_LOG_LIMIT_MB = 100  # a task's log is cut there and the task stopped
 DEFAULT_DISK_LIMIT_MB = 1024  # what a task's directory may grow to
@@ -51,3 +52,48 @@ class RunResult:
     exit_code: int | None
     duration_ms: int
     error_class: str | None
+
+
+class RunningTask(Protocol):
+    """A started task as the dispatcher sees it: ``runner.TaskProcess`` in this process, or
+    ``host.RemoteTask`` for a task the task host runs."""
+
+    @property
+    def pid(self) -> int | None: ...
+
+    def poll(self) -> RunResult | None: ...
+
+    def wait(self, timeout: float | None = None) -> RunResult | None: ...
+
+    def cancel(self) -> None: ...
+
+    def kill(self) -> None: ...
+
+    def add_done_callback(self, callback: Callable[[], None]) -> None: ...
+
+
+def spec_to_wire(spec: RunSpec) -> dict[str, Any]:
+    """``spec`` as JSON-able data (for the task host)."""
+    data = dataclasses.asdict(spec)
+    for key in ("zip_path", "work_root", "log_path"):
+        data[key] = str(data[key])
+    data["env_vars"] = dict(spec.env_vars)
+    data["hidden"] = [str(p) for p in spec.hidden]
+    return data
+
+
+def spec_from_wire(data: dict[str, Any]) -> RunSpec:
+    """The RunSpec ``spec_to_wire`` made ``data`` from."""
+    values = dict(data)
+    for key in ("zip_path", "work_root", "log_path"):
+        values[key] = Path(values[key])
+    values["hidden"] = tuple(Path(p) for p in values["hidden"])
+    return RunSpec(**values)
+
+
+def result_to_wire(result: RunResult) -> dict[str, Any]:
+    return dataclasses.asdict(result)
+
+
+def result_from_wire(data: dict[str, Any]) -> RunResult:
+    return RunResult(**data)

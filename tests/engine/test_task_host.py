@@ -1,0 +1,108 @@
+"""Without a sandbox no secret is reachable from a task: tasks are started by the task host
+(a fresh interpreter with an almost empty environment, holding no credential), the engine is
+non-dumpable, and the database holds no plaintext token. A killed task host fails its tasks
+with a clear msg and the next task gets a new host."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import uuid
+from pathlib import Path
+
+import pytest
+from engine_helpers import Api, processes_with_arg, wait_for
+from engine_proc import engine_process
+
+from ironship.engine.run.host import HOST_GONE
+from ironship.engine.server import EngineServer
+
+# Walks its ancestors through /proc and reports, for each, whether its environ could be read
+# and what it holds; then tries the engine's environ and memory by the pid it was given.
+ANCESTORS = r"""
+import json, os
+p = json.load(open(os.environ["PAYLOAD_FILE"]))
+seen, pid = [], os.getppid()
+while pid > 1:
+    entry = {"pid": pid, "cmd": open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[:6]}
+    try:
+        entry["environ"] = open(f"/proc/{pid}/environ", "rb").read().decode("latin-1")
+    except OSError as exc:
+        entry["refused"] = type(exc).__name__
+    seen.append(entry)
+    stat = open(f"/proc/{pid}/stat").read()
+    pid = int(stat.rsplit(")", 1)[1].split()[1])
+for what in ("environ", "mem"):
+    try:
+        with open(f"/proc/{p['engine']}/{what}", "rb") as fh:
+            print("engine", what, "SAW", len(fh.read(4096)))
+    except OSError as exc:
+        print("engine", what, "REFUSED", type(exc).__name__)
+for e in seen:
+    e["cmd"] = [c.decode("latin-1") for c in e["cmd"]]
+print("ANCESTORS" + json.dumps(seen))
+"""
+
+
+def test_unsandboxed_task_reaches_no_engine_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With IRONSHIP_SANDBOX=none and an IRON_TOKEN in the engine's environment: the task's
+    ancestors (task host, engine, ...) show no engine variable; the engine's environ and mem
+    are refused; engine.db and its WAL hold no plaintext token."""
+    fake = "fake-iron-token-" + uuid.uuid4().hex
+    monkeypatch.setenv("IRON_TOKEN", fake)
+    monkeypatch.setenv("IRONSHIP_SANDBOX", "none")
+    with engine_process(tmp_path) as eng:
+        eng.api.upload("ancestors", {"w.py": ANCESTORS}, "w.py")
+        task = eng.api.wait(eng.api.queue("ancestors", {"engine": eng.pid}))
+        log = eng.api.log(task["id"])
+        assert task["status"] == "complete", (task, log)
+        assert "engine environ REFUSED PermissionError" in log, log
+        assert "engine mem REFUSED PermissionError" in log, log
+        ancestors = json.loads(log.split("ANCESTORS", 1)[1])
+        pids = [a["pid"] for a in ancestors]
+        assert eng.pid in pids, ancestors
+        host = ancestors[0]
+        assert host["pid"] != eng.pid and "ironship.engine.run.host" in " ".join(host["cmd"])
+        # The host is non-dumpable too (it holds other tasks' payloads); were it readable,
+        # it would show PATH and LANG only.
+        assert "refused" in host, host
+        for entry in ancestors:
+            if entry["pid"] == eng.pid:
+                assert "refused" in entry, entry
+            assert fake not in entry.get("environ", ""), entry["pid"]
+            assert eng.api.token not in entry.get("environ", ""), entry["pid"]
+        assert fake not in log and eng.api.token not in log
+        stored = b"".join(p.read_bytes() for p in eng.data_dir.glob("engine.db*"))
+        assert eng.api.token.encode() not in stored
+
+
+WAITER = """
+import os, time
+print("host", os.getppid(), flush=True)
+while not os.path.exists("go"):
+    time.sleep(0.02)
+"""
+
+
+def test_killed_task_host_fails_its_tasks_and_is_replaced(data_dir: Path) -> None:
+    """SIGKILL of the task host (a same-user task could send it): the running task ends as an
+    error saying so, its process is gone, and the next task runs on a new host."""
+    with EngineServer(data_dir, poll_interval=0.02) as eng:
+        api = Api(eng.url, eng.project_id, eng.token)
+        api.upload("waiter", {"w.py": WAITER}, "w.py")
+        first = eng.task_host_pid
+        assert first is not None
+        task_id = api.queue("waiter", {})
+        wait_for(lambda: "host" in api.log(task_id), "the task to start")
+        assert processes_with_arg(task_id)  # the worker runs with "-id TASK_ID"
+        os.kill(first, signal.SIGKILL)
+        task = api.wait(task_id)
+        assert (task["status"], task["msg"]) == ("error", HOST_GONE), task
+        wait_for(lambda: not processes_with_arg(task_id), "the task's process to be gone")
+        api.upload("quick", {"q.py": "print('again')"}, "q.py")
+        again = api.wait(api.queue("quick", {}))
+        assert again["status"] == "complete", again
+        assert eng.task_host_pid not in (None, first)
