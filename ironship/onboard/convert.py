@@ -58,7 +58,7 @@ class Note:
     hint: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message} ({self.hint})"
+        return f"{self.file}:{self.line}: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,8 @@ def convert(wf: WorkerFile, project: Path) -> Imported:
         )
     entry = _entry(state, project.resolve(), state.exec_item)
     line = state.name_line or state.exec_item.line
-    return Imported(state.name, wf.path, line, entry, tuple(state.notes))
+    notes = sorted(state.notes, key=lambda n: n.line)
+    return Imported(state.name, wf.path, line, entry, tuple(notes))
 
 
 def _skipped(state: _State, skipped: Skipped) -> None:

@@ -53,9 +53,12 @@ def import_cmd(
     for item in imported:
         for note in item.notes:
             err.print(f"warning: {note}", markup=False)
+            err.print(f"  hint: {note.hint}", markup=False)
     workers = {item.name: item.entry for item in imported}
     if not write:
         _print(file, workers)
+        for problem in manifest_problems(new_document(workers), file):
+            err.print(f"warning: once written, validate reports: {problem}", markup=False)
         return
     text = _merged(file, imported, workers)
     problems = _new_problems(file, text, workers)
