@@ -26,7 +26,7 @@ def engine_dir(base: Path) -> Path:
 
 
 def hash_cache_file(base: Path) -> Path:
-    return state_dir(base) / "cache" / "hashes.json"
+    return state_dir(base) / "cache" / "hashes.bin"
 
 
 def ensure_state_dir(base: Path) -> Path:

@@ -7,9 +7,13 @@ the files. The server is reached only through the ``CodeSource`` port.
 
 from __future__ import annotations
 
+import gc
+import os
+import threading
 import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +23,7 @@ from ironship.deploy.models import LocalWorker, Plan, WorkerPlan
 from ironship.deploy.ports import CodeSource, StackLister
 from ironship.deploy.schedules import plan_schedules
 from ironship.deploy.settings import local_worker
-from ironship.deploy.stamps import FILES_KEY
+from ironship.deploy.stamps import DIGEST_KEY, FILES_KEY
 from ironship.errors import IronshipError
 from ironship.iron.types import Code
 from ironship.manifest.models import Manifest, Worker
@@ -70,26 +74,63 @@ def read_locals(
     ``secret_key`` (``Target.secret_key``) keys the digest of workers with secrets.
     """
     store = deps or project_cache(base)
-    # Sequential on purpose: walking and matching are GIL-bound Python, and measured slower
-    # with threads (bench/RESULTS.md); the hash cache makes re-reads cheap instead. Workers
-    # sharing a requirements file share one tree, built once.
-    return [
-        local_worker(w, select_package(w, base, cache, deps=store), secret_key) for w in workers
-    ]
+
+    def one(worker: Worker) -> LocalWorker:
+        return local_worker(worker, select_package(worker, base, cache, deps=store), secret_key)
+
+    # Walking and matching are GIL-bound Python: with the hash cache warm, threads only slow
+    # them down (bench/RESULTS.md). Reading bytes is not (hashlib and read() release the
+    # GIL), so once this run has had to hash more than HASH_THREADS_AFTER bytes, the rest of
+    # the workers are built on one thread per core: the cold plan uses both cores.
+    out: list[LocalWorker] = []
+    rest = list(workers)
+    # Tens of thousands of small objects and no cycles among them: the cyclic collector
+    # would only walk them again and again (a tenth of a no-op plan's time).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        while rest and (cache is None or cache.bytes_read < HASH_THREADS_AFTER):
+            out.append(one(rest.pop(0)))
+        if rest:
+            with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
+                out.extend(pool.map(one, rest))
+    finally:
+        if collecting:
+            gc.enable()
+    return out
+
+
+HASH_THREADS_AFTER = 8 << 20
+
+
+class _Scratch:
+    """The plan's scratch folder under .ironship/build/, made only when a worker needs it:
+    a plan with nothing changed writes nothing."""
+
+    def __init__(self, base: Path, stack: ExitStack) -> None:
+        self.base, self.stack = base, stack
+        self.folder: Path | None = None
+        self.lock = threading.Lock()
+
+    def __call__(self) -> Path:
+        with self.lock:
+            if self.folder is None:
+                self.folder = self.stack.enter_context(build_folder(self.base, "plan"))
+            return self.folder
 
 
 Remote = tuple[dict[str, tuple[bool, str]], tuple[Vendored, ...]]
 
 
 def _remote_side(
-    source: CodeSource, code: Code, local: LocalWorker, scratch: Path
+    source: CodeSource, code: Code, local: LocalWorker, scratch: Callable[[], Path]
 ) -> Remote | None:
     """The server zip's file index and vendored trees, or None when it cannot be read."""
     if not code.latest_checksum:
         return None  # image-based or empty package: nothing to list
     kinds: list[Kind] = [v.kind for v in local.fileset.deps] + ["pip"]
     try:
-        path = source.download_code(code.id, scratch / f"{code.id}.zip")
+        path = source.download_code(code.id, scratch() / f"{code.id}.zip")
         return files_of_zip(path), vendored_in_zip(path, kinds)
     except (IronshipError, zipfile.BadZipFile, OSError):
         return None
@@ -99,7 +140,7 @@ def _plan_one(
     source: CodeSource,
     local: LocalWorker,
     remote: Code | None,
-    scratch: Path,
+    scratch: Callable[[], Path],
     *,
     force: bool,
     name_files: bool,
@@ -107,7 +148,7 @@ def _plan_one(
     local_md5 = None
     if remote is not None and FILES_KEY not in remote.env_vars and remote.latest_checksum:
         # Not uploaded by ironship: compare the reproducible zip's MD5 with latest_checksum.
-        local_md5 = write_zip(local.fileset, scratch / f"{local.worker}.local.zip")
+        local_md5 = write_zip(local.fileset, scratch() / f"{local.worker}.local.zip")
     first = plan_worker(local, remote, local_md5=local_md5, force=force)
     if remote is None or first.files is None or not name_files:
         return first  # unchanged, --force, or status
@@ -118,6 +159,13 @@ def _plan_one(
     return plan_worker(
         local, remote, local_md5=local_md5, remote_files=index, remote_deps=deps, force=force
     )
+
+
+def _settled(remote: Code | None, local: LocalWorker, force: bool) -> bool:
+    """Whether the remote code carries this worker's digest (nothing to download or zip)."""
+    if remote is None or force or FILES_KEY not in remote.env_vars:
+        return False
+    return remote.env_vars.get(DIGEST_KEY) == local.digest
 
 
 def runtime_warnings(stacks: StackLister, locals_: Sequence[LocalWorker]) -> tuple[str, ...]:
@@ -168,16 +216,18 @@ def make_plan(
     cache.save()
     codes = source.list_codes()
     by_name = {c.name: c for c in codes}
-    with (
-        build_folder(manifest.directory, "plan") as tmp,
-        ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool,
-    ):
+    with ExitStack() as stack:
+        scratch = _Scratch(manifest.directory, stack)
 
         def one(local: LocalWorker) -> WorkerPlan:
             remote = by_name.get(local.worker)
-            return _plan_one(source, local, remote, tmp, force=force, name_files=name_files)
+            return _plan_one(source, local, remote, scratch, force=force, name_files=name_files)
 
-        plans = list(pool.map(one, locals_))
+        if all(_settled(by_name.get(x.worker), x, force) for x in locals_):
+            plans = [one(local) for local in locals_]  # no I/O left: no threads either
+        else:
+            with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+                plans = list(pool.map(one, locals_))
     skipped = sum(1 for w in manifest.workers if w.name not in set(only))
     result = plan(plans, codes, prune=prune, only=only, skipped=skipped)
     result = plan_schedules(source, manifest, result)

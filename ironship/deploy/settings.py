@@ -139,15 +139,31 @@ def content_digest(
     SHA: the same files and settings give the same digest on every machine. A Secret counts
     as ``{"hmac-sha256": …}`` under ``secret_key``, which it then needs.
     """
+    return _digest(_files_json(files), settings, secret_key)
+
+
+def _files_json(files: Iterable[FileEntry]) -> str:
+    """The ``files`` member of the digested document, encoded once for both digests."""
     triples = sorted((f.path, f.executable, f.sha256) for f in files)
+    return json.dumps(triples, separators=(",", ":"), ensure_ascii=False)
+
+
+def _digest(files_json: str, settings: Mapping[str, Any], secret_key: bytes | None) -> str:
+    """sha256 of ``{"files": …, "format": …, "settings": …}`` as canonical JSON.
+
+    Spelled out rather than one ``json.dumps`` of the whole document so the files' list, by
+    far its largest part, is encoded once per worker; the bytes are the same as
+    ``json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
+    (the keys in that order, each value encoded with those options).
+    """
     clean = dict(settings)
     env = clean.get("env_vars")
     if isinstance(env, Mapping):
         clean["env_vars"] = user_env(env)
     if has_secrets(clean):
         clean = _keyed(clean, _key(settings, secret_key))
-    document = {"format": DIGEST_FORMAT, "files": [list(t) for t in triples], "settings": clean}
-    encoded = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    rest = json.dumps(clean, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    encoded = f'{{"files":{files_json},"format":{DIGEST_FORMAT},"settings":{rest}}}'
     return "sha256:" + hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
@@ -203,11 +219,12 @@ def local_worker(worker: Worker, fileset: FileSet, secret_key: bytes | None = No
     ``secret_key`` (``Target.secret_key``) is needed when the worker has secrets.
     """
     settings = upload_settings(worker, fileset.runner)
+    files = _files_json(fileset.files)
     return LocalWorker(
         fileset,
         settings,
-        digest=content_digest(fileset.files, settings, secret_key),
-        files_digest=files_digest(fileset.files),
+        digest=_digest(files, settings, secret_key),
+        files_digest=_digest(files, {}, None),
         smoke_digest=smoke_digest(worker),
     )
 

@@ -219,9 +219,12 @@ class _Checker:
         """Every file under ``root``, posix and relative to it; symlinked folders not followed."""
         if root not in self._files:
             found: list[str] = []
+            top = len(os.path.join(root, ""))
             for folder, _dirs, names in os.walk(root):
-                rel = Path(folder).relative_to(root)
-                found.extend((rel / n).as_posix() for n in names)
+                # plain strings: pathlib costs more than the walk on a monorepo
+                rel = folder[top:].replace(os.sep, "/")
+                prefix = rel + "/" if rel else ""
+                found.extend(prefix + n for n in names)
             self._files[root] = sorted(found)
         return self._files[root]
 

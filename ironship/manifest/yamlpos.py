@@ -145,6 +145,17 @@ def read_yaml(path: Path) -> Document:
 def parse_yaml(text: str, file: Path) -> Document:
     """Parse YAML ``text`` that came from ``file`` (used only in messages)."""
     try:
+        # libyaml composes ~10x faster and gives the same nodes and marks (a plain scalar's
+        # style is "" there, None here: neither is a quoted style). It also refuses nesting
+        # deeper than 1,000 levels. Any error is produced again by the pure-Python parser,
+        # so every message stays the one users and tests know.
+        root = yaml.compose(text, Loader=_FAST_LOADER)
+    except yaml.YAMLError:
+        root = None
+    else:
+        if root is not None:
+            return _document(root, file)
+    try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         return Document(file, None, problems=(_syntax_problem(exc, file),))
@@ -154,6 +165,13 @@ def parse_yaml(text: str, file: Path) -> Document:
         return Document(file, None, problems=(Problem(None, (), f"{file}: nested too deeply"),))
     if root is None:
         return Document(file, None)
+    return _document(root, file)
+
+
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _document(root: Node, file: Path) -> Document:
     builder = _Builder(file)
     try:
         data = builder.build(root, (), frozenset())

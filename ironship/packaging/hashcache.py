@@ -6,12 +6,19 @@ so an edit that preserves size and mtime is still noticed. Files modified within
 seconds before hashing are not cached ("racy" entries whose timestamps may not move on the next
 edit). Whatever the cache says, the zip writer re-hashes every byte it packs, so a wrong entry
 could never ship different content under an old digest.
+
+The file is compact and read with one call: a magic line, a BLAKE2b checksum of the rest,
+then the entries as one ``marshal`` record (the fastest container the standard library reads
+back; the checksum is verified first, so a damaged or truncated file is never unmarshalled
+and only costs a re-hash). It is rewritten only when an entry was added, changed or dropped:
+a plan with nothing changed writes nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import hashlib
+import marshal
 import os
 import stat
 import threading
@@ -20,7 +27,9 @@ from pathlib import Path
 
 from ironship.packaging.fileset import hash_file
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+MAGIC = b"ironship hash cache 2\n"
+_SUM = 16  # bytes of BLAKE2b over the marshalled entries
 RACY_NS = 2_000_000_000
 
 Signature = tuple[int, int, int, int, int]
@@ -36,6 +45,7 @@ class HashCache:
         self.started_ns = time.time_ns()
         self.hits = 0
         self.misses = 0
+        self.bytes_read = 0  # bytes hashed this run (cache misses)
         self._dirty = False
         self._lock = threading.Lock()
 
@@ -43,12 +53,11 @@ class HashCache:
     def load(cls, path: Path, racy_ns: int = RACY_NS) -> HashCache:
         cache = cls(path, racy_ns)
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-            if doc.get("version") == CACHE_VERSION:
-                for key, (sig, sha) in doc["entries"].items():
-                    cache.entries[key] = (tuple(sig), sha)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            cache.entries = {}  # a missing or damaged cache only costs a re-hash
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError:
+            return cache  # no cache yet (or unreadable): everything is hashed
+        cache.entries = _decode(data)
         return cache
 
     def hash(self, source: str) -> tuple[str, int, bool]:
@@ -63,6 +72,7 @@ class HashCache:
         sha, size, executable = hash_file(source)
         newest = max(st.st_mtime_ns, st.st_ctime_ns)
         with self._lock:
+            self.bytes_read += size
             if newest < self.started_ns - self.racy_ns and size == st.st_size:
                 self.entries[source] = (sig, sha)
                 self._dirty = True
@@ -72,18 +82,33 @@ class HashCache:
         return sha, size, executable
 
     def save(self) -> None:
-        """Write the cache atomically; errors are ignored (the cache is only an optimisation)."""
+        """Write the cache atomically when it changed; errors are ignored (only an optimisation)."""
         if self.path is None or not self._dirty:
             return
-        doc = {
-            "version": CACHE_VERSION,
-            "entries": {k: [list(sig), sha] for k, (sig, sha) in self.entries.items()},
-        }
+        body = marshal.dumps(self.entries)
+        data = MAGIC + hashlib.blake2b(body, digest_size=_SUM).digest() + body
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         with contextlib.suppress(OSError):
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")
+            tmp.write_bytes(data)
             os.replace(tmp, self.path)
             self._dirty = False
         with contextlib.suppress(OSError):
             tmp.unlink()
+
+
+def _decode(data: bytes) -> dict[str, tuple[Signature, str]]:
+    """The entries of a cache file, or none when it is not one this version wrote intact."""
+    head = len(MAGIC) + _SUM
+    if not data.startswith(MAGIC) or len(data) < head:
+        return {}
+    body = data[head:]
+    if hashlib.blake2b(body, digest_size=_SUM).digest() != data[len(MAGIC) : head]:
+        return {}
+    try:
+        entries = marshal.loads(body)
+    except (ValueError, EOFError, TypeError):
+        return {}
+    if not isinstance(entries, dict):
+        return {}
+    return entries
