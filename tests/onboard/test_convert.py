@@ -3,6 +3,8 @@ holds, dependencies and env carried over, and a located warning or error for the
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -138,3 +140,15 @@ def test_no_exec_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(IronshipError, match="no exec directive") as caught:
         imported(tmp_path, "a.worker", "runtime 'python'\n")
     assert "exec 'FILE'" in (caught.value.hint or "")
+
+
+def test_onboard_imports_no_cli_deploy_or_engine() -> None:
+    """The onboard package loads nothing of the CLI, the deploy core, the engine or HTTP."""
+    code = (
+        "import sys, ironship.onboard.convert, ironship.onboard.scaffold, "
+        "ironship.onboard.manifest_text; print('\\n'.join(sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(done.stdout.split())
+    bad = ("ironship.cli", "ironship.deploy", "ironship.engine", "ironship.iron", "requests")
+    assert not {m for m in loaded if m.startswith(bad)}

@@ -33,7 +33,7 @@ from ironship.paths import DEFAULT_MANIFEST
 
 WorkerFilesArg = Annotated[
     list[Path],
-    typer.Argument(metavar="FILE.worker...", help="iron_worker_ng .worker files to import."),
+    typer.Argument(metavar="FILE.worker", help="iron_worker_ng .worker files to import."),
 ]
 WriteOpt = Annotated[
     bool,
