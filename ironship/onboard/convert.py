@@ -12,6 +12,7 @@ nearest folder holding them all and each file that moves gets a warning.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -28,6 +29,7 @@ RUNTIMES = {
     "binary": "binary",
     "sh": "sh",
 }
+WORKER_NAME = re.compile(r"[A-Za-z0-9_.-]+")  # the schema's worker_name
 # iron_worker_ng runtimes with no ironship counterpart.
 NO_COUNTERPART = ("java", "go", "mono", "perl", "scala")
 ALIASES = {
@@ -122,6 +124,12 @@ def convert(wf: WorkerFile, project: Path) -> Imported:
             f"{wf.path}: no exec directive, so there is nothing to run",
             hint="add exec 'FILE' naming the worker's entry file",
         )
+    if not WORKER_NAME.fullmatch(state.name):
+        raise IronshipError(
+            f"{wf.path}: the file's name gives the worker name '{state.name}', which is not "
+            "a worker name ironship accepts",
+            hint=f"add name '{_suggest(state.name)}' to the file (letters, digits, '_', '.', '-')",
+        )
     entry = _entry(state, project.resolve(), state.exec_item)
     line = state.name_line or state.exec_item.line
     notes = sorted(state.notes, key=lambda n: n.line)
@@ -189,6 +197,17 @@ def _stack(state: _State, d: Directive) -> None:
 
 def _name(state: _State, d: Directive) -> None:
     state.name, state.name_line = _text(state, d, 0, "name"), d.line
+    if not WORKER_NAME.fullmatch(state.name):
+        raise state.error(
+            d.line,
+            f"name '{state.name}' is not a worker name ironship accepts",
+            f"a worker name has letters, digits, '_', '.' and '-': use name "
+            f"'{_suggest(state.name)}'",
+        )
+
+
+def _suggest(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "worker"
 
 
 def _exec(state: _State, d: Directive) -> None:

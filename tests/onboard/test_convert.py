@@ -118,6 +118,7 @@ def test_each_unsupported_directive_is_a_located_warning(
         ("runtime 'ruby'\nexec 'main.rb'\nfile '../outside.rb'\n", 3, "is outside"),
         ("exec 'main.txt'\n", 1, "no runtime directive"),
         ("runtime 'ruby'\nexec 42\n", 2, "must be a string"),
+        ("name 'My Worker'\nexec 'main.rb'\n", 1, "name 'My Worker' is not a worker name"),
     ],
 )
 def test_what_cannot_become_an_entry_is_an_error_with_file_and_line(

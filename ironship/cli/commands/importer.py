@@ -10,6 +10,7 @@ manifest already has is refused and nothing is written.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -57,8 +58,9 @@ def import_cmd(
     workers = {item.name: item.entry for item in imported}
     if not write:
         _print(file, workers)
-        for problem in manifest_problems(new_document(workers), file):
-            err.print(f"warning: once written, validate reports: {problem}", markup=False)
+        with contextlib.suppress(IronshipError):  # a read-only folder: print, check nothing
+            for problem in manifest_problems(new_document(workers), file):
+                err.print(f"warning: once written, validate reports: {problem}", markup=False)
         return
     text = _merged(file, imported, workers)
     problems = _new_problems(file, text, workers)
@@ -69,9 +71,12 @@ def import_cmd(
             f"the imported workers would not validate in {file}; nothing written",
             hint="fix what is listed (the warnings above say how), then import again",
         )
-    if not file.exists():
-        write_schema(project)
-    write_atomically(file, text)
+    try:
+        if not file.exists():
+            write_schema(project)
+        write_atomically(file, text)
+    except OSError as exc:
+        raise IronshipError(f"can't write {file}: {exc.strerror or exc}") from None
     names = ", ".join(workers)
     err.print(f"added {names} to {file}; next: 'ironship plan' shows what apply would upload")
 

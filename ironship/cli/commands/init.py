@@ -88,14 +88,22 @@ def _scaffold(file: Path, project: Path, runtime: str, name: str, print_only: bo
             f"{project / taken[0]} already exists; init never overwrites a file",
             hint="pass --name OTHER for another worker name, or move the file away",
         )
-    for rel, content in made.files.items():
-        path = project / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content, encoding="utf-8")
-        if rel.endswith(".sh"):
-            path.chmod(0o755)
-    _write_manifest(file, project, text)
-    _gitignore(project)
+    written: list[Path] = []
+    try:
+        for rel, content in made.files.items():
+            path = project / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            written.append(path)
+            path.write_text(content, encoding="utf-8")
+            if rel.endswith(".sh"):
+                path.chmod(0o755)
+        _write_manifest(file, project, text)
+        _gitignore(project)
+    except BaseException:
+        for path in written:  # nothing half-written: the scaffold goes with a failed manifest
+            with contextlib.suppress(OSError):
+                path.unlink()
+        raise
     err.print(f"created {made.entry}, {file} and .gitignore", markup=False)
     err.print(
         "next: 'ironship apply --smoke -y' deploys it to the local engine and runs its smoke "
@@ -144,23 +152,37 @@ def _write_manifest(file: Path, project: Path, text: str) -> None:
         )
     if file.exists():
         raise IronshipError(f"{file} appeared meanwhile; init never overwrites a manifest")
-    write_schema_file(project)
-    write_atomically(file, text)
+    try:
+        write_schema_file(project)
+        write_atomically(file, text)
+    except OSError as exc:
+        raise IronshipError(f"can't write {file}: {exc.strerror or exc}") from None
 
 
 def _gitignore(project: Path) -> None:
     path = project / ".gitignore"
-    existing = path.read_text(encoding="utf-8") if path.exists() else None
-    updated = gitignore_text(existing)
-    if updated is not None:
-        path.write_text(updated, encoding="utf-8")
+    try:
+        existing = path.read_text(encoding="utf-8") if path.exists() else None
+        updated = gitignore_text(existing)
+        if updated is not None:
+            path.write_text(updated, encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        err.print(
+            f"warning: {path} not updated ({exc}): add the line .ironship/ to it", markup=False
+        )
 
 
 def manifest_problems(text: str, file: Path) -> list[str]:
     """What ``ironship validate`` would report for ``text`` saved as ``file`` (checked from a
     scratch copy beside it, so relative paths resolve as they will)."""
     folder = file.resolve().parent
-    handle, scratch = tempfile.mkstemp(prefix=".ironship-check-", suffix=".yml", dir=folder)
+    try:
+        handle, scratch = tempfile.mkstemp(prefix=".ironship-check-", suffix=".yml", dir=folder)
+    except OSError as exc:
+        raise IronshipError(
+            f"can't write in {folder}: {exc.strerror or exc}",
+            hint="run where you can write, or pass -f to a manifest in a writable folder",
+        ) from None
     scratch_path = Path(scratch)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as f:
