@@ -136,3 +136,11 @@ def test_directive_keeps_its_text() -> None:
     """Each directive remembers the statement it came from, for messages."""
     (d,) = parse_workerfile("  stack 'python-3.11'\n", WF).directives
     assert d == Directive("stack", ("python-3.11",), (), 1, "stack 'python-3.11'")
+
+
+def test_a_heredoc_is_skipped_whole() -> None:
+    """A heredoc's body is not read as directives; the statement holding it is reported."""
+    text = "build <<-EOS\n  exec 'not.rb'\nEOS\nexec 'a.rb'\n"
+    wf = parse_workerfile(text, WF)
+    assert [(d.name, d.args, d.line) for d in wf.directives] == [("exec", ("a.rb",), 4)]
+    assert [s.line for s in wf.skipped] == [1]
