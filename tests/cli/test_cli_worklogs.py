@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from cli_support import Project, Run, run_cli, write_tree
 from engine_helpers import Api
+from faultproxy import Faults, faulty_proxy
 
 from ironship.cli.commands.worklogs import since_seconds
 from ironship.errors import IronshipError
@@ -141,18 +142,30 @@ class Reader:
             time.sleep(0.05)
 
 
+@pytest.mark.parametrize("ignore_range", [False, True], ids=["engine", "no-range"])
 def test_logs_follow_shows_a_task_queued_after_it_started(
-    cli: Cli, project: Project, tmp_path: Path
+    ignore_range: bool, cli: Cli, project: Project, tmp_path: Path
 ) -> None:
     """logs --follow, a real process: a task queued after it started appears with its
-    header, its output as it is written and its final status; SIGINT ends it cleanly."""
+    header, its output as it is written (each line once, also from a server that ignores
+    Range, as the hosted API does) and its final status; SIGINT ends it cleanly."""
     api = api_of(project)
     old = ran(api, {"word": "before"})
-    env = {**os.environ, **project.env, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
+    with faulty_proxy(project.url, Faults(ignore_range=ignore_range)) as url:
+        out = follow_until_done(api, {**project.env, "IRON_WORKER_CLOUD": url}, tmp_path)
+    text = "\n".join(out)
+    assert text.index(f"==> task {old}") < text.index("said later")
+    assert out.count("said later") == 1 and out.count("after the wait") == 1
+
+
+def follow_until_done(api: Api, iron_env: dict[str, str], folder: Path) -> list[str]:
+    """Run `logs echo --follow`, queue a task that waits for a file, check its output comes
+    while it runs, let it end, stop the command with SIGINT; the lines it printed."""
+    env = {**os.environ, **iron_env, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
     env.pop("IRONSHIP_TARGET", None)
     with subprocess.Popen(
         [sys.executable, "-m", "ironship", "logs", "echo", "--follow"],
-        cwd=tmp_path,
+        cwd=folder,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -162,7 +175,7 @@ def test_logs_follow_shows_a_task_queued_after_it_started(
         try:
             err.wait_for("following echo")
             out.wait_for("said before")
-            gate = tmp_path / "gate"
+            gate = folder / "gate"
             new = api.queue("echo", {"word": "later", "wait": str(gate)})
             out.wait_for("said later")  # printed while the task still runs
             assert api.task(new)["status"] == "running"
@@ -177,6 +190,5 @@ def test_logs_follow_shows_a_task_queued_after_it_started(
             proc.wait()
             out.join()
             err.join()
-    text = "\n".join(out.lines)
-    assert text.index(f"==> task {old}") < text.index(f"==> task {new}")
     assert "Traceback" not in "\n".join(err.lines)
+    return out.lines
