@@ -35,11 +35,11 @@ from ironship.onboard.scaffold import (
 from ironship.paths import DEFAULT_MANIFEST
 
 RuntimeOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--runtime",
         metavar="|".join(SCAFFOLD_RUNTIMES),
-        help="The scaffold's language (in a folder without entry files).",
+        help="The scaffold's language (in a folder without entry files; default python).",
     ),
 ]
 NameOpt = Annotated[str, typer.Option("--name", help="The scaffold worker's name.")]
@@ -50,14 +50,14 @@ PrintOpt = Annotated[
 
 def init(
     file: FileOpt = Path(DEFAULT_MANIFEST),
-    runtime: RuntimeOpt = "python",
+    runtime: RuntimeOpt = None,
     name: NameOpt = "hello",
     yes: YesOpt = False,
     print_only: PrintOpt = False,
 ) -> None:
     """Start a project: a working worker in an empty folder, or a manifest for the scripts
     already here (shown, then written once you confirm)."""
-    if runtime not in SCAFFOLD_RUNTIMES:
+    if runtime is not None and runtime not in SCAFFOLD_RUNTIMES:
         raise IronshipError(
             f"--runtime {runtime}: not a runtime init can scaffold",
             hint=f"use one of: {', '.join(SCAFFOLD_RUNTIMES)}",
@@ -71,9 +71,14 @@ def init(
         )
     proposal = propose(project)
     if proposal.workers:
+        if runtime is not None:
+            err.print(
+                f"note: --runtime {runtime} is for the scaffold; the scripts here keep theirs",
+                markup=False,
+            )
         _from_existing(file, project, proposal, yes, print_only)
     else:
-        _scaffold(file, project, runtime, name, print_only)
+        _scaffold(file, project, runtime or "python", name, print_only)
 
 
 def _scaffold(file: Path, project: Path, runtime: str, name: str, print_only: bool) -> None:
@@ -99,10 +104,12 @@ def _scaffold(file: Path, project: Path, runtime: str, name: str, print_only: bo
                 path.chmod(0o755)
         _write_manifest(file, project, text)
         _gitignore(project)
-    except BaseException:
+    except BaseException as exc:
         for path in written:  # nothing half-written: the scaffold goes with a failed manifest
             with contextlib.suppress(OSError):
                 path.unlink()
+        if isinstance(exc, OSError):
+            raise IronshipError(f"can't write the scaffold: {exc}") from None
         raise
     err.print(f"created {made.entry}, {file} and .gitignore", markup=False)
     err.print(
