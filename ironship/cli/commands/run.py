@@ -27,7 +27,6 @@ from ironship.cli.options import (
     EnvOpt,
     FileOpt,
     JsonOpt,
-    ParallelOpt,
     SecretsFileOpt,
     WorkerArg,
 )
@@ -64,6 +63,10 @@ ConfigArgOpt = Annotated[
         metavar="JSON|@FILE",
         help="JSON merged over the worker's config, or @FILE.",
     ),
+]
+RunParallelOpt = Annotated[
+    int,
+    typer.Option("--parallelism", metavar="N", min=1, max=64, help="With --smoke: tests at once."),
 ]
 RunSmokeOpt = Annotated[
     str | None,
@@ -126,7 +129,7 @@ def run(
     payload: PayloadOpt = None,
     config: ConfigArgOpt = None,
     smoke: RunSmokeOpt = None,
-    parallelism: ParallelOpt = 4,
+    parallelism: RunParallelOpt = 4,
     junit: JunitOpt = None,
     as_json: JsonOpt = False,
     file: FileOpt = Path(DEFAULT_MANIFEST),

@@ -73,13 +73,13 @@ SinceOpt = Annotated[
 ]
 
 
-def _limit_opt(default: int) -> Any:
+def _limit_opt() -> Any:
     return typer.Option(
         "--limit",
         metavar="N",
         min=1,
         max=MAX_LIMIT,
-        help=f"At most this many of the most recent tasks (default {default}, at most 100).",
+        help="At most this many of the most recent tasks (at most 100).",
     )
 
 
@@ -213,7 +213,7 @@ def logs(
     ] = False,
     since: SinceOpt = None,
     status: StatusOpt = None,
-    limit: Annotated[int, _limit_opt(10)] = 10,
+    limit: Annotated[int, _limit_opt()] = 10,
     file: FileOpt = Path(DEFAULT_MANIFEST),
     conn: ConnectOptions = NO_OPTIONS,
 ) -> None:
@@ -330,7 +330,7 @@ def tasks(
     worker: WorkerArg,
     status: StatusOpt = None,
     since: SinceOpt = None,
-    limit: Annotated[int, _limit_opt(20)] = 20,
+    limit: Annotated[int, _limit_opt()] = 20,
     as_json: JsonOpt = False,
     file: FileOpt = Path(DEFAULT_MANIFEST),
     conn: ConnectOptions = NO_OPTIONS,
