@@ -96,6 +96,7 @@ def read_locals(
                 out.extend(pool.map(one, rest))
     finally:
         if collecting:
+            gc.freeze()  # what was built stays until the command ends: never scan it again
             gc.enable()
     return out
 
@@ -170,8 +171,12 @@ def _settled(remote: Code | None, local: LocalWorker, force: bool) -> bool:
 
 def runtime_warnings(stacks: StackLister, locals_: Sequence[LocalWorker]) -> tuple[str, ...]:
     """One line per worker whose runtime the server cannot run; none if it cannot say."""
+    # The warning is about runtimes only: a lister that can name them without probing every
+    # interpreter's version (iron/target.py's LocalEngine) is asked that instead.
+    runtimes = getattr(stacks, "list_runtimes", None)
     try:
-        available = {s.lower() for s in stacks.list_stacks()}
+        listed = runtimes() if callable(runtimes) else stacks.list_stacks()
+        available = {str(s).lower() for s in listed}
     except IronshipError:
         return ()  # only a warning: never fail a plan because the list is unavailable
     out = []

@@ -9,18 +9,25 @@ folder if there is one, else the same engine started in-process for this one com
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from ironship import paths
 from ironship.errors import IronshipError
-from ironship.iron.client import Client
 from ironship.iron.credentials import Credentials, TargetLayer, resolve
+from ironship.iron.types import Code, Schedule
 from ironship.secrets import Secret, digest_key
+
+if TYPE_CHECKING:
+    from ironship.engine.server import EngineServer
+    from ironship.engine.state.engine_state import EngineState
+    from ironship.iron.client import Client
 
 TargetKind = Literal["local", "iron"]
 
@@ -75,6 +82,8 @@ def open_target(
     if creds is None and opts.target == "iron":
         raise _no_credentials()
     if creds is not None:
+        from ironship.iron.client import Client
+
         client = Client(creds.base_url, creds.project_id, creds.token)
         key = digest_key(creds.token)
         try:
@@ -149,10 +158,14 @@ def describe_target(base: Path, opts: ConnectOptions) -> tuple[TargetKind, str]:
 
 @contextmanager
 def local_engine(data_dir: Path, why: str = "no IronWorker credentials") -> Iterator[Target]:
-    from ironship.engine.server import EngineServer, project_credentials, running_server
-
-    running = running_server(data_dir)
+    """The engine on ``data_dir`` as a Target: an ``ironship server`` running on it, else the
+    engine's own state read in this process, the engine started only when a call needs it
+    (docs/architecture.md, "The local engine without a server")."""
+    running = _running_server(data_dir)
     if running is not None:
+        from ironship.engine.server import project_credentials
+        from ironship.iron.client import Client
+
         url = str(running["url"])
         project_id, token = project_credentials(data_dir)
         client = Client(url, project_id, token, retries=1)
@@ -162,12 +175,158 @@ def local_engine(data_dir: Path, why: str = "no IronWorker credentials") -> Iter
         finally:
             client.close()
         return
-    server = EngineServer(data_dir)
-    server.start()
-    client = Client(server.url, server.project_id, server.token, retries=1)
     described = f"local engine in {data_dir} ({why})"
+    local = LocalEngine(data_dir)
     try:
-        yield Target(client, "local", described, True, digest_key(server.token))
+        key = digest_key(local.token)
+        yield Target(cast("Client", local), "local", described, True, key)
     finally:
-        client.close()
-        server.stop()
+        local.close()
+
+
+# The file a running engine writes in its data folder (ironship/engine/server.py, SERVER_JSON).
+_SERVER_JSON = "server.json"
+
+
+def _running_server(data_dir: Path) -> dict[str, Any] | None:
+    """``engine.server.running_server`` without importing the HTTP server (uvicorn, Starlette):
+    DATA/server.json of an engine whose process is alive, or None."""
+    try:
+        info = json.loads((data_dir / _SERVER_JSON).read_text(encoding="utf-8"))
+        os.kill(int(info["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+class LocalEngine:
+    """The local engine of one command, started only when a call needs it.
+
+    What a plan asks (the code list, the schedules, the runtimes) is answered from the
+    engine's own state layer (``ironship.engine.state``: the same queries, and the same wire
+    shapes through ``engine.http.wire``, as its HTTP routes), so a plan with nothing to upload
+    pays neither the HTTP server's imports nor its start and stop. Any other call (upload,
+    download, read-back, tasks) starts the engine in this process, as before, and every call
+    from then on, the lists included, goes over HTTP to it. Stands in for a ``Client``.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._lock = threading.Lock()
+        self._server: EngineServer | None = None
+        self._client: Client | None = None
+        self._state: EngineState | None = None
+        self.project_id: str
+        self.token: str
+        if not (data_dir / _DB_FILE).is_file():
+            server = self._start()  # a new engine: let it create its layout, project and token
+            self.project_id, self.token = server.project_id, server.token
+            return
+        from ironship.engine.state.engine_state import EngineState
+
+        self._state = EngineState.open(data_dir)
+        # What engine.server.project_credentials does, without importing the server.
+        self.project_id, self.token = self._state.projects.default()
+
+    # -- answered from the state while the engine is not started ---------------------------
+
+    def list_codes(self) -> list[Code]:
+        state = self._reader()
+        if state is None:
+            return self._started().list_codes()
+        from ironship.engine.http.wire import code_json
+
+        return [Code.from_json(code_json(c, r)) for c, r in _pages(state.codes.list_page, self)]
+
+    def list_schedules(self) -> list[Schedule]:
+        state = self._reader()
+        if state is None:
+            return self._started().list_schedules()
+        from ironship.engine.http.wire import schedule_json
+
+        rows = _pages(state.schedules.list_page, self)
+        return [Schedule.from_json(schedule_json(s)) for s in rows]
+
+    def list_stacks(self) -> list[str]:
+        if self._reader() is None:
+            return self._started().list_stacks()
+        from ironship.engine.run.runtimes import available
+
+        return available()  # what GET /2/stacks answers (engine/http/routes_tasks.py)
+
+    def list_runtimes(self) -> list[str]:
+        """The runtimes of ``list_stacks`` without the stacks, whose versions cost a process
+        each to probe: all a plan's runtime warnings need (deploy/planner.py)."""
+        from ironship.engine.run.runtimes import available_runtimes
+
+        return sorted(name for name, program in available_runtimes().items() if program)
+
+    # -- everything else starts the engine -------------------------------------------------
+
+    def __getattr__(self, name: str) -> Any:
+        from ironship.iron.client import Client
+
+        if name.startswith("_") or not hasattr(Client, name):
+            raise AttributeError(name)
+        return getattr(self._started(), name)
+
+    @property
+    def host(self) -> str:
+        return self._started().host
+
+    @property
+    def started(self) -> bool:
+        """Whether the engine was started (an HTTP server runs in this process)."""
+        return self._server is not None
+
+    def _reader(self) -> EngineState | None:
+        with self._lock:
+            return self._state if self._client is None else None
+
+    def _started(self) -> Client:
+        with self._lock:
+            if self._client is None:
+                self._start()
+            assert self._client is not None
+            return self._client
+
+    def _start(self) -> EngineServer:
+        from ironship.engine.server import EngineServer
+        from ironship.iron.client import Client
+
+        if self._state is not None:
+            self._state.close()
+            self._state = None
+        server = EngineServer(self.data_dir)
+        server.start()
+        self._server = server
+        self._client = Client(server.url, server.project_id, server.token, retries=1)
+        return server
+
+    def close(self) -> None:
+        with self._lock:
+            if self._state is not None:
+                self._state.close()
+                self._state = None
+            if self._client is not None:
+                self._client.close()
+            if self._server is not None:
+                self._server.stop()
+                self._server = None
+
+
+_DB_FILE = "engine.db"  # ironship/engine/state/folders.py, DB_FILE
+_PAGE = 100
+
+
+def _pages(list_page: Any, engine: LocalEngine) -> Iterator[Any]:
+    """Every row of a paged repository list, as the HTTP routes page it."""
+    from ironship.engine.state.model import Page
+
+    number = 0
+    while True:
+        rows = list_page(engine.project_id, Page(number, _PAGE))
+        yield from rows
+        if len(rows) < _PAGE:
+            return
+        number += 1

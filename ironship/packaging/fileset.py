@@ -53,7 +53,7 @@ DEFAULT_EXCLUDES = HARD_EXCLUDES + SOFT_EXCLUDES
 _SOFT_KEYWORDS = ("__pycache__", ".pyc", ".DS_Store")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileEntry:
     """One file of a package: its place in the zip and what identifies its content."""
 
@@ -301,15 +301,23 @@ def _parsed_parts() -> Callable[[str, str, list[str]], Path] | None:
 _FROM_PARTS = _parsed_parts()
 
 
-def _as_path(source: str) -> Path:
-    """``Path(source)`` for a normalised absolute path (a realpath joined with names read from
-    directories): on Python 3.11 without parsing it again, a tenth of the cost, which matters
-    once per file of a monorepo."""
-    if _FROM_PARTS is None:
-        return Path(source)
-    parts = source.split("/")
-    parts[0] = "/"
-    return _FROM_PARTS("", "/", parts)
+class _Paths:
+    """``Path(source)`` for normalised absolute paths (a realpath joined with names read from
+    directories). On Python 3.11, built from the parts of its folder, split once per folder
+    and shared by its files: a tenth of the time and a fraction of the memory of parsing each
+    path again, which matters once per file of a monorepo."""
+
+    def __init__(self) -> None:
+        self.folders: dict[str, list[str]] = {}
+
+    def __call__(self, source: str) -> Path:
+        if _FROM_PARTS is None:
+            return Path(source)
+        folder, _, name = source.rpartition("/")
+        parts = self.folders.get(folder)
+        if parts is None:
+            parts = self.folders[folder] = ["/", *folder.split("/")[1:]] if folder else ["/"]
+        return _FROM_PARTS("", "/", [*parts, name])
 
 
 def hash_file(path: str | Path) -> tuple[str, int, bool]:
@@ -366,6 +374,7 @@ def select_files(
         )
     rules = _Rules(worker, root, replaced)
     entries: dict[str, FileEntry] = {}
+    as_path = _Paths()
     for rel, source in _Walker(rules, root).walk():
         if not rel.isascii():
             try:
@@ -387,7 +396,7 @@ def select_files(
                 f"cannot read '{rel}': {exc.strerror or exc}",
                 hint="if it changed while packaging, run again",
             ) from exc
-        entries[rel] = FileEntry(rel, executable, sha, size, _as_path(source))
+        entries[rel] = FileEntry(rel, executable, sha, size, as_path(source))
     if _entry_path(worker) not in entries:
         raise _entry_error(worker, rules, root)
     return tuple(entries[p] for p in sorted(entries))
