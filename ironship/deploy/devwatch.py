@@ -16,7 +16,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,9 +75,10 @@ class WatchScope:
     files: tuple[Path, ...] = ()
 
     @classmethod
-    def of(cls, manifest: Manifest) -> WatchScope:
-        """The scope of a loaded manifest."""
-        roots = tuple(dict.fromkeys(w.root.resolve() for w in manifest.workers))
+    def of(cls, manifest: Manifest, only: Sequence[str] = ()) -> WatchScope:
+        """The scope of a loaded manifest: of the workers named in ``only``, or of all."""
+        workers = [w for w in manifest.workers if not only or w.name in only]
+        roots = tuple(dict.fromkeys(w.root.resolve() for w in workers))
         env = manifest.environment
         secrets = env.secrets_file if env is not None else None
         files = (secrets.resolve(),) if secrets is not None else ()

@@ -202,6 +202,16 @@ def test_dev_against_a_hosted_target_needs_yes(
     assert not (dev_project / ".ironship").exists()
 
 
+def test_dev_refuses_an_unknown_worker_before_it_starts(
+    dev_project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--only with a name the manifest lacks is an error with the names it has; no engine."""
+    res = run_cli(["dev", "--only", "fibb"], capsys, monkeypatch, cwd=dev_project)
+    assert res.code == 1
+    assert "no worker named 'fibb'" in res.err and "workers in this manifest: fib" in res.err
+    assert not (dev_project / ".ironship").exists()
+
+
 def test_dev_with_target_iron_and_yes_deploys_there(
     dev_project: Path, engine: EngineServer
 ) -> None:

@@ -69,7 +69,8 @@ def test_the_folders_watched_skip_ignored_ones(scope: WatchScope) -> None:
 
 
 def test_the_scope_of_a_manifest(tmp_path: Path) -> None:
-    """Roots once each, in manifest order, and the environment's secrets file."""
+    """Roots once each, in manifest order (only those of --only's workers when given), and
+    the environment's secrets file."""
     a = Worker(name="a", root=tmp_path / "w", entry="a.py", runtime="python")
     b = Worker(name="b", root=tmp_path / "w", entry="b.py", runtime="python")
     c = Worker(name="c", root=tmp_path / "v", entry="c.py", runtime="python")
@@ -78,6 +79,8 @@ def test_the_scope_of_a_manifest(tmp_path: Path) -> None:
     assert WatchScope.of(manifest) == WatchScope(
         tmp_path / "ironship.yml", (tmp_path / "w", tmp_path / "v"), (tmp_path / "s.yml",)
     )
+    only_c = WatchScope.of(manifest, ["c"])
+    assert only_c.roots == (tmp_path / "v",)
 
 
 def watch_batches(

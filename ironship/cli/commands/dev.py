@@ -40,6 +40,7 @@ from ironship.deploy.devloop import DevSession, RoundReport
 from ironship.deploy.devwatch import Debounce, WatchScope, changes
 from ironship.deploy.models import ApplyOutcome, WorkerPlan, WorkerResult
 from ironship.deploy.pipeline import ApplyRequest, smoke_cases, stamp_source
+from ironship.deploy.planner import select_workers
 from ironship.errors import IronshipError
 from ironship.iron.target import ConnectOptions
 from ironship.paths import DEFAULT_MANIFEST
@@ -84,6 +85,7 @@ def dev(
     """
     conn = _dev_target(conn, yes)
     manifest = manifest_of(file, conn)  # a broken manifest at the start is an error, as for apply
+    select_workers(manifest, only or [])  # and so is an unknown --only name
     stop = threading.Event()
     with _stop_on_signals(stop), connected(manifest, conn) as tgt:
         session = DevSession(
@@ -125,7 +127,7 @@ def _dev_target(conn: ConnectOptions, yes: bool) -> ConnectOptions:
 
 def _scope(session: DevSession) -> WatchScope:
     assert session.manifest is not None  # loaded before the first round
-    return WatchScope.of(session.manifest)
+    return WatchScope.of(session.manifest, session.request.only)
 
 
 @contextmanager
