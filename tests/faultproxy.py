@@ -201,7 +201,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _forward(self, body: bytes) -> requests.Response:
         dropped = ("host", "range") if self.server.faults.ignore_range else ("host",)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in dropped}
-        return requests.request(
+        return self.server.session.request(
             self.command,
             self.server.upstream + self.path,
             headers=headers,
@@ -240,8 +240,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _ProxyServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 drops connections that 16 parallel uploads open at
+    # once, and the kernel retries a dropped SYN only after a second.
+    request_queue_size = 128
     upstream: str
     faults: Faults
+    session: requests.Session  # shared: connections to the upstream are reused
 
 
 @contextmanager
@@ -250,6 +254,9 @@ def faulty_proxy(upstream: str, faults: Faults) -> Iterator[str]:
     server = _ProxyServer(("127.0.0.1", 0), _Handler)
     server.upstream = upstream.rstrip("/")
     server.faults = faults
+    server.session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_maxsize=64)
+    server.session.mount("http://", adapter)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -258,6 +265,7 @@ def faulty_proxy(upstream: str, faults: Faults) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=30)
+        server.session.close()
 
 
 @contextmanager
