@@ -12,7 +12,7 @@ import difflib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeGuard
 
@@ -194,7 +194,7 @@ class _Checker:
             except GitIgnorePatternError as exc:
                 self.add(here, f"invalid pattern '{pattern}': {exc}", hint)
                 continue
-            matched = any(spec.match_file(f) for f in self.files(root))
+            matched = any(spec.match_file(f) for f in self.each_file(root))
             if path[0] == "defaults":
                 before = self._default_patterns.get(here, (pattern, False))[1]
                 self._default_patterns[here] = (pattern, before or matched)
@@ -214,6 +214,19 @@ class _Checker:
         if _strings(exclude) and _matches(exclude, normal) is True:
             message = f"excludes the entry '{normal}'"
             self.add(setting_path(worker, name, "exclude"), message, hint)
+
+    def each_file(self, root: Path) -> Iterator[str]:
+        """The files of ``files(root)``, read lazily: a pattern that matches a file near the
+        top of a big tree is answered without listing the rest of it."""
+        if root in self._files:
+            yield from self._files[root]
+            return
+        top = len(os.path.join(root, ""))
+        for folder, _dirs, names in os.walk(root):
+            rel = folder[top:].replace(os.sep, "/")
+            prefix = rel + "/" if rel else ""
+            for name in names:
+                yield prefix + name
 
     def files(self, root: Path) -> list[str]:
         """Every file under ``root``, posix and relative to it; symlinked folders not followed."""

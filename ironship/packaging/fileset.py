@@ -29,7 +29,9 @@ package are computed in ``ironship/deploy/settings.py`` (docs/architecture.md, S
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import operator
 import os
 import re
 import stat
@@ -105,11 +107,11 @@ class _Rules:
 
     def __init__(self, worker: Worker, root: str, replaced: tuple[str, ...] = ()) -> None:
         self.hard_patterns = HARD_EXCLUDES + tuple(f"/{p.lstrip('/')}" for p in replaced)
-        self.hard = pathspec.GitIgnoreSpec.from_lines(self.hard_patterns)
+        self.hard = _spec(self.hard_patterns)
         self.include_patterns = worker.include
-        self.include = pathspec.GitIgnoreSpec.from_lines(worker.include) if worker.include else None
+        self.include = _spec(tuple(worker.include)) if worker.include else None
         asks = [p for p in worker.include if any(k in p for k in _SOFT_KEYWORDS)]
-        self.asks = pathspec.GitIgnoreSpec.from_lines(asks) if asks else None
+        self.asks = _spec(tuple(asks)) if asks else None
         lines: list[str] = []
         self.origins: list[_Origin] = []
         for pattern in SOFT_EXCLUDES:
@@ -121,7 +123,7 @@ class _Rules:
         for number, line in enumerate(_read_ignore_file(Path(root, IGNORE_FILE)), start=1):
             lines.append(line)
             self.origins.append(_Origin(f"{IGNORE_FILE} line {number}", line))
-        self.ignore = pathspec.GitIgnoreSpec.from_lines(lines)
+        self.ignore = _spec(tuple(lines))
         # Pruning a directory is only equivalent to testing each file below it when no later
         # "!" line could re-include one of them and no include pattern asks for a soft default.
         self.can_prune = self.asks is None and not any(
@@ -129,9 +131,9 @@ class _Rules:
         )
         # The walk asks ``ships`` of every file: each list without a "!" line is one regular
         # expression (any match decides, so "last match wins" cannot differ), compiled once.
-        self.hard_any = _any_of(self.hard)
-        self.include_any = _any_of(self.include) if self.include is not None else None
-        self.ignore_any = _any_of(self.ignore) if self.asks is None else None
+        self.hard_any = _any_of(self.hard_patterns)
+        self.include_any = _any_of(tuple(worker.include)) if worker.include else None
+        self.ignore_any = _any_of(tuple(lines)) if self.asks is None else None
 
     def ships(self, rel: str) -> bool:
         """``why_excluded(rel) is None``, through the compiled expressions when it can."""
@@ -185,11 +187,18 @@ _NAMED_GROUP = re.compile(r"\(\?P<[A-Za-z_][A-Za-z_0-9]*>")
 _NEVER = re.compile(r"(?!)")
 
 
-def _any_of(spec: pathspec.GitIgnoreSpec) -> re.Pattern[str] | None:
-    """One expression matching what any pattern of ``spec`` matches, or None when a pattern
+@functools.lru_cache(maxsize=256)
+def _spec(lines: tuple[str, ...]) -> pathspec.GitIgnoreSpec:
+    """The compiled pattern list; the workers of a monorepo mostly share theirs."""
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+@functools.lru_cache(maxsize=256)
+def _any_of(lines: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One expression matching what any pattern of ``lines`` matches, or None when a pattern
     negates (then the last matching one decides, which needs pathspec's own check)."""
     parts = []
-    for pattern in spec.patterns:
+    for pattern in _spec(lines).patterns:
         if pattern.include is None or pattern.regex is None:
             continue  # a blank or comment line
         text = pattern.regex.pattern
@@ -221,6 +230,8 @@ def _outside_error(rel: str, link: str, target: str, root: str) -> IronshipError
         hint=f"exclude it (exclude: ['{rel}']), or replace the link '{link}' with a copy",
     )
 
+
+_NAME = operator.attrgetter("name")
 
 DirKey = tuple[int, int]  # (device, inode): loops are detected by the directories on the path
 
@@ -256,7 +267,7 @@ class _Walker:
     def _entries(self, directory: str, prefix: str) -> list[os.DirEntry[str]]:
         try:
             with os.scandir(directory) as it:
-                return sorted(it, key=lambda e: e.name)
+                return sorted(it, key=_NAME)
         except OSError as exc:
             raise IronshipError(
                 f"cannot read directory '{prefix or '.'}' under '{self.root}': "

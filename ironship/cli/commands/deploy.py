@@ -7,13 +7,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ironship import exitcodes
 from ironship.cli.commands import deploy_view
-from ironship.cli.commands import smoke as smoke_cmd
 from ironship.cli.options import (
     NO_OPTIONS,
     FileOpt,
@@ -27,33 +26,19 @@ from ironship.cli.options import (
 )
 from ironship.cli.outputs import writable_file
 from ironship.cli.ui import err, print_json
-from ironship.deploy.pipeline import (
-    ApplyRequest,
-    SmokeMode,
-    StampSource,
-    ref_stamp_source,
-    run_apply,
-    smoke_cases,
-    stamp_source,
-)
-from ironship.deploy.planfile import (
-    PlanTarget,
-    SavedPlan,
-    check_target,
-    load_plan_file,
-    plan_context,
-    write_plan_file,
-)
 from ironship.deploy.planner import make_plan
-from ironship.deploy.render import outcome_json, plan_json
-from ironship.deploy.stamps import in_ci
+from ironship.deploy.render import plan_json
 from ironship.errors import IronshipError
 from ironship.iron.target import ConnectOptions
-from ironship.manifest.load import load_manifest
 from ironship.manifest.models import Manifest
-from ironship.packaging.gitref import tree_at_ref
 from ironship.paths import DEFAULT_MANIFEST
-from ironship.smoke.report import payloads_of
+
+if TYPE_CHECKING:
+    # apply's side (uploads, smoke tests, plan files) is imported when it is used: a plan
+    # with nothing to upload loads neither the HTTP client nor the engine's server
+    # (tests/cli/test_cli_imports.py).
+    from ironship.deploy.pipeline import SmokeMode, StampSource
+    from ironship.deploy.planfile import SavedPlan
 
 OnlyOpt = Annotated[
     list[str] | None,
@@ -121,10 +106,15 @@ def manifest_source(
     out under ``.ironship/`` for the length of the command; the engine stays beside the
     manifest in the working tree.
     """
+    from ironship.deploy.pipeline import ref_stamp_source, stamp_source
+
     if ref is None:
         manifest = manifest_of(file, conn)
         yield manifest, manifest, stamp_source(manifest.path)
         return
+    from ironship.manifest.load import load_manifest
+    from ironship.packaging.gitref import tree_at_ref
+
     with tree_at_ref(file, ref) as tree:
         if not quiet:
             err.print(f"building from --ref {ref} (commit {tree.commit[:7]})", markup=False)
@@ -182,6 +172,8 @@ def plan(
             on_deps=None if as_json else deploy_view.announce_install,
         )
         if out_file is not None:
+            from ironship.deploy.planfile import PlanTarget, plan_context, write_plan_file
+
             target = PlanTarget.of(tgt.kind, tgt.client.project_id, tgt.client.host)
             context = plan_context(manifest, target, only=only or (), prune=prune, force=force)
             write_plan_file(out_file, the_plan, context, key=tgt.secret_key)
@@ -221,6 +213,8 @@ def _saved_plan(
             f"{', '.join(given)} with a plan file: the plan already fixes what to apply",
             hint=f"make a new plan with those options: ironship plan {' '.join(given)} --out FILE",
         )
+    from ironship.deploy.planfile import load_plan_file
+
     return load_plan_file(plan_file)
 
 
@@ -269,6 +263,13 @@ def apply(
 
     With CI=true, a worker whose files differ from their commit needs --allow-dirty.
     """
+    from ironship.cli.commands import smoke as smoke_cmd
+    from ironship.deploy.pipeline import ApplyRequest, run_apply, smoke_cases
+    from ironship.deploy.planfile import PlanTarget, check_target
+    from ironship.deploy.render import outcome_json
+    from ironship.deploy.stamps import in_ci
+    from ironship.smoke.report import payloads_of
+
     mode = _smoke_mode(smoke, junit, rollback_on_failure)
     if stop_on_error and continue_on_error:
         raise IronshipError(

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
-from rich.progress import Progress, TaskID
-from rich.table import Table
 
 from ironship.cli import ui
-from ironship.cli.commands import smoke as smoke_cmd
 from ironship.cli.ui import err, is_interactive, out
 from ironship.deploy.models import ApplyOutcome, ApplyResult, Plan, WorkerResult
-from ironship.deploy.pipeline import ApplyHooks, SmokeMode
 from ironship.deploy.render import plan_lines, result_rows
 from ironship.errors import IronshipError
-from ironship.smoke.report import Payloads
-from ironship.smoke.runner import SmokeResult
+
+if TYPE_CHECKING:  # apply's side (uploads, smoke tests) is imported only when apply runs
+    from rich.progress import Progress, TaskID
+    from rich.table import Table
+
+    from ironship.deploy.pipeline import ApplyHooks, SmokeMode
+    from ironship.smoke.report import Payloads
+    from ironship.smoke.runner import SmokeResult
 
 
 def confirm(question: str, what: str, yes: bool) -> bool:
@@ -71,6 +75,8 @@ class ApplyView:
         self.task: TaskID | None = None
 
     def hooks(self) -> ApplyHooks:
+        from ironship.deploy.pipeline import ApplyHooks
+
         return ApplyHooks(
             confirm=self.confirm,
             on_install=self.on_install,
@@ -96,6 +102,8 @@ class ApplyView:
 
     def on_upload_start(self, total: int) -> None:
         if err.is_terminal and not self.as_json:
+            from rich.progress import Progress
+
             self.progress = Progress(console=err, transient=True)
             self.progress.start()
             self.task = self.progress.add_task("uploading", total=total)
@@ -122,6 +130,8 @@ class ApplyView:
         if self.as_json:
             return
         if count:
+            from ironship.cli.commands import smoke as smoke_cmd
+
             smoke_cmd.announce(count, self.parallelism)
         else:
             which = "workers" if self.smoke == "all" else "changed workers"
@@ -129,6 +139,8 @@ class ApplyView:
 
     def on_smoke_result(self, result: SmokeResult) -> None:
         if not self.as_json:
+            from ironship.cli.commands import smoke as smoke_cmd
+
             smoke_cmd.print_progress(result)
 
 
@@ -136,6 +148,8 @@ def print_outcome(
     outcome: ApplyOutcome, rollback_asked: bool, payloads: Payloads | None = None
 ) -> None:
     """apply's text ending: smoke results, the rollback, and what went wrong."""
+    from ironship.cli.commands import smoke as smoke_cmd
+
     assert outcome.applied is not None
     smoke = outcome.smoke
     if smoke is not None and smoke.results:
