@@ -109,7 +109,7 @@ def dev(
             for batch in changes(lambda: _scope(session), stop, quiet, on_ready=ready):
                 if not _round(session, tuple(_scope(session).shown(p) for p in batch), stop):
                     break
-        err.print("stopping: the engine is shut down" if tgt.in_process else "stopping")
+        err.print("stopping the engine" if tgt.in_process else "stopping")
     err.print("stopped")
 
 
