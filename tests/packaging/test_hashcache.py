@@ -78,3 +78,89 @@ def test_exec_bit_follows_the_file_not_the_cache(tmp_path: Path) -> None:
     cache.save()
     path.chmod(0o755)
     assert HashCache.load(tmp_path / "c.json", racy_ns=0).hash(src)[2] is True
+
+
+def test_racy_entry_is_rehashed_on_the_next_run(tmp_path: Path) -> None:
+    """A file written just before the run is hashed but not trusted: the next run reads it
+    again, so an edit in the same timestamp tick can never hide behind the cache."""
+    path = tmp_path / "a.py"
+    path.write_bytes(b"one")
+    cache = HashCache(tmp_path / "c.bin")  # the default 2 s racy window
+    assert cache.hash(str(path))[0] == sha(b"one")
+    cache.save()
+    again = HashCache.load(tmp_path / "c.bin")
+    assert again.hash(str(path))[0] == sha(b"one")
+    assert (again.hits, again.misses) == (0, 1)
+
+
+def test_size_mtime_and_inode_changes_are_each_noticed(tmp_path: Path) -> None:
+    """Each part of the stat signature alone makes the file be read again."""
+    path = tmp_path / "a.py"
+    src = aged(path, b"AAAA")
+    cache = HashCache(tmp_path / "c.bin", racy_ns=0)
+    cache.hash(src)
+    cache.save()
+    before = path.stat()
+
+    path.write_bytes(b"AAAAA")  # size
+    assert HashCache.load(tmp_path / "c.bin", racy_ns=0).hash(src)[0] == sha(b"AAAAA")
+
+    path.write_bytes(b"CCCC")  # same size, newer mtime
+    assert HashCache.load(tmp_path / "c.bin", racy_ns=0).hash(src)[0] == sha(b"CCCC")
+
+    # Same size and mtime as first cached, but another file (a new inode) renamed in place.
+    other = tmp_path / "other.py"
+    other.write_bytes(b"DDDD")
+    os.utime(other, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.replace(other, path)
+    assert path.stat().st_ino != before.st_ino
+    assert HashCache.load(tmp_path / "c.bin", racy_ns=0).hash(src)[0] == sha(b"DDDD")
+
+
+def test_cache_is_not_rewritten_when_nothing_changed(tmp_path: Path) -> None:
+    """A run that only hits the cache writes nothing: the file stays the very same file."""
+    src = aged(tmp_path / "a.py", b"data")
+    first = HashCache(tmp_path / "c.bin", racy_ns=0)
+    first.hash(src)
+    first.save()
+    written = (tmp_path / "c.bin").stat()
+    second = HashCache.load(tmp_path / "c.bin", racy_ns=0)
+    second.hash(src)
+    second.save()
+    now = (tmp_path / "c.bin").stat()
+    assert (now.st_ino, now.st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.py", "c.bin"]  # no temp file
+
+
+def test_every_kind_of_damage_is_ignored(tmp_path: Path) -> None:
+    """Truncated, bit-flipped, foreign or empty cache files cost a re-hash, never an error,
+    and the next save replaces them with a good one."""
+    src = aged(tmp_path / "a.py", b"data")
+    good = HashCache(tmp_path / "c.bin", racy_ns=0)
+    good.hash(src)
+    good.save()
+    data = (tmp_path / "c.bin").read_bytes()
+    flipped = bytearray(data)
+    flipped[-5] ^= 0xFF
+    for damaged in (b"", data[:10], data[:-3], bytes(flipped), b"\x00" * len(data), b"{}"):
+        (tmp_path / "c.bin").write_bytes(damaged)
+        cache = HashCache.load(tmp_path / "c.bin", racy_ns=0)
+        assert cache.entries == {}
+        assert cache.hash(src) == (sha(b"data"), 4, False)
+        cache.save()
+        assert HashCache.load(tmp_path / "c.bin", racy_ns=0).hash(src)[0] == sha(b"data")
+
+
+def test_a_changed_file_drops_its_stale_entry(tmp_path: Path) -> None:
+    """A file that changes inside the racy window loses its old entry (the cache is
+    rewritten without it) rather than keeping a signature that no longer fits."""
+    path = tmp_path / "a.py"
+    src = aged(path, b"old")
+    first = HashCache(tmp_path / "c.bin", racy_ns=0)
+    first.hash(src)
+    first.save()
+    path.write_bytes(b"new!")
+    second = HashCache.load(tmp_path / "c.bin")  # 2 s window: the edit is racy
+    assert second.hash(src)[0] == sha(b"new!")
+    second.save()
+    assert HashCache.load(tmp_path / "c.bin").entries == {}
