@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -126,8 +127,9 @@ def engine_lock_free(data: Path) -> bool:
         return True
 
 
-def processes_under(folder: Path) -> list[int]:
-    """Live processes whose command line names something under ``folder``."""
+def processes_naming(text: str) -> list[int]:
+    """Live processes (not this one) whose command line holds ``text``: a task running an
+    entry file, or anything started under a project folder."""
     found = []
     for entry in os.scandir("/proc"):
         if entry.name.isdigit() and int(entry.name) != os.getpid():
@@ -136,7 +138,7 @@ def processes_under(folder: Path) -> list[int]:
                 state = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()[0]
             except OSError:
                 continue
-            if str(folder).encode() in cmdline and state not in ("Z", "X"):
+            if text.encode() in cmdline and state not in ("Z", "X"):
                 found.append(int(entry.name))
     return found
 
@@ -188,7 +190,44 @@ def test_dev_deploys_each_saved_change_and_keeps_watching(dev_project: Path, run
     data = dev_project / ".ironship/engine"
     assert engine_lock_free(data)
     assert not (data / "server.json").exists()
-    assert processes_under(dev_project) == []
+    assert processes_naming(str(dev_project)) == []
+
+
+SLEEPER = "import time\nprint('sleeping', flush=True)\ntime.sleep(120)\n"
+SLEEPER_MANIFEST = """\
+version: 1
+workers:
+  sleeper:
+    root: w
+    entry: dev_sleeper_task.py
+    runtime: python
+    timeout: 300
+    smoke:
+      - name: sleeps
+        timeout: 240
+"""
+
+
+def test_ctrl_c_during_smoke_tests_gives_the_round_up_and_stops_its_tasks(tmp_path: Path) -> None:
+    """Ctrl-C while a smoke test's task runs: the round is given up at once, the engine stops
+    with the task killed, and dev exits 0."""
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w/dev_sleeper_task.py").write_text(SLEEPER)
+    (tmp_path / "ironship.yml").write_text(SLEEPER_MANIFEST)
+    dev = Dev(tmp_path)
+    try:
+        for _ in range(int(DEADLINE / 0.05)):  # until the smoke test's task is running
+            if processes_naming("dev_sleeper_task.py"):
+                break
+            time.sleep(0.05)
+        assert processes_naming("dev_sleeper_task.py"), "\n".join(dev.seen)
+        assert dev.interrupt() == 0, "\n".join(dev.seen)
+    finally:
+        dev.kill()
+    assert any("given up" in line for line in dev.seen), "\n".join(dev.seen)
+    assert dev.seen[-1] == "stopped"
+    assert processes_naming("dev_sleeper_task.py") == []
+    assert engine_lock_free(tmp_path / ".ironship/engine")
 
 
 def test_dev_against_a_hosted_target_needs_yes(
