@@ -7,7 +7,7 @@ engine's data, the build folders, the dependency cache), ``node_modules/`` or a 
 never descended into, and the manifest's own folder is watched for the manifest alone: an
 editor that saves by writing a new file and renaming it over the old one is still seen, where
 a watch on the file itself would be lost with the old inode. The waiting is ``watchfiles``'
-(inotify on Linux); nothing here polls the files.
+(inotify on Linux); nothing here polls the files, unless ``WATCHFILES_FORCE_POLLING`` asks.
 """
 
 from __future__ import annotations
@@ -16,14 +16,17 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import watchfiles
 from watchfiles._rust_notify import RustNotify
 
+from ironship.errors import IronshipError
 from ironship.manifest.models import Manifest
+
+POLL_MS = 300  # between two looks at the folders, when polling is forced
 
 # File times come from the kernel's coarse clock, a few milliseconds behind time.time().
 MTIME_SLACK = 0.05
@@ -130,7 +133,7 @@ def changes(
     *,
     wake_ms: int = 300,
     on_ready: Callable[[], None] = lambda: None,
-) -> Iterator[tuple[str, ...]]:
+) -> Generator[tuple[str, ...], None, None]:
     """Yield the relevant paths of each batch of saved changes (sorted), until ``stop`` is set.
 
     ``on_ready`` is called once the watcher is in place: a save made after it is never
@@ -196,12 +199,28 @@ def _open(scope: WatchScope, stop: threading.Event) -> tuple[RustNotify, tuple[P
     while True:
         folders = scope.directories()
         try:
-            watcher = RustNotify([str(f) for f in folders], False, False, 0, False, False)
+            watcher = RustNotify(
+                [str(f) for f in folders], False, force_polling(), POLL_MS, False, False
+            )
         except FileNotFoundError:
             if stop.wait(0.05):
                 raise
             continue
+        except (OSError, RuntimeError) as exc:  # RuntimeError: WatchfilesRustInternalError
+            raise IronshipError(
+                f"cannot watch the {len(folders)} folders of the project: {exc}",
+                hint="raise the inotify limits (sysctl fs.inotify.max_user_watches and "
+                "max_user_instances), or set WATCHFILES_FORCE_POLLING=1 to poll instead",
+            ) from exc
         return watcher, folders
+
+
+def force_polling(env: Mapping[str, str] | None = None) -> bool:
+    """Whether to poll rather than ask the kernel: ``WATCHFILES_FORCE_POLLING`` set to
+    anything but ``false``/``disable``/``disabled`` (watchfiles' own convention, for file
+    systems without change notification, such as some network or container mounts)."""
+    value = (os.environ if env is None else env).get("WATCHFILES_FORCE_POLLING", "")
+    return value.strip().lower() not in ("", "false", "disable", "disabled")
 
 
 def _collect(pending: dict[str, set[int]], scope: WatchScope, raw: object) -> None:

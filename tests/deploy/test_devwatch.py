@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ironship.deploy.devwatch import Debounce, WatchScope, changes, is_noise
+from ironship.deploy.devwatch import Debounce, WatchScope, changes, force_polling, is_noise
 from ironship.manifest.models import Environment, Manifest, Worker
 
 DEADLINE = 30.0  # seconds: a fail-safe against a watcher that never answers
@@ -138,3 +138,41 @@ def test_a_new_folder_is_watched_after_the_round_it_started(scope: WatchScope) -
 
     seen = watch_batches(lambda: scope, [lambda: (root / "sub").mkdir(), save_in_it])
     assert seen == [(str(root / "sub"),), (str(root / "sub/deep.py"),)]
+
+
+def test_polling_only_when_asked() -> None:
+    """WATCHFILES_FORCE_POLLING turns polling on, as watchfiles reads it; unset or false, off."""
+    assert not force_polling({})
+    assert not force_polling({"WATCHFILES_FORCE_POLLING": "false"})
+    assert force_polling({"WATCHFILES_FORCE_POLLING": "1"})
+
+
+def test_polling_sees_saves_too(scope: WatchScope, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With polling forced, a save is still seen (on file systems without inotify)."""
+    monkeypatch.setenv("WATCHFILES_FORCE_POLLING", "1")
+    root = scope.roots[0]
+    stop = threading.Event()
+    saving = threading.Event()
+
+    def keep_saving() -> None:
+        # A poller's first scan comes some time after it starts: save until one is seen.
+        saving.wait(DEADLINE)
+        n = 0
+        while not stop.wait(0.2):
+            n += 1
+            (root / "fib.py").write_text(f"print({n})")
+
+    saver = threading.Thread(target=keep_saving)
+    saver.start()
+    timer = threading.Timer(DEADLINE, stop.set)
+    timer.start()
+    batches = changes(lambda: scope, stop, Debounce(quiet_ms=50), on_ready=saving.set)
+    try:
+        first = next(batches, None)
+    finally:
+        batches.close()
+        stop.set()
+        saving.set()
+        timer.cancel()
+        saver.join()
+    assert first == (str(root / "fib.py"),)
