@@ -1,15 +1,23 @@
-"""Benchmark of 500 trivial Python tasks through the engine vs ``xargs -P2``.
+"""Benchmark of 1,000 trivial Python tasks through the engine vs ``xargs -P2`` (issue 12 §8).
 
-    python bench/engine_bench.py [--tasks 500] [--workers 2]
+    python bench/engine_bench.py [--tasks 1000] [--workers 2] [--rounds 2]
+                                 [--sandbox auto|none] [--in-process]
 
-Starts an in-process engine (127.0.0.1:0, a temporary data folder, ``--workers`` processes),
-uploads a worker that prints one line, queues TASKS tasks (100 per request) and waits until
-all are complete. Reports throughput (tasks / (last end_time - first created_at)) and the
-queue-to-start latency (start_time - created_at of each task, from the engine's own
-timestamps) p50/p99, which with 500 tasks queued at once is mostly time waiting for a worker;
-and the same latency for 50 tasks queued one at a time on the idle engine. Then runs the
-same script TASKS times with ``xargs -P<workers>`` (a payload file and the same arguments)
-and prints the ratio of the two throughputs.
+Each round runs the baseline and the engine side by side: first ``xargs -P<workers>`` running
+the worker script TASKS times directly (the interpreter the engine itself runs python workers
+with, a payload file, the same arguments), then the engine: an in-process engine (127.0.0.1:0,
+a temporary data folder, ``--workers`` processes) gets the worker uploaded and TASKS tasks
+queued (100 per request), and the bench waits until all are complete. Throughput is
+tasks / (last ``end_time`` - first ``created_at``), from the engine's own timestamps.
+
+While the tasks run, one client reads a task's status (``GET /2/projects/{p}/tasks/{id}``)
+and then its log (``GET …/tasks/{id}/log``) about every 20 ms, cycling through tasks queued,
+running and finished; their latencies are reported as p50/p99.
+
+The engine's CPU time (this process) and the task host's are printed per task, so the engine's
+own cost per task shows apart from the workers'. ``--sandbox none`` sets IRONSHIP_SANDBOX=none
+(tasks without bubblewrap); ``--in-process`` starts tasks from the engine process itself
+instead of the task host (to measure what the host costs).
 """
 
 from __future__ import annotations
@@ -19,11 +27,10 @@ import io
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
+import threading
 import time
 import zipfile
 from datetime import datetime
@@ -31,10 +38,13 @@ from pathlib import Path
 
 import requests
 
+from ironship.engine.run import runner
+from ironship.engine.run.runtimes import find_program
 from ironship.engine.server import EngineServer
 
-IDLE_TASKS = 50
 WORKER = "import sys\nprint('hello from', sys.argv[sys.argv.index('-id') + 1])\n"
+READ_EVERY = 0.02  # seconds between two status+log reads while the tasks run
+TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _ts(rfc: str) -> float:
@@ -43,11 +53,56 @@ def _ts(rfc: str) -> float:
 
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
 
 
-def run_engine(tasks: int, workers: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as tmp, EngineServer(Path(tmp), workers=workers) as eng:
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` (its own threads, not its children)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+class Reader(threading.Thread):
+    """Reads one task's status, then its log, every READ_EVERY s until stopped."""
+
+    def __init__(self, base: str, token: str) -> None:
+        super().__init__(daemon=True)
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"OAuth {token}"
+        self.base = base
+        self.ids: list[str] = []
+        self.status_ms: list[float] = []
+        self.log_ms: list[float] = []
+        self.failures = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        n = 0
+        while not self.stop.wait(READ_EVERY):
+            if not self.ids:
+                continue
+            task_id = self.ids[(n * 37) % len(self.ids)]
+            n += 1
+            t0 = time.perf_counter()
+            r = self.session.get(f"{self.base}/tasks/{task_id}")
+            t1 = time.perf_counter()
+            self.status_ms.append((t1 - t0) * 1000)
+            if r.status_code != 200:
+                self.failures += 1
+                continue
+            # A queued task's log answers 404 ("not available yet"), quickly: count it too.
+            self.session.get(f"{self.base}/tasks/{task_id}/log")
+            self.log_ms.append((time.perf_counter() - t1) * 1000)
+
+
+def run_engine(tasks: int, workers: int, task_host: bool) -> dict[str, float]:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        EngineServer(Path(tmp), workers=workers, task_host=task_host) as eng,
+    ):
         s = requests.Session()
         s.headers["Authorization"] = f"OAuth {eng.token}"
         base = f"{eng.url}/2/projects/{eng.project_id}"
@@ -61,48 +116,56 @@ def run_engine(tasks: int, workers: int) -> dict[str, float]:
         )
         r.raise_for_status()
         code_id = r.json()["id"]
+        reader = Reader(base, eng.token)
+        reader.start()
+        cpu0 = time.process_time()
+        host_pid = eng.task_host_pid
+        host0 = _cpu_seconds(host_pid) if host_pid else 0.0
         for start in range(0, tasks, 100):
             batch = [{"code_name": "bench", "payload": "{}"}] * min(100, tasks - start)
-            s.post(base + "/tasks", json={"tasks": batch}).raise_for_status()
+            got = s.post(base + "/tasks", json={"tasks": batch})
+            got.raise_for_status()
+            reader.ids += [t["id"] for t in got.json()["tasks"]]
         while True:
             stats = s.get(base + f"/codes/{code_id}/stats").json()
             if stats["complete"] + stats["error"] >= tasks:
                 break
             time.sleep(0.1)
+        reader.stop.set()
+        reader.join()
+        engine_cpu = time.process_time() - cpu0
+        host_cpu = (_cpu_seconds(host_pid) - host0) if host_pid else 0.0
         rows: list[dict[str, str]] = []
-        for page in range(0, 100):
+        for page in range(0, 1000):
             got = s.get(base + "/tasks", params={"per_page": 100, "page": page}).json()["tasks"]
             rows += got
             if len(got) < 100:
                 break
-        # Latency without a backlog: one task at a time on an idle engine.
-        idle: list[float] = []
-        for _ in range(IDLE_TASKS):
-            body = {"tasks": [{"code_name": "bench", "payload": "{}"}]}
-            task_id = s.post(base + "/tasks", json=body).json()["tasks"][0]["id"]
-            while (task := s.get(base + f"/tasks/{task_id}").json())["status"] != "complete":
-                time.sleep(0.01)
-            idle.append((_ts(task["start_time"]) - _ts(task["created_at"])) * 1000)
     errors = sum(1 for t in rows if t["status"] != "complete")
     created = [_ts(t["created_at"]) for t in rows]
     ended = [_ts(t["end_time"]) for t in rows]
-    latency = [(_ts(t["start_time"]) - _ts(t["created_at"])) * 1000 for t in rows]
     wall = max(ended) - min(created)
     return {
         "tasks": len(rows),
         "errors": errors,
         "wall_s": wall,
         "throughput": len(rows) / wall,
-        "latency_p50_ms": _pct(latency, 0.50),
-        "latency_p99_ms": _pct(latency, 0.99),
-        "idle_p50_ms": _pct(idle, 0.50),
-        "idle_p99_ms": _pct(idle, 0.99),
         "duration_p50_ms": statistics.median(int(t.get("duration", 0)) for t in rows),
+        "status_p50_ms": _pct(reader.status_ms, 0.50),
+        "status_p99_ms": _pct(reader.status_ms, 0.99),
+        "log_p50_ms": _pct(reader.log_ms, 0.50),
+        "log_p99_ms": _pct(reader.log_ms, 0.99),
+        "reads": len(reader.status_ms),
+        "read_failures": reader.failures,
+        # This process is the engine plus this bench's own HTTP clients (a small part).
+        "engine_cpu_ms_per_task": engine_cpu * 1000 / tasks,
+        "host_cpu_ms_per_task": host_cpu * 1000 / tasks,
     }
 
 
 def run_xargs(tasks: int, workers: int) -> dict[str, float]:
-    python = shutil.which("python3") or sys.executable
+    python = find_program("python")
+    assert python is not None
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "worker.py").write_text(WORKER)
@@ -119,32 +182,50 @@ def run_xargs(tasks: int, workers: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=500)
+    parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--sandbox", choices=("auto", "none"), default="auto")
+    parser.add_argument("--in-process", action="store_true", help="no task host")
     args = parser.parse_args()
+    if args.sandbox == "none":
+        os.environ["IRONSHIP_SANDBOX"] = "none"
     print(
         f"machine: nproc={os.cpu_count()} arch={platform.machine()} "
-        f"python={platform.python_version()}"
+        f"python={platform.python_version()}; worker interpreter: {find_program('python')}"
     )
-    engine = run_engine(args.tasks, args.workers)
-    baseline = run_xargs(args.tasks, args.workers)
-    print(f"engine (--workers {args.workers}): {args.tasks} tasks, errors={engine['errors']}")
-    print(f"  wall {engine['wall_s']:.2f} s, throughput {engine['throughput']:.1f} tasks/s")
-    print(
-        f"  queue-to-start latency p50 {engine['latency_p50_ms']:.0f} ms, "
-        f"p99 {engine['latency_p99_ms']:.0f} ms; task duration p50 "
-        f"{engine['duration_p50_ms']:.0f} ms"
-    )
-    print(
-        f"  idle engine ({IDLE_TASKS} tasks queued one at a time): queue-to-start p50 "
-        f"{engine['idle_p50_ms']:.0f} ms, p99 {engine['idle_p99_ms']:.0f} ms"
-    )
-    print(
-        f"xargs -P{args.workers}: wall {baseline['wall_s']:.2f} s, "
-        f"throughput {baseline['throughput']:.1f} tasks/s"
-    )
-    ratio = engine["throughput"] / baseline["throughput"]
-    print(f"ratio engine/xargs throughput: {ratio:.2f}")
+    box = runner.sandbox.probe()
+    mode = "in-process" if args.in_process else "task host"
+    print(f"engine: sandbox {box.kind}, tasks started by the {mode}, --workers {args.workers}")
+    ratios = []
+    for n in range(1, args.rounds + 1):
+        baseline = run_xargs(args.tasks, args.workers)
+        engine = run_engine(args.tasks, args.workers, not args.in_process)
+        ratio = engine["throughput"] / baseline["throughput"]
+        ratios.append(ratio)
+        print(f"round {n}:")
+        print(
+            f"  xargs -P{args.workers}: wall {baseline['wall_s']:.2f} s, "
+            f"{baseline['throughput']:.1f} tasks/s"
+        )
+        print(
+            f"  engine: {engine['tasks']:.0f} tasks, errors {engine['errors']:.0f}, wall "
+            f"{engine['wall_s']:.2f} s, {engine['throughput']:.1f} tasks/s, task duration "
+            f"p50 {engine['duration_p50_ms']:.0f} ms"
+        )
+        print(
+            f"  reads while running ({engine['reads']:.0f}, failed "
+            f"{engine['read_failures']:.0f}): status p50 {engine['status_p50_ms']:.1f} ms "
+            f"p99 {engine['status_p99_ms']:.1f} ms; log p50 {engine['log_p50_ms']:.1f} ms "
+            f"p99 {engine['log_p99_ms']:.1f} ms"
+        )
+        print(
+            f"  CPU per task: engine process {engine['engine_cpu_ms_per_task']:.2f} ms, "
+            f"task host {engine['host_cpu_ms_per_task']:.2f} ms"
+        )
+        print(f"  ratio engine/xargs throughput: {ratio:.2f}")
+    shown = ", ".join(f"{r:.2f}" for r in ratios)
+    print(f"ratios: {shown}; median {statistics.median(ratios):.2f}")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from ironship.engine.http.conns import (
     limit_log_floods,
 )
 from ironship.engine.http.context import Engine
-from ironship.engine.run import sandbox
+from ironship.engine.run import runner, sandbox
 from ironship.engine.run.dispatch import Dispatcher
 from ironship.engine.run.memory import DEFAULT_TASK_MEMORY_MB
 from ironship.engine.state.db import Db
@@ -110,9 +110,12 @@ class EngineServer:
         task_memory: int = DEFAULT_TASK_MEMORY_MB,
         header_timeout: float = DEFAULT_HEADER_TIMEOUT,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        task_host: bool = True,
     ) -> None:
         """``task_memory``: MB each task process may use (0: no cap); see ``run/memory.py``.
-        ``header_timeout`` and ``max_connections``: see ``http/conns.py``."""
+        ``header_timeout`` and ``max_connections``: see ``http/conns.py``. ``task_host``
+        False starts tasks from this process instead of the task host (``run/host.py``):
+        only for measuring what the host costs (bench/engine_bench.py --in-process)."""
         self.data_dir = Path(data_dir)
         self.host = host
         self.port = port
@@ -122,6 +125,7 @@ class EngineServer:
         self.task_memory = max(0, task_memory)
         self.header_timeout = header_timeout
         self.max_connections = max_connections
+        self.task_host = task_host
         self.url = ""
         self.project_id = ""
         self.token = ""
@@ -156,6 +160,7 @@ class EngineServer:
             state,
             self.workers,
             self.poll_interval,
+            start=None if self.task_host else runner.start,
             task_memory=self.task_memory,
             sandboxed=self.sandbox.available,
         )
@@ -217,7 +222,7 @@ class EngineServer:
                 "description": box.describe(),
             },
             "containment": {
-                "task_host": True,  # tasks start from a process that holds no secret
+                "task_host": self.task_host,  # tasks start from a process holding no secret
                 "engine_non_dumpable": self.undumpable,
                 "tasks_without_capabilities": not box.available and os.geteuid() == 0,
             },

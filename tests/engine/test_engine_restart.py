@@ -24,6 +24,7 @@ def test_restart_recovers_running_and_keeps_queued(data_dir: Path, tmp_path: Pat
         api.upload("w", max_concurrency=1)
         running = api.queue("w", {"print": "started", "sleep": 60})
         queued = api.queue("w", {"print": "after restart"})
+        api.wait_status(running, ["running"])
         wait_for(lambda: "started" in api.log(running), "the first task to start")
         assert running_server(data_dir) is not None
     assert running_server(data_dir) is None

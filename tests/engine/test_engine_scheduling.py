@@ -35,6 +35,7 @@ def test_max_concurrency_keeps_extra_tasks_queued(api: Api, name: str, tmp_path:
     # The sandbox lets a task write only its own folder: "started" shows in its log instead.
     first = api.queue(name, {"print": "started", "wait_for": str(release)})
     second = api.queue(name, {"wait_for": str(release)})
+    api.wait_status(first, ["running"])  # the shared engine may still run earlier tests' tasks
     wait_for(lambda: "started" in api.log(first), "the first task to start")
     for _ in range(10):  # the engine has 2 workers: only the code's limit holds the second
         assert api.task(second)["status"] == "queued"
@@ -151,6 +152,7 @@ def test_global_worker_limit(data_dir: Path, tmp_path: Path) -> None:
         api.upload("b")
         release = tmp_path / "release"
         first = api.queue("a", {"print": "started", "wait_for": str(release)})
+        api.wait_status(first, ["running"])
         wait_for(lambda: "started" in api.log(first), "the first task to start")
         second = api.queue("b")
         for _ in range(10):

@@ -40,6 +40,7 @@ def test_cancel_running_task(api: Api, name: str, tmp_path: Path) -> None:
     """Cancelling a running task kills it; its log so far is readable while it runs."""
     api.upload(name)
     task_id = api.queue(name, {"print": "so far", "sleep": 60})
+    api.wait_status(task_id, ["running"])
     wait_for(lambda: "so far" in api.log(task_id), "output in the running task's log")
     assert api.task(task_id)["status"] == "running"
     assert api.ok("POST", f"/tasks/{task_id}/cancel") == {"msg": "Cancelled"}

@@ -96,6 +96,7 @@ def test_killed_task_host_fails_its_tasks_and_is_replaced(data_dir: Path) -> Non
         first = eng.task_host_pid
         assert first is not None
         task_id = api.queue("waiter", {})
+        api.wait_status(task_id, ["running"])
         wait_for(lambda: "host" in api.log(task_id), "the task to start")
         assert processes_with_arg(task_id)  # the worker runs with "-id TASK_ID"
         os.kill(first, signal.SIGKILL)

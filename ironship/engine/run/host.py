@@ -53,6 +53,7 @@ _BOOT = (
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[3])
 _PASSED_ENV = ("PATH", "LANG")
 KILL_WAIT = runner.DRAIN_GRACE + 3.0  # how long ``kill`` waits for the task's result
+REAP_EVERY = 0.5  # seconds between two looks for orphans to reap
 HOST_GONE = "the task host ended while the task ran; the task's processes were killed"
 
 
@@ -68,18 +69,21 @@ def main() -> None:
     if os.getppid() != engine_pid:
         return  # the engine died before this process got going
     conn = socket.socket(fileno=fd)
-    Host(conn).serve()
+    Host(conn, subreaper=sandbox.become_subreaper()).serve()
 
 
 class Host:
     """Runs tasks as the engine asks over ``conn``; every task is started from the thread that
     calls ``serve`` (its parent-death signal follows that thread)."""
 
-    def __init__(self, conn: socket.socket) -> None:
+    def __init__(self, conn: socket.socket, subreaper: bool = False) -> None:
         self._conn = conn
         self._send_lock = threading.Lock()
         self._tasks: dict[str, runner.TaskProcess] = {}
         self._tasks_lock = threading.Lock()
+        self._stop = threading.Event()
+        if subreaper:
+            threading.Thread(target=self._reap, name="reaper", daemon=True).start()
 
     def serve(self) -> None:
         reader = self._conn.makefile("rb")
@@ -89,14 +93,22 @@ class Host:
         except (OSError, ValueError):
             pass
         finally:
+            self._stop.set()
             self._end_all()
+
+    def _reap(self) -> None:
+        """Reap the orphans this subreaper inherits (a task's leftovers, once killed)."""
+        while not self._stop.wait(REAP_EVERY):
+            with self._tasks_lock:  # a task started but not yet listed is never reaped here
+                known = {t.pid for t in self._tasks.values() if t.pid is not None}
+                sandbox.reap_orphans(known)
 
     def _handle(self, message: dict[str, Any]) -> None:
         op = message.get("op")
         if op == "start":
             spec = spec_from_wire(message["spec"])
-            task = runner.start(spec)
             with self._tasks_lock:
+                task = runner.start(spec)
                 self._tasks[spec.task_id] = task
             self._send({"op": "started", "id": spec.task_id, "pid": task.pid})
             task.add_done_callback(lambda: self._finished(spec.task_id, task))

@@ -225,7 +225,9 @@ class TaskProcess:
                 self._reaped = True
                 reason = self._reason
             assert self._task_dir is not None
-            sandbox.end_task_processes(self._task_dir)
+            if not self._box.available:
+                # In the sandbox's PID namespace the kernel has killed them all already.
+                sandbox.end_task_processes(self._task_dir)
             code = sandbox.exit_status(self._box, self._proc.returncode)
             result = self._result_for(code, reason, ended)
         except BaseException as exc:  # a watcher must always publish, or wait() hangs

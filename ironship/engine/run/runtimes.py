@@ -268,23 +268,40 @@ def prepare(spec: RunSpec, task_dir: Path) -> None:
 
 
 def unpack(zip_path: Path, task_dir: Path) -> None:
+    """Unpack into ``task_dir``, a folder just made (so nothing in it is a symlink, and none
+    of the entries can be one: a name that stays inside it lexically stays inside it)."""
     # The engine validated the zip on upload; refusing escapes again costs nothing.
+    root = os.path.abspath(task_dir)
+    made = {root}
     with zipfile.ZipFile(zip_path) as archive:
         for info in archive.infolist():
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
                 raise SetupError(f"the code package holds a symlink: {info.filename!r}")
-            target = inside(task_dir, info.filename)
+            target = _lexically_inside(root, info.filename)
             if target is None:
                 raise SetupError(f"the code package entry {info.filename!r} escapes its folder")
             if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
+                if target not in made:
+                    os.makedirs(target, exist_ok=True)
+                    made.add(target)
                 continue
-            target.parent.mkdir(parents=True, exist_ok=True)
+            parent = os.path.dirname(target)
+            if parent not in made:
+                os.makedirs(parent, exist_ok=True)
+                made.add(parent)
             with archive.open(info) as source, open(target, "wb") as sink:
                 shutil.copyfileobj(source, sink)
             if mode & 0o111:
-                target.chmod(0o755)
+                os.chmod(target, 0o755)
+
+
+def _lexically_inside(root: str, name: str) -> str | None:
+    parts = name.replace("\\", "/").split("/")
+    if not name or name.startswith(("/", "\\")) or ".." in parts or "\0" in name:
+        return None
+    target = os.path.normpath(os.path.join(root, name))
+    return target if target == root or target.startswith(root + os.sep) else None
 
 
 def inside(root: Path, name: str) -> Path | None:

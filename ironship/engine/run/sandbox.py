@@ -28,7 +28,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,11 +165,9 @@ _CAP_VERSION_3 = 0x20080522
 def _clear_inheritable() -> Callable[[], bool] | None:
     """A function that empties this process's inheritable capabilities (which would survive an
     emptied bounding set through ``execve``); None without ``capget``/``capset``."""
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name, use_errno=True)
-        capget, capset = libc.capget, libc.capset
-    except (OSError, AttributeError):
+        capget, capset = _libc().capget, _libc().capset  # type: ignore[union-attr]
+    except AttributeError:
         return None
     header = _CapHeader(_CAP_VERSION_3, 0)
     data = (_CapData * 2)()
@@ -235,21 +233,88 @@ def child_setup(
     return setup
 
 
-def _libc_prctl() -> Callable[..., int] | None:
-    name = ctypes.util.find_library("c")
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    """The C library, loaded once: ``find_library`` runs ``ldconfig -p`` in a new process,
+    which per task cost more than the rest of starting it."""
     try:
-        libc = ctypes.CDLL(name, use_errno=True)
+        return ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     except OSError:
         return None
-    prctl: Callable[..., int] | None = getattr(libc, "prctl", None)
+
+
+def _libc_prctl() -> Callable[..., int] | None:
+    prctl: Callable[..., int] | None = getattr(_libc(), "prctl", None)
     return prctl
 
 
+_PR_SET_CHILD_SUBREAPER = 36
+_subreaper: int | None = None  # this process's pid once it is a child subreaper
+
+
+def become_subreaper() -> bool:
+    """Make this process a child subreaper (``PR_SET_CHILD_SUBREAPER``): whatever its tasks
+    leave behind (``setsid``, double forks) is re-parented to it instead of to init, so their
+    leftovers are found among its own descendants, not by reading every process on the
+    machine. The caller must reap those orphans (``reap_orphans``). False when unsupported."""
+    global _subreaper
+    prctl = _libc_prctl()
+    pid = os.getpid()
+    if prctl is None or not os.path.exists(f"/proc/{pid}/task/{pid}/children"):
+        return False
+    if prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        return False
+    _subreaper = pid
+    return True
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in threads:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as fh:
+                found += [int(c) for c in fh.read().split()]
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from ``/proc/<pid>/task/*/children``)."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        children = _children(todo.pop())
+        found += children
+        todo += children
+    return found
+
+
+def reap_orphans(known: Collection[int]) -> int:
+    """Reap the exited children of this process that are not in ``known`` (the tasks whose
+    own watcher reaps them): the orphans a child subreaper inherits. Returns how many."""
+    reaped = 0
+    for pid in _children(os.getpid()):
+        if pid in known:
+            continue
+        with contextlib.suppress(ChildProcessError, OSError):
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                reaped += 1
+    return reaped
+
+
 def task_processes(task_dir: Path, pids: Iterable[int] | None = None) -> list[int]:
-    """Those of ``pids`` (default: every process) that are alive and whose environment says
-    ``TASK_DIR=task_dir``; a zombie's environment reads empty, so it never matches."""
+    """Those of ``pids`` (default: every process, or, in a child subreaper, every descendant
+    of it) that are alive and whose environment says ``TASK_DIR=task_dir``; a zombie's
+    environment reads empty, so it never matches."""
     marker = b"TASK_DIR=" + os.fsencode(task_dir)
-    if pids is None:
+    if pids is None and _subreaper == os.getpid():
+        pids = descendants(_subreaper)
+    elif pids is None:
         pids = (int(e.name) for e in os.scandir("/proc") if e.name.isdigit())
     own = os.getpid()
     found = []
