@@ -11,7 +11,7 @@ import gc
 import os
 import threading
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import replace
@@ -29,10 +29,11 @@ from ironship.iron.types import Code
 from ironship.manifest.models import Manifest, Worker
 from ironship.packaging.archive import files_of_zip, write_zip
 from ironship.packaging.buildroot import build_folder
-from ironship.packaging.contents import select_package
+from ironship.packaging.contents import recipes_of, select_package
 from ironship.packaging.deps.cache import DepsCache, project_cache
 from ironship.packaging.deps.inventory import vendored_in_zip
 from ironship.packaging.deps.model import Kind, Vendored
+from ironship.packaging.fileset import file_sources
 from ironship.packaging.hashcache import HashCache
 
 # What to install when the local engine lacks a runtime's program (the engine looks for these
@@ -78,10 +79,10 @@ def read_locals(
     def one(worker: Worker) -> LocalWorker:
         return local_worker(worker, select_package(worker, base, cache, deps=store), secret_key)
 
-    # Walking and matching are GIL-bound Python: with the hash cache warm, threads only slow
-    # them down (bench/RESULTS.md). Reading bytes is not (hashlib and read() release the
-    # GIL), so once this run has had to hash more than HASH_THREADS_AFTER bytes, the rest of
-    # the workers are built on one thread per core: the cold plan uses both cores.
+    # With the hash cache warm, the work is walking and matching: GIL-bound Python, which
+    # threads only slow down (bench/RESULTS.md). Once this run has had to hash more than
+    # HASH_AHEAD_AFTER bytes, the cache is cold: the rest of the workers' files are hashed
+    # ahead in one process per core, then the workers are built from the cache as usual.
     out: list[LocalWorker] = []
     rest = list(workers)
     # Tens of thousands of small objects and no cycles among them: the cyclic collector
@@ -89,11 +90,11 @@ def read_locals(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        while rest and (cache is None or cache.bytes_read < HASH_THREADS_AFTER):
+        while rest and (cache is None or cache.bytes_read < HASH_AHEAD_AFTER):
             out.append(one(rest.pop(0)))
-        if rest:
-            with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
-                out.extend(pool.map(one, rest))
+        if rest and cache is not None:
+            cache.prefetch(_sources(rest), jobs=max(2, os.cpu_count() or 1))
+        out.extend(one(w) for w in rest)
     finally:
         if collecting:
             gc.freeze()  # what was built stays until the command ends: never scan it again
@@ -101,7 +102,19 @@ def read_locals(
     return out
 
 
-HASH_THREADS_AFTER = 8 << 20
+def _sources(workers: Sequence[Worker]) -> Iterator[str]:
+    """The files of the workers without dependencies (theirs are the ones select_files will
+    hash; a worker with dependencies, or whose folder cannot be read, is left as it is)."""
+    for worker in workers:
+        if recipes_of(worker):
+            continue
+        try:
+            yield from file_sources(worker)
+        except (IronshipError, OSError):
+            continue
+
+
+HASH_AHEAD_AFTER = 8 << 20
 
 
 class _Scratch:

@@ -331,12 +331,29 @@ class _Paths:
         return _FROM_PARTS("", "/", [*parts, name])
 
 
+READ_CHUNK = 1 << 20
+
+
 def hash_file(path: str | Path) -> tuple[str, int, bool]:
-    """(sha256 hex, size, owner-exec bit) of a file, read in chunks, following symlinks."""
-    with open(path, "rb") as f:
-        executable = bool(os.fstat(f.fileno()).st_mode & stat.S_IXUSR)
-        digest = hashlib.file_digest(f, "sha256")
-        return digest.hexdigest(), f.tell(), executable
+    """(sha256 hex, size, owner-exec bit) of a file, read in chunks, following symlinks.
+
+    Plain ``os.read`` calls in chunks of at most 1 MiB (one call for a file that fits,
+    sized to it): no buffered file object per file, and both the reads and hashlib's updates
+    of more than 2 KiB release the GIL, so threads hashing different files run in parallel.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        digest = hashlib.sha256()
+        size = 0
+        want = min(READ_CHUNK, info.st_size + 1)  # +1: a file that grew is still read whole
+        while chunk := os.read(fd, want):
+            digest.update(chunk)
+            size += len(chunk)
+            want = READ_CHUNK
+        return digest.hexdigest(), size, bool(info.st_mode & stat.S_IXUSR)
+    finally:
+        os.close(fd)
 
 
 def _entry_path(worker: Worker) -> str:
@@ -362,6 +379,12 @@ def _entry_error(worker: Worker, rules: _Rules, root: str) -> IronshipError:
         f"entry '{entry}' of worker '{worker.name}' is excluded by {reason}",
         hint=f"the entry must ship: change that pattern or add '!{entry}' after it",
     )
+
+
+def file_sources(worker: Worker, *, replaced: tuple[str, ...] = ()) -> list[str]:
+    """The paths ``select_files`` would hash, without hashing (to read them ahead)."""
+    root = os.path.realpath(worker.root)
+    return [source for _, source in _Walker(_Rules(worker, root, replaced), root).walk()]
 
 
 class Hasher(Protocol):

@@ -19,11 +19,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import marshal
+import multiprocessing
 import os
 import stat
 import struct
 import threading
 import time
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from ironship.packaging.fileset import hash_file
@@ -54,6 +57,8 @@ class HashCache:
         self.bytes_read = 0  # bytes hashed this run (cache misses)
         self._dirty = False
         self._lock = threading.Lock()
+        # Hashed ahead by ``prefetch`` but too fresh to keep: good for this run only.
+        self._ahead: dict[str, bytes] = {}
 
     @classmethod
     def load(cls, path: Path, racy_ns: int = RACY_NS) -> HashCache:
@@ -69,26 +74,64 @@ class HashCache:
     def hash(self, source: str) -> tuple[str, int, bool]:
         """(sha256 hex, size, owner-exec bit), from the cache when the file is unchanged."""
         st = os.stat(source)
-        try:
-            sig = _SIG.pack(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode)
-        except struct.error:  # a value outside 64 bits: never cached
-            sig = b""
+        sig = _signature(st)
         known = self.entries.get(source)
         if known is not None and sig and known[:_SIG_SIZE] == sig:
             self.hits += 1
             return known[_SIG_SIZE:].hex(), st.st_size, bool(st.st_mode & stat.S_IXUSR)
+        ahead = self._ahead.pop(source, None)
+        if ahead is not None and sig and ahead[:_SIG_SIZE] == sig:
+            return ahead[_SIG_SIZE:].hex(), st.st_size, bool(st.st_mode & stat.S_IXUSR)
         self.misses += 1
         sha, size, executable = hash_file(source)
+        self._remember(source, sig, st, sha, size)
+        return sha, size, executable
+
+    def _remember(self, source: str, sig: bytes, st: os.stat_result, sha: str, size: int) -> bool:
+        """Keep a fresh hash unless the file is racy; True when it was kept."""
         newest = max(st.st_mtime_ns, st.st_ctime_ns)
         with self._lock:
             self.bytes_read += size
             if sig and newest < self.started_ns - self.racy_ns and size == st.st_size:
                 self.entries[source] = sig + bytes.fromhex(sha)
                 self._dirty = True
-            elif source in self.entries:
+                return True
+            if source in self.entries:
                 del self.entries[source]
                 self._dirty = True
-        return sha, size, executable
+            return False
+
+    def prefetch(self, sources: Iterable[str], jobs: int) -> None:
+        """Hash every file of ``sources`` the cache cannot answer, in ``jobs`` processes.
+
+        Threads cannot do this: per file, the Python between two reads holds the GIL long
+        enough that two threads measured slower than one (bench/RESULTS.md). Results land in
+        the cache (or, for racy files, in a memo for this run only), so the ``hash`` calls
+        that follow are answered without reading. A file that cannot be read here is left
+        for ``hash`` to read again and report.
+        """
+        todo: list[tuple[str, int]] = []
+        for source in sources:
+            try:
+                st = os.stat(source)
+            except OSError:
+                continue
+            known = self.entries.get(source)
+            sig = _signature(st)
+            if known is None or not sig or known[:_SIG_SIZE] != sig:
+                todo.append((source, st.st_size))
+        if not todo:
+            return
+        batches = _batches(todo)
+        with _pool(jobs) as pool:
+            for batch, results in zip(batches, pool.map(_hash_batch, batches), strict=True):
+                for source, result in zip(batch, results, strict=True):
+                    if result is None:
+                        continue
+                    sha, size, st = result
+                    sig = _signature(st)
+                    if not self._remember(source, sig, st, sha, size) and sig:
+                        self._ahead[source] = sig + bytes.fromhex(sha)
 
     def save(self) -> None:
         """Write the cache atomically when it changed; errors are ignored (only an optimisation)."""
@@ -104,6 +147,57 @@ class HashCache:
             self._dirty = False
         with contextlib.suppress(OSError):
             tmp.unlink()
+
+
+def _signature(st: os.stat_result) -> bytes:
+    try:
+        return _SIG.pack(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode)
+    except struct.error:  # a value outside 64 bits: never cached
+        return b""
+
+
+_BATCH_BYTES = 8 << 20
+_BATCH_FILES = 400
+
+
+def _batches(todo: list[tuple[str, int]]) -> list[list[str]]:
+    """The files in order, cut into batches of about 8 MB (or 400 files)."""
+    out: list[list[str]] = []
+    batch: list[str] = []
+    total = 0
+    for source, size in todo:
+        batch.append(source)
+        total += size
+        if total >= _BATCH_BYTES or len(batch) >= _BATCH_FILES:
+            out.append(batch)
+            batch, total = [], 0
+    if batch:
+        out.append(batch)
+    return out
+
+
+def _hash_batch(sources: list[str]) -> list[tuple[str, int, os.stat_result] | None]:
+    """In a pool process: each file's hash, size and the stat it was hashed under."""
+    out: list[tuple[str, int, os.stat_result] | None] = []
+    for source in sources:
+        try:
+            st = os.stat(source)
+            sha, size, _ = hash_file(source)
+        except OSError:
+            out.append(None)
+            continue
+        out.append((sha, size, st))
+    return out
+
+
+def _pool(jobs: int) -> ProcessPoolExecutor:
+    # fork is cheapest, and safe while this process has one thread; otherwise a forkserver
+    # (a fresh interpreter forking the pool) keeps other threads' locks out of the children.
+    methods = multiprocessing.get_all_start_methods()
+    method = "fork" if threading.active_count() == 1 and "fork" in methods else "forkserver"
+    if method not in methods:
+        method = "spawn"
+    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method))
 
 
 def _decode(data: bytes) -> dict[str, bytes]:

@@ -7,6 +7,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from ironship.packaging.hashcache import HashCache
 
 
@@ -164,3 +166,23 @@ def test_a_changed_file_drops_its_stale_entry(tmp_path: Path) -> None:
     assert second.hash(src)[0] == sha(b"new!")
     second.save()
     assert HashCache.load(tmp_path / "c.bin").entries == {}
+
+
+def test_prefetch_hashes_ahead_in_processes(tmp_path: Path) -> None:
+    """Files hashed ahead by the process pool are then answered without reading; fresh
+    (racy) ones count for this run only and are never saved; an unreadable one is left for
+    ``hash`` to read and report."""
+    old = [aged(tmp_path / f"old{i}.py", b"o%d" % i) for i in range(30)]
+    time.sleep(0.01)
+    cache = HashCache(tmp_path / "c.bin", racy_ns=5_000_000)  # 5 ms window
+    time.sleep(0.01)
+    fresh = str(tmp_path / "fresh.py")
+    Path(fresh).write_bytes(b"fresh")
+    cache.prefetch([*old, fresh, str(tmp_path / "missing.py")], jobs=2)
+    assert [cache.hash(src)[0] for src in old] == [sha(b"o%d" % i) for i in range(30)]
+    assert cache.hash(fresh)[0] == sha(b"fresh")
+    assert cache.misses == 0 and cache.bytes_read == sum(len(b"o%d" % i) for i in range(30)) + 5
+    cache.save()
+    assert sorted(HashCache.load(tmp_path / "c.bin").entries) == sorted(old)
+    with pytest.raises(FileNotFoundError):
+        cache.hash(str(tmp_path / "missing.py"))
