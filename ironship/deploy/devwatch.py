@@ -71,28 +71,32 @@ class Debounce:
 @dataclass(frozen=True)
 class WatchScope:
     """The files whose changes start a round: the manifest, the workers' roots, other files
-    the manifest reads (the secrets file). All paths absolute."""
+    the manifest reads (the secrets file). ``skip`` are folders never watched wherever they
+    are (the engine's data folder given with ``--data``). All paths absolute."""
 
     manifest: Path
     roots: tuple[Path, ...] = ()
     files: tuple[Path, ...] = ()
+    skip: tuple[Path, ...] = ()
 
     @classmethod
-    def of(cls, manifest: Manifest, only: Sequence[str] = ()) -> WatchScope:
+    def of(
+        cls, manifest: Manifest, only: Sequence[str] = (), skip: Sequence[Path] = ()
+    ) -> WatchScope:
         """The scope of a loaded manifest: of the workers named in ``only``, or of all."""
         workers = [w for w in manifest.workers if not only or w.name in only]
         roots = tuple(dict.fromkeys(w.root.resolve() for w in workers))
         env = manifest.environment
         secrets = env.secrets_file if env is not None else None
         files = (secrets.resolve(),) if secrets is not None else ()
-        return cls(manifest.path.resolve(), roots, files)
+        return cls(manifest.path.resolve(), roots, files, tuple(p.resolve() for p in skip))
 
     def directories(self) -> tuple[Path, ...]:
         """Every folder to watch (sorted): the manifest's and the secrets file's, and each
         worker root with its sub-folders, ignored ones left out (and ones that do not exist)."""
         found = {self.manifest.parent, *(f.parent for f in self.files)}
         for root in self.roots:
-            found.update(_tree(root))
+            found.update(_tree(root, self.skip))
         return tuple(sorted(d for d in found if d.is_dir()))
 
     def relevant(self, path: str | Path) -> bool:
@@ -100,6 +104,8 @@ class WatchScope:
         p = Path(path)
         if p == self.manifest or p in self.files:
             return True
+        if any(p.is_relative_to(s) for s in self.skip):
+            return False
         for root in self.roots:
             if p == root:
                 return True
@@ -115,14 +121,17 @@ class WatchScope:
         return p.relative_to(base).as_posix() if p.is_relative_to(base) else str(p)
 
 
-def _tree(root: Path) -> list[Path]:
-    """``root`` and its sub-folders, ignored folders (and what lies below them) left out."""
-    if not root.is_dir():
+def _tree(root: Path, skip: tuple[Path, ...]) -> list[Path]:
+    """``root`` and its sub-folders, ignored and skipped folders (and what lies below them)
+    left out."""
+    if not root.is_dir() or any(root.is_relative_to(s) for s in skip):
         return []
     found = [root]
     for current, dirs, _ in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in IGNORED_DIRS)
-        found.extend(Path(current, d) for d in dirs)
+        kept = (Path(current, d) for d in sorted(dirs) if d not in IGNORED_DIRS)
+        below = [d for d in kept if d not in skip]
+        dirs[:] = [d.name for d in below]
+        found.extend(below)
     return found
 
 

@@ -68,6 +68,17 @@ def test_the_folders_watched_skip_ignored_ones(scope: WatchScope) -> None:
     assert scope.directories() == (base, base / "secrets", root, root / "lib")
 
 
+def test_an_engine_folder_inside_a_root_is_skipped(scope: WatchScope) -> None:
+    """A --data folder inside a worker's root is neither watched nor a change."""
+    root = scope.roots[0]
+    (root / "data/blobs").mkdir(parents=True)
+    skipping = WatchScope(scope.manifest, scope.roots, scope.files, (root / "data",))
+    assert root / "data" not in skipping.directories()
+    assert root / "data/blobs" not in skipping.directories()
+    assert not skipping.relevant(root / "data/engine.db")
+    assert skipping.relevant(root / "fib.py")
+
+
 def test_the_scope_of_a_manifest(tmp_path: Path) -> None:
     """Roots once each, in manifest order (only those of --only's workers when given), and
     the environment's secrets file."""

@@ -16,7 +16,7 @@ import functools
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +25,7 @@ from typing import Annotated
 
 import typer
 
+from ironship import paths
 from ironship.cli.commands.deploy import OnlyOpt
 from ironship.cli.commands.deploy_view import announce_install
 from ironship.cli.options import (
@@ -105,9 +106,10 @@ def dev(
         session.manifest = manifest
         if _round(session, ("start",), stop):
             quiet = Debounce(quiet_ms=debounce, max_ms=max(debounce * 10, DEFAULT_DEBOUNCE.max_ms))
-            ready = functools.partial(_announce_watching, session)
-            for batch in changes(lambda: _scope(session), stop, quiet, on_ready=ready):
-                if not _round(session, tuple(_scope(session).shown(p) for p in batch), stop):
+            scope = functools.partial(_scope, session, conn)
+            ready = functools.partial(_announce_watching, scope)
+            for batch in changes(scope, stop, quiet, on_ready=ready):
+                if not _round(session, tuple(scope().shown(p) for p in batch), stop):
                     break
         err.print("stopping the engine" if tgt.in_process else "stopping")
     err.print("stopped")
@@ -125,9 +127,12 @@ def _dev_target(conn: ConnectOptions, yes: bool) -> ConnectOptions:
     return conn
 
 
-def _scope(session: DevSession) -> WatchScope:
+def _scope(session: DevSession, conn: ConnectOptions) -> WatchScope:
+    """What to watch: the last manifest that loaded, its --only workers, never the engine's
+    data folder (``--data`` may name one inside a worker's root)."""
     assert session.manifest is not None  # loaded before the first round
-    return WatchScope.of(session.manifest, session.request.only)
+    data = conn.data_dir or paths.engine_dir(session.manifest.directory)
+    return WatchScope.of(session.manifest, session.request.only, (data,))
 
 
 @contextmanager
@@ -181,8 +186,8 @@ def _payloads(session: DevSession) -> Payloads:
     return payloads_of(smoke_cases(session.manifest.workers)) if session.manifest else {}
 
 
-def _announce_watching(session: DevSession) -> None:
-    scope = _scope(session)
+def _announce_watching(where: Callable[[], WatchScope]) -> None:
+    scope = where()
     workers = len(scope.roots)
     err.print(
         f"watching {scope.shown(scope.manifest)} and {workers} worker folder(s) "
