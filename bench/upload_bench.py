@@ -6,7 +6,7 @@ Generates WORKERS small workers, deploys them once straight to a local engine, t
 round, changes one file in every worker and times ``ironship apply -y`` through a proxy
 (tests/faultproxy.py) that holds every request DELAY seconds before relaying it, as a distant
 server does: once with ``--parallelism 1`` (the baseline: one at a time) and once per
-``--parallelism`` value given (default: apply's default, no option). Each apply is a fresh
+``--parallelism`` value given (0 or none given: apply's default, no option). Each apply is a fresh
 ``ironship`` process; the baseline and the parallel applies alternate in the same run.
 
 It also counts the requests a ``plan`` with every worker changed sends, by kind: the code
@@ -85,7 +85,7 @@ def main() -> None:
     parser.add_argument("--parallelism", type=int, nargs="*", default=[])
     args = parser.parse_args()
     ironship = [sys.executable, "-m", "ironship"]
-    variants: list[int | None] = [*args.parallelism] or [None]
+    variants: list[int | None] = [p or None for p in args.parallelism] or [None]
     with tempfile.TemporaryDirectory(prefix="ironship-upload-bench-") as tmp:
         top = Path(tmp)
         manifest = generate(top, args.workers)
