@@ -134,9 +134,14 @@ class _Rules:
         self.hard_any = _any_of(self.hard_patterns)
         self.include_any = _any_of(tuple(worker.include)) if worker.include else None
         self.ignore_any = _any_of(tuple(lines)) if self.asks is None else None
+        # Without include patterns, both exclude lists in one expression: one match a file.
+        simple = self.include is None and self.ignore_any is not None
+        self.out_any = _any_of(self.hard_patterns + tuple(lines)) if simple else None
 
     def ships(self, rel: str) -> bool:
         """``why_excluded(rel) is None``, through the compiled expressions when it can."""
+        if self.out_any is not None:
+            return rel != IGNORE_FILE and not self.out_any.match(rel)
         if self.hard_any is None or self.ignore_any is None:
             return self.why_excluded(rel) is None
         if self.hard_any.match(rel) or rel == IGNORE_FILE:
@@ -255,14 +260,17 @@ class _Walker:
             name = entry.name
             # prefix is NFC and ends with "/": an ASCII name cannot change its normal form
             rel = prefix + name if name.isascii() else unicodedata.normalize("NFC", prefix + name)
-            if entry.is_symlink():
-                self._link(entry.path, rel, ancestors)
+            # Regular files first: the common case costs one test (a symlink is neither a
+            # file nor a folder when not followed).
+            if entry.is_file(follow_symlinks=False):
+                if ships(rel):
+                    found.append((rel, entry.path))
             elif entry.is_dir(follow_symlinks=False):
                 if not self.rules.prune(rel):
                     info = entry.stat(follow_symlinks=False)
                     self._visit(entry.path, rel + "/", ancestors | {(info.st_dev, info.st_ino)})
-            elif entry.is_file(follow_symlinks=False) and ships(rel):
-                found.append((rel, entry.path))
+            elif entry.is_symlink():
+                self._link(entry.path, rel, ancestors)
 
     def _entries(self, directory: str, prefix: str) -> list[os.DirEntry[str]]:
         try:
@@ -409,6 +417,7 @@ def select_files(
     rules = _Rules(worker, root, replaced)
     entries: dict[str, FileEntry] = {}
     as_path = _Paths()
+    read = cache.hash if cache else hash_file
     for rel, source in _Walker(rules, root).walk():
         if not rel.isascii():
             try:
@@ -424,7 +433,7 @@ def select_files(
                 hint="rename one of them",
             )
         try:
-            sha, size, executable = cache.hash(source) if cache else hash_file(source)
+            sha, size, executable = read(source)
         except OSError as exc:
             raise IronshipError(
                 f"cannot read '{rel}': {exc.strerror or exc}",
