@@ -21,7 +21,7 @@ times, each a fresh process, several runs, medians, side by side in the same run
 7. ``ironship --version`` and ``ironship validate`` on ``examples/``, against
    ``python -c "import yaml"``.
 
-Prints each median and each ratio. ``--keep`` keeps nothing else: the tree stays cached.
+Prints each median and each ratio. The generated tree stays in /tmp for the next run.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -68,18 +67,30 @@ done
 
 SHA256_2 = r"""cd "$1" && find . -type f -print0 | xargs -0 -P2 -n 2000 sha256sum > /dev/null"""
 
+# One worker's upload to the local engine, alone: start the engine in-process on the same
+# data folder, zip the worker's folder, POST it, stop (what apply cannot avoid for a change).
 UPLOAD_ONE = r"""
-import json, sys, requests
-url, project, token, name, zip_path = sys.argv[1:6]
-data = {"name": name, "runtime": "python", "file_name": "main.py"}
-with open(zip_path, "rb") as f:
+import io, json, os, sys, zipfile
+from pathlib import Path
+import requests
+from ironship.engine.server import EngineServer
+data_dir, folder, name = sys.argv[1:4]
+buf = io.BytesIO()
+with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+    for base, dirs, files in os.walk(folder):
+        dirs.sort()
+        for f in sorted(files):
+            full = os.path.join(base, f)
+            zf.write(full, os.path.relpath(full, folder))
+with EngineServer(Path(data_dir)) as engine:
+    data = {"name": name + "-upload-bench", "runtime": "python", "file_name": "main.py"}
     r = requests.post(
-        f"{url}/2/projects/{project}/codes",
-        headers={"Authorization": f"OAuth {token}"},
+        f"{engine.url}/2/projects/{engine.project_id}/codes",
+        headers={"Authorization": f"OAuth {engine.token}"},
         files={"data": (None, json.dumps(data), "application/json"),
-               "file": ("code.zip", f, "application/zip")},
+               "file": ("code.zip", buf.getvalue(), "application/zip")},
     )
-r.raise_for_status()
+    r.raise_for_status()
 """
 
 
@@ -137,23 +148,112 @@ def run(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> float:
     return elapsed
 
 
-def peak_rss_mb(cmd: list[str], env: dict[str, str]) -> float:
+def peak_rss_mb(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
     """Peak RSS of a command in MB: /usr/bin/time -v, or getrusage when it is missing."""
     if Path("/usr/bin/time").exists():
         done = subprocess.run(
-            ["/usr/bin/time", "-v", *cmd], env=env, capture_output=True, text=True, check=False
+            ["/usr/bin/time", "-v", *cmd],
+            env=env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         for line in done.stderr.splitlines():
             if "Maximum resident set size" in line:
                 return int(line.rsplit(":", 1)[1]) / 1024
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run(cmd, env=env, capture_output=True, check=False)
+    subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, check=False)
     return max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
 
 
-def median(fn: Callable[[], float], repeat: int) -> tuple[float, list[float]]:
-    xs = [fn() for _ in range(repeat)]
-    return statistics.median(xs), xs
+def bench(top: Path, args: argparse.Namespace) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IRON_")}
+    env.update(PYTHONPATH=str(REPO))  # output is piped: no colour either way
+    plan = [*IRONSHIP, "plan", "--target", "local"]
+    apply = [*IRONSHIP, "apply", "-y", "--target", "local"]
+    workers = top / "workers"
+    cache = top / ".ironship" / "cache"
+    n = args.repeat
+    first = subprocess.run([*plan, "--detailed-exitcode"], env=env, cwd=top, check=False)
+    if first.returncode == 2:
+        print(f"initial apply of {args.workers} workers: {run(apply, env, top):.1f}s")
+    run(plan, env, top)  # warm the hash cache
+
+    def walk() -> float:
+        return run([PY, "-c", STAT_WALK, str(workers)], env)
+
+    def noop() -> float:
+        return run(plan, env, top)
+
+    pairs = [(walk(), noop()) for _ in range(n)]
+    walk_t, noop_t = [p[0] for p in pairs], [p[1] for p in pairs]
+    zips = top / ".zips"
+    zips.mkdir(exist_ok=True)
+    zip_t = [
+        run(["sh", "-c", ZIP_MD5, "sh", str(workers), str(zips)], env)
+        for _ in range(args.zip_repeat)
+    ]
+
+    sha_t, cold_t = [], []
+    for _ in range(n):
+        sha_t.append(run(["sh", "-c", SHA256_2, "sh", str(workers)], env))
+        shutil.rmtree(cache, ignore_errors=True)
+        cold_t.append(run(plan, env, top))
+
+    apply_t, upload_t = [], []
+    for k in range(n):
+        name = f"w{(k * 97 + 13) % args.workers:03d}"
+        changed = workers / name / "lib" / "mod_001.py"
+        changed.write_bytes(changed.read_bytes() + b"# bench change %d\n" % k)
+        apply_t.append(run(apply, env, top))
+        data = top / ".ironship" / "engine"
+        upload_t.append(run([PY, "-c", UPLOAD_ONE, str(data), str(workers / name), name], env))
+
+    shutil.rmtree(cache, ignore_errors=True)
+    rss_cold_plan = peak_rss_mb(plan, env, top)
+    rss_plan = peak_rss_mb(plan, env, top)
+    changed = workers / "w000" / "main.py"
+    changed.write_bytes(changed.read_bytes() + b"# rss change\n")
+    rss_apply = peak_rss_mb(apply, env, top)
+
+    example = REPO / "examples"
+    yaml_t, version_t, validate_t = [], [], []
+    for _ in range(n):
+        yaml_t.append(run([PY, "-c", "import yaml"], env))
+        version_t.append(run([*IRONSHIP, "--version"], env))
+        validate_t.append(run([*IRONSHIP, "validate"], env, example))
+
+    med = statistics.median
+    size = sum(f.stat().st_size for f in workers.rglob("*") if f.is_file())
+    print(f"monorepo: {args.workers} workers x {args.files} files, {size / 1e9:.2f} GB; {top}")
+    print(f"medians of {n} runs (zip: {args.zip_repeat}), each a fresh process")
+    rows = [
+        ("stat-walk (os.scandir, python)", walk_t),
+        ("ironship plan, no change, warm", noop_t),
+        ("zip -X -r + md5sum, every worker", zip_t),
+        ("sha256sum, 2 processes", sha_t),
+        ("ironship plan, no cache", cold_t),
+        ("one worker's upload alone", upload_t),
+        ("ironship apply -y, 1 file changed", apply_t),
+        ('python -c "import yaml"', yaml_t),
+        ("ironship --version", version_t),
+        ("ironship validate (examples/)", validate_t),
+    ]
+    for label, xs in rows:
+        print(f"  {label:36} {med(xs):7.3f}s  ({', '.join(f'{x:.3f}' for x in xs)})")
+    print("ratios (target):")
+    print(f"  1. no-op plan / stat-walk          {med(noop_t) / med(walk_t):6.2f}x  (<= 2)")
+    print(f"  1. zip+md5 / no-op plan            {med(zip_t) / med(noop_t):6.2f}x  (>= 20)")
+    print(f"  2. cold plan / sha256sum -P2       {med(cold_t) / med(sha_t):6.2f}x  (<= 1.5)")
+    base3 = med(noop_t) + med(upload_t)
+    print(f"  3. apply / (no-op plan + upload)   {med(apply_t) / base3:6.2f}x  (<= 2)")
+    print(
+        f"  6. peak RSS: plan (no cache) {rss_cold_plan:.0f} MB, plan (warm) {rss_plan:.0f} MB, "
+        f"apply {rss_apply:.0f} MB  (< 150)"
+    )
+    print(f"  7. --version / import yaml         {med(version_t) / med(yaml_t):6.2f}x  (<= 3)")
+    print(f"  7. validate / import yaml          {med(validate_t) / med(yaml_t):6.2f}x  (<= 3)")
 
 
 def main() -> None:
@@ -162,6 +262,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=100)
     parser.add_argument("--size", type=int, default=20480, help="average file size in bytes")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--zip-repeat", type=int, default=3)
     parser.add_argument("--generate-only", action="store_true")
     args = parser.parse_args()
     top = generate(args.workers, args.files, args.size)

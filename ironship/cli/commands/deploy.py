@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -30,7 +30,7 @@ from ironship.deploy.planner import make_plan
 from ironship.deploy.render import plan_json
 from ironship.errors import IronshipError
 from ironship.iron.target import ConnectOptions
-from ironship.manifest.models import Manifest
+from ironship.manifest.models import Manifest, Worker
 from ironship.paths import DEFAULT_MANIFEST
 
 if TYPE_CHECKING:
@@ -106,12 +106,11 @@ def manifest_source(
     out under ``.ironship/`` for the length of the command; the engine stays beside the
     manifest in the working tree.
     """
-    from ironship.deploy.pipeline import ref_stamp_source, stamp_source
-
     if ref is None:
         manifest = manifest_of(file, conn)
-        yield manifest, manifest, stamp_source(manifest.path)
+        yield manifest, manifest, _stamps_when_asked(manifest.path)
         return
+    from ironship.deploy.pipeline import ref_stamp_source
     from ironship.manifest.load import load_manifest
     from ironship.packaging.gitref import tree_at_ref
 
@@ -127,6 +126,21 @@ def manifest_source(
         )
         here = replace(manifest, path=tree.original(tree.manifest))
         yield manifest, here, ref_stamp_source(tree)
+
+
+def _stamps_when_asked(manifest: Path) -> StampSource:
+    """``stamp_source(manifest)``, its module imported by the first upload that asks (a plan
+    never does)."""
+    made: list[StampSource] = []
+
+    def stamps(worker: Worker) -> Mapping[str, str]:
+        if not made:
+            from ironship.deploy.pipeline import stamp_source
+
+            made.append(stamp_source(manifest))
+        return made[0](worker)
+
+    return stamps
 
 
 @with_connection
