@@ -29,7 +29,7 @@ from ironship.cli.ui import err, print_json
 from ironship.deploy.planner import make_plan
 from ironship.deploy.render import plan_json
 from ironship.errors import IronshipError
-from ironship.iron.target import ConnectOptions
+from ironship.iron.target import ConnectOptions, Target
 from ironship.manifest.models import Manifest, Worker
 from ironship.paths import DEFAULT_MANIFEST
 
@@ -128,6 +128,12 @@ def manifest_source(
         yield manifest, here, ref_stamp_source(tree)
 
 
+def _host(tgt: Target) -> str | None:
+    """The API host a plan file records; none for the local engine (PlanTarget drops it), and
+    asking the local engine would start it."""
+    return None if tgt.kind == "local" else tgt.client.host
+
+
 def _stamps_when_asked(manifest: Path) -> StampSource:
     """``stamp_source(manifest)``, its module imported by the first upload that asks (a plan
     never does)."""
@@ -188,7 +194,7 @@ def plan(
         if out_file is not None:
             from ironship.deploy.planfile import PlanTarget, plan_context, write_plan_file
 
-            target = PlanTarget.of(tgt.kind, tgt.client.project_id, tgt.client.host)
+            target = PlanTarget.of(tgt.kind, tgt.client.project_id, _host(tgt))
             context = plan_context(manifest, target, only=only or (), prune=prune, force=force)
             write_plan_file(out_file, the_plan, context, key=tgt.secret_key)
             err.print(f"plan saved to {out_file}; apply it with: ironship apply {out_file}")
@@ -298,7 +304,7 @@ def apply(
         connected(where, conn, quiet=as_json) as tgt,
     ):
         if saved is not None:
-            target = PlanTarget.of(tgt.kind, tgt.client.project_id, tgt.client.host)
+            target = PlanTarget.of(tgt.kind, tgt.client.project_id, _host(tgt))
             environment = manifest.environment.name if manifest.environment else None
             check_target(saved, target, environment)
         request = ApplyRequest(
