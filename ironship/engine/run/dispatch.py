@@ -15,12 +15,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ironship.engine.run.host import TaskHost
+from ironship.engine.run.runner import start as runner_start
 from ironship.engine.run.spec import (
     DEFAULT_DISK_LIMIT_MB,
     DEFAULT_LOG_LIMIT_MB,
@@ -80,8 +82,10 @@ class Dispatcher:
         self._workers = max(1, workers)
         self._poll = poll_interval
         # Tasks are started by the task host (see ``host``) unless ``start`` is given.
-        self._host = TaskHost(sandboxed) if start is None else None
-        self._start_process = start or self._host_start
+        self._host = TaskHost(sandboxed, self._workers) if start is None else None
+        # The host holds up to ``workers`` more, prepared, to start as soon as one ends.
+        self._prefetch = self._workers if self._host is not None else 0
+        self._start_process = start or runner_start
         self._ready = threading.Event()
         self._failed: BaseException | None = None
         self._task_memory = task_memory  # MB per task process; 0: no cap
@@ -115,14 +119,21 @@ class Dispatcher:
             "task_disk_mb": self._task_disk_mb or None,
         }
 
+    def _started(self, task_id: str) -> None:
+        """The task host started ``task_id``'s process (its reading thread calls this): it is
+        running from now, unless it was cancelled meanwhile, when it is stopped at once."""
+        try:
+            running = self._runs.mark_running(task_id, self._now())
+        except sqlite3.Error as exc:
+            log.warning("task %s: could not be marked running (%s); stopping it", task_id, exc)
+            running = False
+        if not running:
+            self.cancel(task_id)
+
     @property
     def host_pid(self) -> int | None:
         """The task host's pid (None when tasks start in this process)."""
         return self._host.pid if self._host is not None else None
-
-    def _host_start(self, spec: RunSpec) -> RunningTask:
-        assert self._host is not None
-        return self._host.start(spec)
 
     def stop(self) -> None:
         """Stop dispatching and kill running processes; their tasks stay 'running' in the
@@ -227,8 +238,8 @@ class Dispatcher:
             limit = self._runs.max_concurrency(code_id)
             if limit is not None and count >= limit:
                 blocked.add(code_id)
-        while len(self._running) < self._workers and not self._stopping.is_set():
-            task = self._runs.next_runnable(self._now(), blocked)
+        while len(self._running) < self._workers + self._prefetch and not self._stopping.is_set():
+            task = self._runs.next_runnable(self._now(), blocked, exclude=self._running.keys())
             if task is None:
                 return
             code_id = str(task["code_id"])
@@ -241,7 +252,8 @@ class Dispatcher:
 
     def _launch(self, task: Row) -> bool:
         task_id = str(task["id"])
-        if not self._runs.mark_running(task_id, self._now()):
+        # In-process, the task is running from now; the task host says when it starts.
+        if self._host is None and not self._runs.mark_running(task_id, self._now()):
             return False
         rev = self._runs.revision(task["revision_id"])
         problem: str | None = None
@@ -262,7 +274,7 @@ class Dispatcher:
             self._runs.fail_unstarted(task_id, msg, "EngineSetup")
             return False
         # Created now so that GET log answers (with output so far) as soon as the task runs.
-        log_path.touch()
+        os.close(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644))
         env = json.loads(rev["env_vars"]) if rev["env_vars"] else {}
         spec = RunSpec(
             task_id=task_id,
@@ -282,7 +294,11 @@ class Dispatcher:
             disk_limit_mb=self._task_disk_mb,
             hidden=(self._files.root.absolute(),),
         )
-        proc = self._start_process(spec)
+        proc: RunningTask
+        if self._host is not None:
+            proc = self._host.start(spec, on_started=lambda: self._started(task_id))
+        else:
+            proc = self._start_process(spec)
         self._running[task_id] = _Running(proc, str(task["code_id"]))
         proc.add_done_callback(self._wake.set)
         return True

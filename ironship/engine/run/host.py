@@ -14,7 +14,11 @@ Protocol: one JSON object per line each way.
   engine → host   {"op": "start", "spec": {...}}   {"op": "cancel" | "kill", "id": ID}
   host → engine   {"op": "started", "id": ID, "pid": PID|null}
                   {"op": "result", "id": ID, "result": {...}}
-A start is not answered before the next is sent: the dispatcher does not wait for the host.
+The host runs at most ``slots`` tasks at once (the engine's ``--workers``); the dispatcher
+sends up to twice that many, so the next task waits in the host with its folder prepared and
+starts the moment one ends, with no round trip through the engine. The engine marks a task
+running when "started" arrives; one cancelled before that never runs (its result says
+cancelled). Nothing waits for an answer: the dispatcher never blocks on the host.
 When the engine closes its end (or dies) the host kills every task and exits; the host dies
 with the engine (``PR_SET_PDEATHSIG``) and its tasks with it (theirs). When the host dies
 (a task of the same user can kill it), its running tasks end with an error, their leftover
@@ -30,6 +34,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -61,73 +66,137 @@ HOST_GONE = "the task host ended while the task ran; the task's processes were k
 
 
 def main() -> None:
-    """The host's main loop (``python -m``-like entry, see ``_BOOT``): argv[2] is the socket's
-    descriptor, argv[3] the engine's pid."""
-    fd, engine_pid = int(sys.argv[2]), int(sys.argv[3])
+    """The host's main loop (see ``_BOOT``): argv[2] is the socket's descriptor, argv[3] the
+    engine's pid, argv[4] how many tasks may run at once."""
+    fd, engine_pid, slots = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     sandbox.make_undumpable()
     # The parent-death signal was armed by the engine's preexec_fn.
     if os.getppid() != engine_pid:
         return  # the engine died before this process got going
     conn = socket.socket(fileno=fd)
-    Host(conn, subreaper=sandbox.become_subreaper()).serve()
+    Host(conn, slots, subreaper=sandbox.become_subreaper()).serve()
 
 
 class Host:
-    """Runs tasks as the engine asks over ``conn``; every task is started from the thread that
-    calls ``serve`` (its parent-death signal follows that thread)."""
+    """Runs tasks as the engine asks over ``conn``, at most ``slots`` at once. The engine may
+    send more: those wait here, their folders prepared, and start the moment a slot is free
+    (no round trip to the engine between one task's end and the next one's start). Every
+    task is started from the thread that calls ``serve`` (the parent-death signal of a
+    process follows the thread that forked it)."""
 
-    def __init__(self, conn: socket.socket, subreaper: bool = False) -> None:
+    def __init__(self, conn: socket.socket, slots: int, subreaper: bool = False) -> None:
         self._conn = conn
+        self._slots = max(1, slots)
         self._send_lock = threading.Lock()
-        self._tasks: dict[str, runner.TaskProcess] = {}
-        self._tasks_lock = threading.Lock()
-        self._stop = threading.Event()
+        self._cond = threading.Condition()
+        # Waiting tasks in arrival order: a RunSpec until prepared, then a PreparedTask (or
+        # a finished TaskProcess when preparing failed).
+        self._pending: dict[str, RunSpec | runner.PreparedTask | runner.TaskProcess] = {}
+        self._tasks: dict[str, runner.TaskProcess] = {}  # started, not yet reported
+        self._closed = False
         if subreaper:
             threading.Thread(target=self._reap, name="reaper", daemon=True).start()
 
     def serve(self) -> None:
+        threading.Thread(target=self._read, name="reader", daemon=True).start()
+        try:
+            while self._next():
+                pass
+        finally:
+            self._end_all()
+
+    def _read(self) -> None:
         reader = self._conn.makefile("rb")
         try:
             for line in reader:
                 self._handle(json.loads(line))
-        except (OSError, ValueError):
+        except (OSError, ValueError, KeyError, TypeError):
             pass
         finally:
-            self._stop.set()
-            self._end_all()
+            with self._cond:
+                self._closed = True
+                self._cond.notify_all()
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        op, task_id = message.get("op"), str(message.get("id"))
+        if op == "start":
+            spec = spec_from_wire(message["spec"])
+            with self._cond:
+                self._pending[spec.task_id] = spec
+                self._cond.notify_all()
+            return
+        with self._cond:
+            waiting = self._pending.pop(task_id, None)
+            running = self._tasks.get(task_id)
+        if waiting is not None:  # never started: nothing ran
+            if isinstance(waiting, runner.PreparedTask):
+                waiting.discard()
+            never_ran = (
+                RunResult("cancelled", "cancelled", None, 0, None)
+                if op == "cancel"
+                else RunResult("error", "killed because the engine stopped", None, 0, None)
+            )
+            self._send_result(task_id, never_ran)
+        elif running is not None and op == "cancel":
+            running.cancel()
+        elif running is not None and op == "kill":
+            threading.Thread(target=running.kill, daemon=True).start()
+
+    def _next(self) -> bool:
+        """Start a waiting task when a slot is free, else prepare one; False once closed."""
+        started: tuple[str, runner.TaskProcess] | None = None
+        todo: RunSpec | None = None
+        with self._cond:
+            while started is None and todo is None:
+                if self._closed:
+                    return False
+                if self._pending and len(self._tasks) < self._slots:
+                    task_id = next(iter(self._pending))
+                    # Spawned under the lock: the reaper never sees an unlisted task's pid.
+                    task = _spawn(self._pending.pop(task_id))
+                    self._tasks[task_id] = task
+                    started = (task_id, task)
+                    continue
+                todo = next((v for v in self._pending.values() if isinstance(v, RunSpec)), None)
+                if todo is None:
+                    self._cond.wait()
+        if started is not None:
+            task_id, task = started
+            self._send({"op": "started", "id": task_id, "pid": task.pid})
+            task.add_done_callback(lambda: self._finished(task_id, task))
+            return True
+        assert todo is not None
+        # Outside the lock: what arrives meanwhile is queued, a slot that frees waits for this.
+        prepared = runner.prepare_task(todo)
+        with self._cond:
+            if self._pending.get(todo.task_id) is todo:
+                self._pending[todo.task_id] = prepared
+                return True
+        # Cancelled while it was being prepared (its result is sent already).
+        if isinstance(prepared, runner.PreparedTask):
+            prepared.discard()
+        return True
 
     def _reap(self) -> None:
         """Reap the orphans this subreaper inherits (a task's leftovers, once killed)."""
-        while not self._stop.wait(REAP_EVERY):
-            with self._tasks_lock:  # a task started but not yet listed is never reaped here
+        while True:
+            time.sleep(REAP_EVERY)
+            with self._cond:  # a task started but not yet listed is never reaped here
+                if self._closed:
+                    return
                 known = {t.pid for t in self._tasks.values() if t.pid is not None}
                 sandbox.reap_orphans(known)
 
-    def _handle(self, message: dict[str, Any]) -> None:
-        op = message.get("op")
-        if op == "start":
-            spec = spec_from_wire(message["spec"])
-            with self._tasks_lock:
-                task = runner.start(spec)
-                self._tasks[spec.task_id] = task
-            self._send({"op": "started", "id": spec.task_id, "pid": task.pid})
-            task.add_done_callback(lambda: self._finished(spec.task_id, task))
-            return
-        with self._tasks_lock:
-            found = self._tasks.get(str(message.get("id")))
-        if found is None:
-            return  # ended meanwhile: its result is on the way
-        if op == "cancel":
-            found.cancel()
-        elif op == "kill":
-            threading.Thread(target=found.kill, daemon=True).start()
-
     def _finished(self, task_id: str, task: runner.TaskProcess) -> None:
-        result = task.poll()
-        with self._tasks_lock:
+        with self._cond:
             self._tasks.pop(task_id, None)
+            self._cond.notify_all()
+        result = task.poll()
         if result is not None:
-            self._send({"op": "result", "id": task_id, "result": result_to_wire(result)})
+            self._send_result(task_id, result)
+
+    def _send_result(self, task_id: str, result: RunResult) -> None:
+        self._send({"op": "result", "id": task_id, "result": result_to_wire(result)})
 
     def _send(self, message: dict[str, Any]) -> None:
         data = (json.dumps(message) + "\n").encode()
@@ -135,13 +204,24 @@ class Host:
             self._conn.sendall(data)
 
     def _end_all(self) -> None:
-        with self._tasks_lock:
+        with self._cond:
+            self._closed = True
+            waiting, self._pending = list(self._pending.values()), {}
             tasks = list(self._tasks.values())
+        for item in waiting:
+            if isinstance(item, runner.PreparedTask):
+                item.discard()
         killers = [threading.Thread(target=t.kill, daemon=True) for t in tasks]
         for k in killers:
             k.start()
         for k in killers:
             k.join(KILL_WAIT)
+
+
+def _spawn(item: RunSpec | runner.PreparedTask | runner.TaskProcess) -> runner.TaskProcess:
+    if isinstance(item, RunSpec):
+        item = runner.prepare_task(item)
+    return item if isinstance(item, runner.TaskProcess) else item.spawn()
 
 
 # --- the engine's side -----------------------------------------------------------------------
@@ -172,9 +252,12 @@ class _Link:
 class RemoteTask:
     """A task the host runs, as the dispatcher sees it (``spec.RunningTask``)."""
 
-    def __init__(self, link: _Link | None, spec: RunSpec) -> None:
+    def __init__(
+        self, link: _Link | None, spec: RunSpec, on_started: Callable[[], None] | None = None
+    ) -> None:
         self._link = link
         self.spec = spec
+        self._on_started = on_started
         self._pid: int | None = None
         self._result: RunResult | None = None
         self._done = threading.Event()
@@ -211,6 +294,9 @@ class RemoteTask:
 
     def _started(self, pid: int | None) -> None:
         self._pid = pid
+        if self._on_started is not None:
+            with contextlib.suppress(Exception):
+                self._on_started()
 
     def _publish(self, result: RunResult) -> None:
         with self._lock:
@@ -230,8 +316,9 @@ class TaskHost:
     ``sandboxed``: whether the engine found a sandbox (without, the host is told not to use
     one either)."""
 
-    def __init__(self, sandboxed: bool) -> None:
+    def __init__(self, sandboxed: bool, slots: int) -> None:
         self._sandboxed = sandboxed
+        self._slots = slots
         self._link: _Link | None = None
 
     @property
@@ -252,7 +339,7 @@ class TaskHost:
         argv = [sys.executable, "-I", "-S", "-c", _BOOT, _PACKAGE_ROOT]
         try:
             proc = subprocess.Popen(
-                [*argv, str(theirs.fileno()), str(os.getpid())],
+                [*argv, str(theirs.fileno()), str(os.getpid()), str(self._slots)],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -270,8 +357,10 @@ class TaskHost:
         ).start()
         return link
 
-    def start(self, spec: RunSpec) -> RemoteTask:
-        """Have the host start ``spec``; the result arrives on the returned task."""
+    def start(self, spec: RunSpec, on_started: Callable[[], None] | None = None) -> RemoteTask:
+        """Have the host start ``spec`` (when one of its slots is free); ``on_started()`` is
+        called (from the reading thread) when its process has started; the result arrives on
+        the returned task."""
         try:
             link = self.ensure_started()
         except OSError as exc:
@@ -279,7 +368,7 @@ class TaskHost:
             msg = f"could not start the task host: {exc}"
             task._publish(RunResult("error", msg, None, 0, None))
             return task
-        task = RemoteTask(link, spec)
+        task = RemoteTask(link, spec, on_started)
         with link.lock:
             link.tasks[spec.task_id] = task
         if not link.send({"op": "start", "spec": spec_to_wire(spec)}):

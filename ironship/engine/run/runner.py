@@ -58,6 +58,14 @@ def start(spec: RunSpec) -> TaskProcess:
     A missing runtime, a bad package or a process that cannot start yields a TaskProcess whose
     result is already an ``error`` RunResult with a msg saying why.
     """
+    prepared = prepare_task(spec)
+    return prepared if isinstance(prepared, TaskProcess) else prepared.spawn()
+
+
+def prepare_task(spec: RunSpec) -> PreparedTask | TaskProcess:
+    """``start``'s first half: the task directory made and the command built, no process yet
+    (a finished TaskProcess when that failed). The task host prepares a task while the
+    previous one still runs, and spawns it the moment a slot is free."""
     started = time.monotonic()
     # Absolute: the worker runs with cwd = task_dir, so relative file paths would point nowhere.
     task_dir = (spec.work_root / spec.task_id).absolute()
@@ -69,34 +77,62 @@ def start(spec: RunSpec) -> TaskProcess:
     except (RuntimeUnavailable, SetupError, OSError) as exc:
         remove_tree(task_dir)
         return TaskProcess.finished(_error(str(exc), started))
-    try:
-        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(spec.log_path, "ab", buffering=0)  # noqa: SIM115 - closed by the watcher
-    except OSError as exc:
-        remove_tree(task_dir)
-        return TaskProcess.finished(_error(f"could not open the task log: {exc}", started))
-    try:
-        proc = subprocess.Popen(
-            argv,
-            cwd=task_dir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # own process group: timeout/cancel kill grandchildren too
-            preexec_fn=sandbox.child_setup(
-                spec.memory_mb,
-                limits.file_limit(spec.disk_limit_mb, spec.log_limit_mb),
-                # Unconfined root would read any process's memory and environment.
-                drop_capabilities=not box.available and os.geteuid() == 0,
-            ),
-        )
-    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in an env var or argument
-        log.close()
-        remove_tree(task_dir)
-        return TaskProcess.finished(_error(f"could not start {spec.file_name!r}: {exc}", started))
-    # Duration and timeout count from the spawn, not from unpacking the package.
-    return TaskProcess(spec, task_dir, proc, log, time.monotonic(), box)
+    return PreparedTask(spec, task_dir, argv, env, box, started)
+
+
+class PreparedTask:
+    """A task whose directory is ready: ``spawn`` starts it, ``discard`` removes it."""
+
+    def __init__(
+        self,
+        spec: RunSpec,
+        task_dir: Path,
+        argv: list[str],
+        env: dict[str, str],
+        box: sandbox.Sandbox,
+        started: float,
+    ) -> None:
+        self.spec = spec
+        self._task_dir = task_dir
+        self._argv = argv
+        self._env = env
+        self._box = box
+        self._started = started
+
+    def discard(self) -> None:
+        remove_tree(self._task_dir)
+
+    def spawn(self) -> TaskProcess:
+        spec, task_dir, box, started = self.spec, self._task_dir, self._box, self._started
+        try:
+            spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+            log = open(spec.log_path, "ab", buffering=0)  # noqa: SIM115 - closed by the watcher
+        except OSError as exc:
+            remove_tree(task_dir)
+            return TaskProcess.finished(_error(f"could not open the task log: {exc}", started))
+        try:
+            proc = subprocess.Popen(
+                self._argv,
+                cwd=task_dir,
+                env=self._env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # own process group: timeout/cancel kill grandchildren
+                preexec_fn=sandbox.child_setup(
+                    spec.memory_mb,
+                    limits.file_limit(spec.disk_limit_mb, spec.log_limit_mb),
+                    # Unconfined root would read any process's memory and environment.
+                    drop_capabilities=not box.available and os.geteuid() == 0,
+                ),
+            )
+        except (OSError, ValueError) as exc:  # ValueError: a NUL byte in an env var or argument
+            log.close()
+            remove_tree(task_dir)
+            msg = f"could not start {spec.file_name!r}: {exc}"
+            return TaskProcess.finished(_error(msg, started))
+        # Duration and timeout count from the spawn, not from unpacking the package.
+        return TaskProcess(spec, task_dir, proc, log, time.monotonic(), box)
 
 
 def _contained(

@@ -19,6 +19,7 @@ import hashlib
 import os
 import shutil
 import stat
+import time
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -62,12 +63,30 @@ class RuntimeUnavailable(Exception):
     """The runtime is unknown or its program is not installed; ``str()`` is the task's msg."""
 
 
+# Programs found on PATH are remembered this long (seconds): looking them up again for every
+# task cost as much as unpacking its package. Only found ones: an install shows at once.
+WHICH_TTL = 5.0
+_found: dict[tuple[str, str | None], tuple[float, str]] = {}
+
+
+def _which(name: str, path: str | None) -> str | None:
+    key = (name, path)
+    now = time.monotonic()
+    hit = _found.get(key)
+    if hit is not None and hit[0] > now and os.access(hit[1], os.X_OK):
+        return hit[1]
+    found = shutil.which(name, path=path)
+    if found:
+        _found[key] = (now + WHICH_TTL, found)
+    return found
+
+
 def find_program(runtime: str, path: str | None = None) -> str | None:
     """Absolute path of the program for ``runtime`` on ``path`` (default: the engine's PATH)."""
     if runtime == "binary":
         return BINARY_EXEC
     for name in _PROGRAMS.get(runtime, ()):
-        found = shutil.which(name, path=path)
+        found = _which(name, path)
         if found and runtime == "python" and Path(found).parent.name == "shims":
             # A version manager's shim (pyenv, asdf) would add its own variables to the
             # worker's environment; run the interpreter the engine itself is built on instead.
@@ -185,7 +204,7 @@ def _tool_links(chosen: stacks.Interpreter | None, path: str) -> dict[str, str]:
     """Program name → interpreter: the stack's under each name a runner may use, and
     ``python`` (which IronWorker's runners call) when PATH has none."""
     links = {name: chosen.program for name in chosen.link_names()} if chosen else {}
-    if "python" not in links and shutil.which("python", path=path) is None:
+    if "python" not in links and _which("python", path) is None:
         program = find_program("python", path)
         if program:
             links["python"] = program
@@ -254,11 +273,12 @@ def prepare(spec: RunSpec, task_dir: Path) -> None:
     try:
         task_dir.mkdir(parents=True)
         unpack(spec.zip_path, task_dir)
-        entry = inside(task_dir, spec.file_name)
-        if entry is None or not entry.is_file():
+        # Lexically: the folder was just made from regular files and folders only.
+        entry = _lexically_inside(os.path.abspath(task_dir), spec.file_name)
+        if entry is None or not os.path.isfile(entry):
             raise SetupError(f"file_name {spec.file_name!r} is not in the code package")
         if spec.runtime.strip().lower() == "binary":
-            entry.chmod(entry.stat().st_mode | 0o111)
+            os.chmod(entry, os.stat(entry).st_mode | 0o111)
         # errors="replace": a lone surrogate from a JSON escape must not stop the task.
         (task_dir / PAYLOAD_NAME).write_text(spec.payload, encoding="utf-8", errors="replace")
         if spec.config is not None:

@@ -182,6 +182,7 @@ def _clear_inheritable() -> Callable[[], bool] | None:
     return clear
 
 
+@functools.cache
 def _last_capability() -> int:
     try:
         return int(Path("/proc/sys/kernel/cap_last_cap").read_text())

@@ -63,17 +63,22 @@ class RunRepo:
                 (RESTART_MSG, now, now, now, now),
             ).rowcount
 
-    def next_runnable(self, now: float, blocked: Collection[str]) -> Row | None:
+    def next_runnable(
+        self, now: float, blocked: Collection[str], exclude: Collection[str] = ()
+    ) -> Row | None:
         """The queued task to start next: highest priority, then oldest, skipping paused
-        codes, codes in ``blocked`` (at their max_concurrency) and tasks still delayed."""
-        marks = ", ".join("?" * len(blocked))
-        not_blocked = f" AND t.code_id NOT IN ({marks})" if blocked else ""
+        codes, codes in ``blocked`` (at their max_concurrency), tasks still delayed and the
+        tasks in ``exclude`` (handed to the task host, not started yet)."""
+        blocked, exclude = list(blocked), list(exclude)
+        not_blocked = f" AND t.code_id NOT IN ({', '.join('?' * len(blocked))})" if blocked else ""
+        not_taken = f" AND t.id NOT IN ({', '.join('?' * len(exclude))})" if exclude else ""
         return self._db.one(
             "SELECT t.* FROM tasks t JOIN codes c ON c.id = t.code_id"
             " WHERE t.status='queued' AND t.run_after<=? AND c.paused=0"
             + not_blocked
+            + not_taken
             + " ORDER BY t.priority DESC, t.seq LIMIT 1",
-            (now, *blocked),
+            (now, *blocked, *exclude),
         )
 
     def max_concurrency(self, code_id: str) -> int | None:
@@ -132,12 +137,13 @@ class RunRepo:
             return None  # the code was deleted meanwhile: nothing to retry
 
     def fail_unstarted(self, task_id: str, msg: str, error_class: str) -> None:
-        """A task that could not even start (no zip, unreadable package)."""
+        """A task that could not even start (no zip, unreadable package): queued (the task
+        host starts tasks) or just marked running (in-process) → error."""
         now = self._db.now()
         with self._db.tx() as c:
             c.execute(
                 "UPDATE tasks SET status='error', msg=?, error_class=?, end_time=?, duration=0,"
-                " updated_at=? WHERE id=? AND status='running'",
+                " updated_at=? WHERE id=? AND status IN ('running', 'queued')",
                 (msg, error_class, now, now, task_id),
             )
 
