@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from ironship.packaging.fileset import hash_file
@@ -111,8 +112,11 @@ class HashCache:
         enough that two threads measured slower than one (bench/RESULTS.md). Results land in
         the cache (or, for racy files, in a memo for this run only), so the ``hash`` calls
         that follow are answered without reading. A file that cannot be read here is left
-        for ``hash`` to read again and report.
+        for ``hash`` to read again and report. The pool forks this process, so only a process
+        with one thread hashes ahead (``_can_fork``); otherwise nothing is done here.
         """
+        if not _can_fork():
+            return
         todo: list[tuple[str, int]] = []
         for source in sources:
             try:
@@ -126,15 +130,21 @@ class HashCache:
         if not todo:
             return
         batches = _batches(todo)
-        with _pool(jobs) as pool:
-            for batch, results in zip(batches, pool.map(_hash_batch, batches), strict=True):
-                for source, result in zip(batch, results, strict=True):
-                    if result is None:
-                        continue
-                    sha, size, st = result
-                    sig = _signature(st)
-                    if not self._remember(source, sig, st, sha, size) and sig:
-                        self._ahead[source] = sig + bytes.fromhex(sha)
+        try:
+            with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+                for batch, results in zip(batches, pool.map(_hash_batch, batches), strict=True):
+                    self._take(batch, results)
+        except (BrokenProcessPool, OSError):
+            return  # a pool process died (or none could start): hash() reads the rest
+
+    def _take(self, batch: list[str], results: list[_Hashed | None]) -> None:
+        for source, result in zip(batch, results, strict=True):
+            if result is None:
+                continue
+            sha, size, st = result
+            sig = _signature(st)
+            if not self._remember(source, sig, st, sha, size) and sig:
+                self._ahead[source] = sig + bytes.fromhex(sha)
 
     def save(self) -> None:
         """Write the cache atomically when it changed; errors are ignored (only an optimisation)."""
@@ -179,9 +189,12 @@ def _batches(todo: list[tuple[str, int]]) -> list[list[str]]:
     return out
 
 
-def _hash_batch(sources: list[str]) -> list[tuple[str, int, os.stat_result] | None]:
+_Hashed = tuple[str, int, os.stat_result]
+
+
+def _hash_batch(sources: list[str]) -> list[_Hashed | None]:
     """In a pool process: each file's hash, size and the stat it was hashed under."""
-    out: list[tuple[str, int, os.stat_result] | None] = []
+    out: list[_Hashed | None] = []
     for source in sources:
         try:
             st = os.stat(source)
@@ -193,14 +206,12 @@ def _hash_batch(sources: list[str]) -> list[tuple[str, int, os.stat_result] | No
     return out
 
 
-def _pool(jobs: int) -> ProcessPoolExecutor:
-    # fork is cheapest, and safe while this process has one thread; otherwise a forkserver
-    # (a fresh interpreter forking the pool) keeps other threads' locks out of the children.
-    methods = multiprocessing.get_all_start_methods()
-    method = "fork" if threading.active_count() == 1 and "fork" in methods else "forkserver"
-    if method not in methods:
-        method = "spawn"
-    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method))
+def _can_fork() -> bool:
+    """Whether the pool can fork this process: only while it has one thread (a forked child
+    of a threaded process can inherit a lock held by another thread). The other start
+    methods import ``__main__`` again in each child, which for ``python -m ironship`` would
+    run the command again: never used. Without a pool, ``hash`` reads the files itself."""
+    return threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
 
 
 def _decode(data: bytes) -> dict[str, bytes]:

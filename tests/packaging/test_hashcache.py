@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -172,6 +173,8 @@ def test_prefetch_hashes_ahead_in_processes(tmp_path: Path) -> None:
     """Files hashed ahead by the process pool are then answered without reading; fresh
     (racy) ones count for this run only and are never saved; an unreadable one is left for
     ``hash`` to read and report."""
+    if threading.active_count() != 1:
+        pytest.skip("another thread runs in this process: the pool would not fork")
     old = [aged(tmp_path / f"old{i}.py", b"o%d" % i) for i in range(30)]
     time.sleep(0.01)
     cache = HashCache(tmp_path / "c.bin", racy_ns=5_000_000)  # 5 ms window
@@ -186,3 +189,21 @@ def test_prefetch_hashes_ahead_in_processes(tmp_path: Path) -> None:
     assert sorted(HashCache.load(tmp_path / "c.bin").entries) == sorted(old)
     with pytest.raises(FileNotFoundError):
         cache.hash(str(tmp_path / "missing.py"))
+
+
+def test_prefetch_with_other_threads_leaves_the_reading_to_hash(tmp_path: Path) -> None:
+    """A process with other threads never forks a pool: nothing is hashed ahead, and every
+    file is still hashed, by ``hash`` itself."""
+    srcs = [aged(tmp_path / f"f{i}.py", b"%d" % i) for i in range(5)]
+    cache = HashCache(tmp_path / "c.bin", racy_ns=0)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        cache.prefetch(srcs, jobs=2)
+    finally:
+        stop.set()
+        other.join()
+    assert cache.entries == {} and cache.bytes_read == 0
+    assert [cache.hash(s)[0] for s in srcs] == [sha(b"%d" % i) for i in range(5)]
+    assert cache.misses == 5
