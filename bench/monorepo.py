@@ -67,8 +67,8 @@ done
 
 SHA256_2 = r"""cd "$1" && find . -type f -print0 | xargs -0 -P2 -n 2000 sha256sum > /dev/null"""
 
-# One worker's upload to the local engine, alone: start the engine in-process on the same
-# data folder, zip the worker's folder, POST it, stop (what apply cannot avoid for a change).
+# One worker's upload to a local engine, alone: start the engine in-process on a data folder
+# of its own, zip the worker's folder, POST it, stop (what apply cannot avoid for a change).
 UPLOAD_ONE = r"""
 import io, json, os, sys, zipfile
 from pathlib import Path
@@ -207,7 +207,7 @@ def bench(top: Path, args: argparse.Namespace) -> None:
         changed = workers / name / "lib" / "mod_001.py"
         changed.write_bytes(changed.read_bytes() + b"# bench change %d\n" % k)
         apply_t.append(run(apply, env, top))
-        data = top / ".ironship" / "engine"
+        data = top / ".upload-bench-engine"  # its own engine: no orphans in the project's
         upload_t.append(run([PY, "-c", UPLOAD_ONE, str(data), str(workers / name), name], env))
 
     shutil.rmtree(cache, ignore_errors=True)
