@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 import uuid
 from pathlib import Path
 
@@ -107,3 +108,41 @@ def test_killed_task_host_fails_its_tasks_and_is_replaced(data_dir: Path) -> Non
         again = api.wait(api.queue("quick", {}))
         assert again["status"] == "complete", again
         assert eng.task_host_pid not in (None, first)
+
+
+def test_task_waiting_in_the_host_stays_queued_and_cancels_without_running(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """--workers 1: the next task is handed to the host early but stays 'queued' (no
+    start_time) while the first runs; cancelled then, it never runs; one left waiting starts
+    as soon as the first ends."""
+    with EngineServer(data_dir, workers=1, poll_interval=0.02) as eng:
+        api = Api(eng.url, eng.project_id, eng.token)
+        api.upload("tool", {"w.py": TOOL_WAIT}, "w.py")
+        release = tmp_path / "release"
+        first = api.queue("tool", {"print": "first", "wait_for": str(release)})
+        api.wait_status(first, ["running"])
+        second = api.queue("tool", {"print": "second ran"})
+        third = api.queue("tool", {"print": "third ran"})
+        for _ in range(10):
+            assert api.task(second)["status"] == "queued"
+            assert api.task(second).get("start_time") is None
+            time.sleep(0.02)
+        api.ok("POST", f"/tasks/{second}/cancel")
+        release.touch()
+        assert api.wait(first)["status"] == "complete"
+        done = api.wait(third)
+        assert done["status"] == "complete", done
+        assert "third ran" in api.log(third)
+        cancelled = api.wait(second)
+        assert cancelled["status"] == "cancelled" and cancelled.get("start_time") is None
+        assert not (data_dir / "work" / second).exists()
+
+
+TOOL_WAIT = """
+import json, os, sys, time
+p = json.load(open(os.environ["PAYLOAD_FILE"]))
+print(p["print"], flush=True)
+while "wait_for" in p and not os.path.exists(p["wait_for"]):
+    time.sleep(0.01)
+"""
