@@ -175,7 +175,9 @@ def bench(top: Path, args: argparse.Namespace) -> None:
     workers = top / "workers"
     cache = top / ".ironship" / "cache"
     n = args.repeat
-    first = subprocess.run([*plan, "--detailed-exitcode"], env=env, cwd=top, check=False)
+    first = subprocess.run(
+        [*plan, "--detailed-exitcode"], env=env, cwd=top, capture_output=True, check=False
+    )
     if first.returncode == 2:
         print(f"initial apply of {args.workers} workers: {run(apply, env, top):.1f}s")
     run(plan, env, top)  # warm the hash cache
