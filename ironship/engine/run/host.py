@@ -143,38 +143,26 @@ class Host:
             threading.Thread(target=running.kill, daemon=True).start()
 
     def _next(self) -> bool:
-        """Start a waiting task when a slot is free, else prepare one; False once closed."""
-        started: tuple[str, runner.TaskProcess] | None = None
-        todo: RunSpec | None = None
+        """Start a waiting task when a slot is free, else prepare one; False once closed.
+
+        Both under the lock: the reaper never sees the pid of a task not listed yet, nor of a
+        program run while preparing (a stack's version probe), so it reaps only orphans."""
         with self._cond:
-            while started is None and todo is None:
+            while True:
                 if self._closed:
                     return False
                 if self._pending and len(self._tasks) < self._slots:
                     task_id = next(iter(self._pending))
-                    # Spawned under the lock: the reaper never sees an unlisted task's pid.
                     task = _spawn(self._pending.pop(task_id))
                     self._tasks[task_id] = task
-                    started = (task_id, task)
-                    continue
+                    break
                 todo = next((v for v in self._pending.values() if isinstance(v, RunSpec)), None)
                 if todo is None:
                     self._cond.wait()
-        if started is not None:
-            task_id, task = started
-            self._send({"op": "started", "id": task_id, "pid": task.pid})
-            task.add_done_callback(lambda: self._finished(task_id, task))
-            return True
-        assert todo is not None
-        # Outside the lock: what arrives meanwhile is queued, a slot that frees waits for this.
-        prepared = runner.prepare_task(todo)
-        with self._cond:
-            if self._pending.get(todo.task_id) is todo:
-                self._pending[todo.task_id] = prepared
-                return True
-        # Cancelled while it was being prepared (its result is sent already).
-        if isinstance(prepared, runner.PreparedTask):
-            prepared.discard()
+                else:
+                    self._pending[todo.task_id] = runner.prepare_task(todo)
+        self._send({"op": "started", "id": task_id, "pid": task.pid})
+        task.add_done_callback(lambda: self._finished(task_id, task))
         return True
 
     def _reap(self) -> None:

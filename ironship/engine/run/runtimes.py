@@ -66,11 +66,12 @@ class RuntimeUnavailable(Exception):
 # Programs found on PATH are remembered this long (seconds): looking them up again for every
 # task cost as much as unpacking its package. Only found ones: an install shows at once.
 WHICH_TTL = 5.0
-_found: dict[tuple[str, str | None], tuple[float, str]] = {}
+_found: dict[tuple[str, str], tuple[float, str]] = {}
 
 
 def _which(name: str, path: str | None) -> str | None:
-    key = (name, path)
+    # None means the PATH of now: the key holds what it was, so a changed PATH misses.
+    key = (name, path if path is not None else os.environ.get("PATH", os.defpath))
     now = time.monotonic()
     hit = _found.get(key)
     if hit is not None and hit[0] > now and os.access(hit[1], os.X_OK):
