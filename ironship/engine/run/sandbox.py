@@ -61,7 +61,10 @@ class Sandbox:
         """One line for the banner and the engine's info."""
         if self.available:
             return f"bubblewrap ({self.program}): each task sees only its own folder and processes"
-        return f"none ({self.reason}); tasks run as the engine's user, unconfined"
+        return (
+            f"none ({self.reason}); tasks run as the engine's user and can read its files "
+            "(not the engine's memory or environment)"
+        )
 
 
 @functools.cache
