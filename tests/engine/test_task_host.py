@@ -146,3 +146,40 @@ print(p["print"], flush=True)
 while "wait_for" in p and not os.path.exists(p["wait_for"]):
     time.sleep(0.01)
 """
+
+
+SIGINT_WAITER = """
+import os, signal, time
+print("host", os.getppid(), "sigint", signal.getsignal(signal.SIGINT), flush=True)
+while not os.path.exists("go"):
+    time.sleep(0.02)
+print("done", flush=True)
+"""
+
+
+def test_task_host_ignores_sigint_without_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A terminal's Ctrl-C reaches the engine's whole process group, the task host included:
+    SIGINT sent to the host leaves it and its running task alone, nothing is printed on the
+    engine's stderr, the engine still ends the task, and the task itself has SIGINT's default
+    action (not the host's ignore)."""
+    monkeypatch.setenv("IRONSHIP_SANDBOX", "none")  # the task's folder is the one in DATA/work
+    with engine_process(tmp_path) as eng:
+        eng.api.upload("sigint", {"w.py": SIGINT_WAITER}, "w.py")
+        task_id = eng.api.queue("sigint", {})
+        eng.api.wait_status(task_id, ["running"])
+        wait_for(lambda: "host" in eng.api.log(task_id), "the task to start")
+        words = eng.api.log(task_id).split()
+        host_pid = int(words[words.index("host") + 1])
+        assert "default_int_handler" in words[words.index("sigint") + 3], words
+        for _ in range(3):
+            os.kill(host_pid, signal.SIGINT)
+            time.sleep(0.05)
+        assert Path(f"/proc/{host_pid}").exists()
+        assert eng.api.task(task_id)["status"] == "running"
+        (eng.data_dir / "work" / task_id / "go").touch()
+        task = eng.api.wait(task_id)
+        assert task["status"] == "complete", (task, eng.api.log(task_id))
+    err = eng.log_file.read_text(errors="replace")
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err

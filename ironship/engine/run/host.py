@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -69,6 +70,11 @@ def main() -> None:
     """The host's main loop (see ``_BOOT``): argv[2] is the socket's descriptor, argv[3] the
     engine's pid, argv[4] how many tasks may run at once."""
     fd, engine_pid, slots = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    # A terminal's Ctrl-C reaches the engine's whole process group, this host included: the
+    # engine decides when tasks end (and this host dies with it), so SIGINT is ignored here,
+    # without a traceback. It arrived ignored (``_host_setup``); a handler that does nothing,
+    # unlike SIG_IGN, is reset by exec, so the tasks get SIGINT's default action back.
+    signal.signal(signal.SIGINT, _ignore_signal)
     sandbox.make_undumpable()
     # The parent-death signal was armed by the engine's preexec_fn.
     if os.getppid() != engine_pid:
@@ -206,6 +212,23 @@ class Host:
             k.join(KILL_WAIT)
 
 
+def _ignore_signal(signum: int, frame: object) -> None:
+    """SIGINT's handler in the host: nothing (see ``main``)."""
+
+
+def _host_setup() -> Callable[[], None]:
+    """The host's ``preexec_fn``: ``sandbox.child_setup`` (parent-death signal), and SIGINT
+    ignored from before the interpreter starts, so a Ctrl-C while it imports prints nothing."""
+    setup = sandbox.child_setup(0, 0)
+    set_handler, sigint, ignore = signal.signal, signal.SIGINT, signal.SIG_IGN
+
+    def host_setup() -> None:
+        set_handler(sigint, ignore)
+        setup()
+
+    return host_setup
+
+
 def _spawn(item: RunSpec | runner.PreparedTask | runner.TaskProcess) -> runner.TaskProcess:
     if isinstance(item, RunSpec):
         item = runner.prepare_task(item)
@@ -332,7 +355,7 @@ class TaskHost:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 pass_fds=(theirs.fileno(),),
-                preexec_fn=sandbox.child_setup(0, 0),
+                preexec_fn=_host_setup(),
             )
         except BaseException:
             ours.close()
