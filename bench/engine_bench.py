@@ -16,7 +16,10 @@ running and finished; their latencies are reported as p50/p99.
 
 The engine's CPU time (this process) and the task host's are printed per task, so the engine's
 own cost per task shows apart from the workers'. ``--sandbox none`` sets IRONSHIP_SANDBOX=none
-(tasks without bubblewrap); ``--in-process`` starts tasks from the engine process itself
+(tasks without bubblewrap). With bubblewrap, a second baseline runs ``xargs`` with each worker inside
+the same bwrap command line the engine builds, and both ratios are printed: the engine against
+bare ``xargs``, and against ``xargs`` in bwrap (the engine's own overhead over the sandbox's
+price). ``--in-process`` starts tasks from the engine process itself
 instead of the task host (to measure what the host costs).
 """
 
@@ -27,6 +30,7 @@ import io
 import json
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import tempfile
@@ -170,17 +174,25 @@ def run_engine(tasks: int, workers: int, task_host: bool) -> dict[str, float]:
     }
 
 
-def run_xargs(tasks: int, workers: int) -> dict[str, float]:
+def run_xargs(tasks: int, workers: int, sandboxed: bool = False) -> dict[str, float]:
+    """``xargs -P<workers>`` running the worker TASKS times; with ``sandboxed``, each inside
+    the bubblewrap command line the engine builds for a task (``sandbox.wrap``: a hidden data
+    folder, the task folder writable), so the sandbox's own price shows apart from the
+    engine's."""
     python = find_program("python")
     assert python is not None
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+        # As in the engine: the task folder lies inside the hidden data folder.
+        data = Path(tmp) / "data"
+        root = data / "work" / "task"
+        root.mkdir(parents=True)
         (root / "worker.py").write_text(WORKER)
         (root / "payload.json").write_text("{}")
-        cmd = (
-            f"seq {tasks} | xargs -P{workers} -I{{}} {python} -u worker.py "
-            f"-payload payload.json -id {{}} -d {tmp} > /dev/null"
-        )
+        argv = [python, "-u", "worker.py", "-payload", "payload.json", "-id", "ID", "-d", str(root)]
+        if sandboxed:
+            argv = runner.sandbox.wrap(runner.sandbox.probe(), argv, root, (data,))
+        line = shlex.join(argv).replace(" ID ", " {} ")
+        cmd = f"seq {tasks} | xargs -P{workers} -I{{}} {line} > /dev/null"
         t0, cpu0 = time.perf_counter(), os.times()
         subprocess.run(["sh", "-c", cmd], cwd=root, check=True)
         wall, cpu1 = time.perf_counter() - t0, os.times()
@@ -205,9 +217,10 @@ def main() -> None:
     box = runner.sandbox.probe()
     mode = "in-process" if args.in_process else "task host"
     print(f"engine: sandbox {box.kind}, tasks started by the {mode}, --workers {args.workers}")
-    ratios = []
+    ratios, boxed_ratios = [], []
     for n in range(1, args.rounds + 1):
         baseline = run_xargs(args.tasks, args.workers)
+        boxed = run_xargs(args.tasks, args.workers, sandboxed=True) if box.available else None
         engine = run_engine(args.tasks, args.workers, not args.in_process)
         ratio = engine["throughput"] / baseline["throughput"]
         ratios.append(ratio)
@@ -217,6 +230,13 @@ def main() -> None:
             f"{baseline['throughput']:.1f} tasks/s, CPU per task "
             f"{baseline['cpu_ms_per_task']:.1f} ms"
         )
+        if boxed is not None:
+            boxed_ratios.append(engine["throughput"] / boxed["throughput"])
+            print(
+                f"  xargs -P{args.workers} in bwrap: wall {boxed['wall_s']:.2f} s, "
+                f"{boxed['throughput']:.1f} tasks/s; the sandbox's own price: "
+                f"bwrap/bare xargs {boxed['throughput'] / baseline['throughput']:.2f}"
+            )
         print(
             f"  engine: {engine['tasks']:.0f} tasks, errors {engine['errors']:.0f}, wall "
             f"{engine['wall_s']:.2f} s, {engine['throughput']:.1f} tasks/s, task duration "
@@ -234,8 +254,14 @@ def main() -> None:
             f"{engine['worker_cpu_ms_per_task']:.1f} ms"
         )
         print(f"  ratio engine/xargs throughput: {ratio:.2f}")
+        if boxed_ratios:
+            print(f"  ratio engine/xargs-in-bwrap throughput: {boxed_ratios[-1]:.2f}")
     shown = ", ".join(f"{r:.2f}" for r in ratios)
-    print(f"ratios: {shown}; median {statistics.median(ratios):.2f}")
+    print(f"ratios engine/xargs: {shown}; median {statistics.median(ratios):.2f}")
+    if boxed_ratios:
+        shown = ", ".join(f"{r:.2f}" for r in boxed_ratios)
+        median = statistics.median(boxed_ratios)
+        print(f"ratios engine/xargs-in-bwrap: {shown}; median {median:.2f}")
 
 
 if __name__ == "__main__":
