@@ -16,11 +16,11 @@ running and finished; their latencies are reported as p50/p99.
 
 The engine's CPU time (this process) and the task host's are printed per task, so the engine's
 own cost per task shows apart from the workers'. ``--sandbox none`` sets IRONSHIP_SANDBOX=none
-(tasks without bubblewrap). With bubblewrap, a second baseline runs ``xargs`` with each worker inside
-the same bwrap command line the engine builds, and both ratios are printed: the engine against
-bare ``xargs``, and against ``xargs`` in bwrap (the engine's own overhead over the sandbox's
-price). ``--in-process`` starts tasks from the engine process itself
-instead of the task host (to measure what the host costs).
+(tasks without bubblewrap). With bubblewrap, a second baseline runs ``xargs`` with each worker
+inside the same bwrap command line the engine builds, and both ratios are printed: the engine
+against bare ``xargs``, and against ``xargs`` in bwrap (the engine's own overhead over the
+sandbox's price). ``--in-process`` starts tasks from the engine process itself instead of the
+task host (to measure what the host costs).
 """
 
 from __future__ import annotations
