@@ -16,7 +16,10 @@ import pytest
 from engine_helpers import Api, processes_with_arg, wait_for
 from engine_proc import engine_process
 
+from ironship.engine.run import limits
 from ironship.engine.run.host import HOST_GONE
+from ironship.engine.run.memory import DEFAULT_TASK_MEMORY_MB
+from ironship.engine.run.spec import DEFAULT_DISK_LIMIT_MB, DEFAULT_LOG_LIMIT_MB
 from ironship.engine.server import EngineServer
 
 # Walks its ancestors through /proc and reports, for each, whether its environ could be read
@@ -183,3 +186,40 @@ def test_task_host_ignores_sigint_without_a_traceback(
         assert task["status"] == "complete", (task, eng.api.log(task_id))
     err = eng.log_file.read_text(errors="replace")
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+
+
+LIMITS = r"""
+import os
+limits = {}
+for line in open("/proc/self/limits").read().splitlines()[1:]:
+    name, soft, hard = line[:26].strip(), *line[26:].split()[:2]
+    limits[name] = (soft, hard)
+caps = dict(line.split(":\t") for line in open("/proc/self/status").read().splitlines()
+            if line.startswith("Cap"))
+print("data", *limits["Max data size"], "fsize", *limits["Max file size"])
+print("capeff", caps["CapEff"].strip(), "capbnd", caps["CapBnd"].strip())
+print("sigint", __import__("signal").getsignal(2) is __import__("signal").default_int_handler)
+"""
+
+
+@pytest.mark.parametrize("sandbox_env", ["auto", "none"])
+def test_tasks_get_their_caps_however_the_host_starts_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox_env: str
+) -> None:
+    """Whether the host starts a task without a preexec_fn (bubblewrap: the host holds the
+    caps as its own and the task inherits them) or with one (no sandbox), the task's memory
+    and file-size caps are exactly the engine's, soft and hard, it has no capability even
+    when the engine runs as root (``bwrap --cap-drop ALL``; without a sandbox the host drops
+    them), and SIGINT has its default action."""
+    monkeypatch.setenv("IRONSHIP_SANDBOX", sandbox_env)  # the engine runs in a subprocess
+    with engine_process(tmp_path) as eng:
+        eng.api.upload("limits", {"w.py": LIMITS}, "w.py")
+        task_id = eng.api.queue("limits", {})
+        task = eng.api.wait(task_id)
+        log = eng.api.log(task_id)
+    assert task["status"] == "complete", (task, log)
+    fsize = str(limits.file_limit(DEFAULT_DISK_LIMIT_MB, DEFAULT_LOG_LIMIT_MB))
+    data = str(DEFAULT_TASK_MEMORY_MB * limits.MB)
+    assert f"data {data} {data} fsize {fsize} {fsize}" in log, log
+    assert "capeff 0000000000000000" in log, log
+    assert "sigint True" in log, log

@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ironship.engine.run import limits
 from ironship.engine.run.host import TaskHost
 from ironship.engine.run.runner import start as runner_start
 from ironship.engine.run.spec import (
@@ -82,7 +83,10 @@ class Dispatcher:
         self._workers = max(1, workers)
         self._poll = poll_interval
         # Tasks are started by the task host (see ``host``) unless ``start`` is given.
-        self._host = TaskHost(sandboxed, self._workers) if start is None else None
+        file_cap = limits.file_limit(task_disk_mb, task_log_mb)
+        self._host = (
+            TaskHost(sandboxed, self._workers, task_memory, file_cap) if start is None else None
+        )
         # The host holds up to ``workers`` more, prepared, to start as soon as one ends.
         self._prefetch = self._workers if self._host is not None else 0
         self._start_process = start or runner_start

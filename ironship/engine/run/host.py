@@ -68,14 +68,19 @@ HOST_GONE = "the task host ended while the task ran; the task's processes were k
 
 def main() -> None:
     """The host's main loop (see ``_BOOT``): argv[2] is the socket's descriptor, argv[3] the
-    engine's pid, argv[4] how many tasks may run at once."""
+    engine's pid, argv[4] how many tasks may run at once, argv[5] and argv[6] every task's
+    memory cap (MB) and largest file (bytes), 0: none."""
     fd, engine_pid, slots = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    memory_mb, file_cap = int(sys.argv[5]), int(sys.argv[6])
     # A terminal's Ctrl-C reaches the engine's whole process group, this host included: the
     # engine decides when tasks end (and this host dies with it), so SIGINT is ignored here,
     # without a traceback. It arrived ignored (``_host_setup``); a handler that does nothing,
     # unlike SIG_IGN, is reset by exec, so the tasks get SIGINT's default action back.
     signal.signal(signal.SIGINT, _ignore_signal)
     sandbox.make_undumpable()
+    # Every task's caps, held by this process itself so that its tasks inherit them: under
+    # bubblewrap they then start without a preexec_fn (see ``PreparedTask.spawn``).
+    sandbox.hold_limits(memory_mb, file_cap, slots)
     # The parent-death signal was armed by the engine's preexec_fn.
     if os.getppid() != engine_pid:
         return  # the engine died before this process got going
@@ -232,7 +237,7 @@ def _host_setup() -> Callable[[], None]:
 def _spawn(item: RunSpec | runner.PreparedTask | runner.TaskProcess) -> runner.TaskProcess:
     if isinstance(item, RunSpec):
         item = runner.prepare_task(item)
-    return item if isinstance(item, runner.TaskProcess) else item.spawn()
+    return item if isinstance(item, runner.TaskProcess) else item.spawn(inherit_limits=True)
 
 
 # --- the engine's side -----------------------------------------------------------------------
@@ -325,11 +330,15 @@ class TaskHost:
     """The engine's handle on its task host. ``start`` (the dispatcher's ``start`` function)
     must be called from one long-lived thread: the host dies with the thread that forked it.
     ``sandboxed``: whether the engine found a sandbox (without, the host is told not to use
-    one either)."""
+    one either); ``memory_mb`` and ``file_cap``: every task's memory cap in MB and largest
+    file in bytes (``limits.file_limit``), 0: none, which the host holds as its own limits
+    when it can (``sandbox.hold_limits``)."""
 
-    def __init__(self, sandboxed: bool, slots: int) -> None:
+    def __init__(self, sandboxed: bool, slots: int, memory_mb: int = 0, file_cap: int = 0) -> None:
         self._sandboxed = sandboxed
         self._slots = slots
+        self._memory_mb = memory_mb  # every task's memory cap in MB (0: none)
+        self._file_cap = file_cap  # every task's largest file in bytes (0: none)
         self._link: _Link | None = None
 
     @property
@@ -350,7 +359,14 @@ class TaskHost:
         argv = [sys.executable, "-I", "-S", "-c", _BOOT, _PACKAGE_ROOT]
         try:
             proc = subprocess.Popen(
-                [*argv, str(theirs.fileno()), str(os.getpid()), str(self._slots)],
+                [
+                    *argv,
+                    str(theirs.fileno()),
+                    str(os.getpid()),
+                    str(self._slots),
+                    str(self._memory_mb),
+                    str(self._file_cap),
+                ],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,

@@ -102,8 +102,24 @@ class PreparedTask:
     def discard(self) -> None:
         remove_tree(self._task_dir)
 
-    def spawn(self) -> TaskProcess:
+    def spawn(self, inherit_limits: bool = False) -> TaskProcess:
+        """Start the prepared task. ``inherit_limits`` (the task host): when the task runs in
+        bubblewrap and this process already holds its memory and file-size caps
+        (``sandbox.hold_limits``), it is started without a ``preexec_fn`` (vfork: no copy of
+        this process, no Python in the child): bwrap's ``--die-with-parent`` is the
+        parent-death signal, bwrap drops every capability, and the caps are inherited."""
         spec, task_dir, box, started = self.spec, self._task_dir, self._box, self._started
+        file_cap = limits.file_limit(spec.disk_limit_mb, spec.log_limit_mb)
+        preexec: Callable[[], None] | None = None
+        if not (
+            inherit_limits and box.available and sandbox.holds_limits(spec.memory_mb, file_cap)
+        ):
+            preexec = sandbox.child_setup(
+                spec.memory_mb,
+                file_cap,
+                # Unconfined root would read any process's memory and environment.
+                drop_capabilities=not box.available and os.geteuid() == 0,
+            )
         try:
             spec.log_path.parent.mkdir(parents=True, exist_ok=True)
             log = open(spec.log_path, "ab", buffering=0)  # noqa: SIM115 - closed by the watcher
@@ -119,12 +135,7 @@ class PreparedTask:
                 stdout=log,
                 stderr=subprocess.PIPE,
                 start_new_session=True,  # own process group: timeout/cancel kill grandchildren
-                preexec_fn=sandbox.child_setup(
-                    spec.memory_mb,
-                    limits.file_limit(spec.disk_limit_mb, spec.log_limit_mb),
-                    # Unconfined root would read any process's memory and environment.
-                    drop_capabilities=not box.available and os.geteuid() == 0,
-                ),
+                preexec_fn=preexec,
             )
         except (OSError, ValueError) as exc:  # ValueError: a NUL byte in an env var or argument
             log.close()

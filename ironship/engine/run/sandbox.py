@@ -121,6 +121,10 @@ def wrap(
     if not box.available or box.program is None:
         return argv
     wrapped = [box.program, *_BASE]
+    if os.geteuid() == 0:
+        # Run by root, bwrap keeps every capability unless told: the task would read any
+        # process's memory and environment. Dropped, and root's later execs gain none back.
+        wrapped += ["--cap-drop", "ALL"]
     for folder in hidden:
         wrapped += ["--tmpfs", str(folder)]
     for folder in readable:
@@ -235,6 +239,45 @@ def child_setup(
                 exit_now(1)
 
     return setup
+
+
+# The task host holds the tasks' memory cap as its own only when that leaves it this much
+# room: its heap and modules, plus a thread (an 8 MB stack) per task it watches.
+_HOST_DATA_MB = 64
+_HOST_DATA_PER_SLOT_MB = 16
+
+
+def hold_limits(memory_mb: int, file_cap: int, slots: int) -> None:
+    """Make the caps every task gets (``child_setup``: ``RLIMIT_DATA`` of ``memory_mb``,
+    ``RLIMIT_FSIZE`` of ``file_cap`` bytes; 0: none) this process's own, soft and hard, so the
+    processes it starts inherit them (the task host: every task has the same caps). The memory
+    cap only when it is at least twice what a host with ``slots`` tasks needs itself. A cap
+    already lower, or one that cannot be set, is left as it is: ``holds_limits`` then says
+    False and tasks get their caps from ``child_setup`` as before."""
+    caps = [(resource.RLIMIT_FSIZE, file_cap)]
+    if memory_mb >= 2 * (_HOST_DATA_MB + _HOST_DATA_PER_SLOT_MB * max(1, slots)):
+        caps.append((resource.RLIMIT_DATA, memory_mb * 1024 * 1024))
+    for which, cap in caps:
+        if cap <= 0:
+            continue
+        hard = resource.getrlimit(which)[1]
+        if hard != resource.RLIM_INFINITY and hard <= cap:
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            resource.setrlimit(which, (cap, cap))
+
+
+def holds_limits(memory_mb: int, file_cap: int) -> bool:
+    """Whether a process started from this one inherits exactly the ``RLIMIT_DATA`` and
+    ``RLIMIT_FSIZE`` that ``child_setup(memory_mb, file_cap)`` would give it."""
+    for which, cap in (
+        (resource.RLIMIT_DATA, memory_mb * 1024 * 1024),
+        (resource.RLIMIT_FSIZE, file_cap),
+    ):
+        want = cap if cap > 0 else resource.RLIM_INFINITY
+        if resource.getrlimit(which) != (want, want):
+            return False
+    return True
 
 
 @functools.cache
