@@ -20,9 +20,12 @@ starts the moment one ends, with no round trip through the engine. The engine ma
 running when "started" arrives; one cancelled before that never runs (its result says
 cancelled). Nothing waits for an answer: the dispatcher never blocks on the host.
 When the engine closes its end (or dies) the host kills every task and exits; the host dies
-with the engine (``PR_SET_PDEATHSIG``) and its tasks with it (theirs). When the host dies
-(a task of the same user can kill it), its running tasks end with an error, their leftover
-processes are killed, and the next task starts a new host.
+with the engine (``PR_SET_PDEATHSIG``) and its tasks with it (theirs, or under bubblewrap
+bwrap's ``--die-with-parent``: the host holds the tasks' rlimits as its own and starts them
+without a ``preexec_fn``, see ``runner.PreparedTask.spawn``). It ignores SIGINT: a terminal's
+Ctrl-C reaches the engine's whole process group, and the engine decides when tasks end.
+When the host dies (a task of the same user can kill it), its running tasks end with an
+error, their leftover processes are killed, and the next task starts a new host.
 """
 
 from __future__ import annotations
