@@ -65,4 +65,4 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exitcodes.OK)
     from ironship.cli.root import run
 
-    run(args, _COMMANDS)
+    run(args, _COMMANDS, whole_process=argv is None)

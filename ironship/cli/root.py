@@ -163,8 +163,7 @@ _ABORTS: tuple[type[BaseException], ...] = (click.exceptions.Abort, typer.Abort,
 _EXITS: tuple[type[Exception], ...] = (typer.Exit, click.exceptions.Exit)
 
 
-def run(args: list[str], table: CommandTable) -> None:
-    """Run ``args`` (already normalised) with the commands of ``table``; exits."""
+def _prepare(table: CommandTable, whole_process: bool) -> None:
     _Group.table = table
     if no_color():
         # typer's help and error console: no escape codes either. Imported only here, as
@@ -172,11 +171,21 @@ def run(args: list[str], table: CommandTable) -> None:
         import typer.rich_utils as typer_rich
 
         typer_rich.COLOR_SYSTEM = None
+    if whole_process:
+        # What was imported so far lives as long as the process: keep the cyclic collector
+        # from scanning it again at every full collection (tens of ms in a large plan).
+        gc.freeze()
+
+
+def run(args: list[str], table: CommandTable, *, whole_process: bool = False) -> None:
+    """Run ``args`` (already normalised) with the commands of ``table``; exits.
+
+    ``whole_process``: this command is all the process will do (the console script, not a
+    test calling ``main`` in its own process).
+    """
+    _prepare(table, whole_process)
     if not args:
         args = ["--help"]  # no command: show the help and succeed
-    # What was imported so far lives as long as the process: keep the cyclic collector from
-    # scanning it again at every full collection (tens of milliseconds in a large plan).
-    gc.freeze()
     try:
         # Without standalone mode, click returns the code of a typer.Exit instead of raising it.
         code = app(args=args, prog_name="ironship", standalone_mode=False)

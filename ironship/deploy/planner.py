@@ -97,7 +97,6 @@ def read_locals(
         out.extend(one(w) for w in rest)
     finally:
         if collecting:
-            gc.freeze()  # what was built stays until the command ends: never scan it again
             gc.enable()
     return out
 
