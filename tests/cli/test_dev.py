@@ -95,9 +95,9 @@ class Dev:
 
 @pytest.fixture
 def dev_project(tmp_path: Path) -> Path:
-    """The example Python worker beside the dev test manifest (tests/manifests/dev.yml)."""
+    """The example Python worker beside the dev test manifest (tests/cli/data/dev.yml)."""
     shutil.copytree(REPO / "examples/workers/fib-python", tmp_path / "workers/fib-python")
-    shutil.copy(REPO / "tests/manifests/dev.yml", tmp_path / "ironship.yml")
+    shutil.copy(REPO / "tests/cli/data/dev.yml", tmp_path / "ironship.yml")
     return tmp_path
 
 
