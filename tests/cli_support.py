@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +19,10 @@ class Run:
     code: int
     out: str
     err: str
+
+
+# ``cli("plan", "--json")``: one ``ironship`` run (see the ``project_cli`` fixture).
+Cli = Callable[..., Run]
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,10 @@ A module that needs a differently configured engine defines its own ``engine`` f
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from cli_support import Project, new_project
+from cli_support import Cli, Project, Run, new_project, run_cli
 
 from ironship.engine.server import EngineServer
 
@@ -24,3 +25,18 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineServer]:
 def project(engine: EngineServer) -> Project:
     """A project (and token) of this test's own on the module's engine."""
     return new_project(engine)
+
+
+@pytest.fixture
+def project_cli(
+    project: Project,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Cli:
+    """``ironship ARGS`` run in-process in ``tmp_path``, on this test's own project."""
+
+    def run(*args: str) -> Run:
+        return run_cli(list(args), capsys, monkeypatch, env=project.env, cwd=tmp_path)
+
+    return run

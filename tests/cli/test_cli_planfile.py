@@ -4,11 +4,10 @@ prompt, refused when stale; `--stop-on-error`; options a plan file already fixes
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli_support import Project, Run, run_cli, write_tree
+from cli_support import Cli, Project, write_tree
 
 from ironship import exitcodes
 
@@ -20,23 +19,13 @@ MANIFEST = (
 )
 FILES = {"ironship.yml": MANIFEST, "a/main.py": "print('a')\n", "b/main.py": "print('b')\n"}
 
-Cli = Callable[..., Run]
-
 
 @pytest.fixture
-def cli(
-    project: Project,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Cli:
+def cli(tmp_path: Path, project_cli: Cli) -> Cli:
     """`ironship ARGS` in tmp_path (two workers), on this test's project of the real engine."""
     write_tree(tmp_path, FILES)
 
-    def run(*args: str) -> Run:
-        return run_cli(list(args), capsys, monkeypatch, env=project.env, cwd=tmp_path)
-
-    return run
+    return project_cli
 
 
 def revs(project: Project) -> dict[str, int]:

@@ -8,18 +8,15 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli_support import Project, Run, run_cli, write_tree
+from cli_support import Cli, Project, write_tree
 from deploy.wheelhouse import isolate_pip, wheel
 from engine_helpers import Api, processes_with_arg
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-
-Cli = Callable[..., Run]
 
 
 def engine_exit_code(task: dict[str, object]) -> int:
@@ -32,18 +29,10 @@ def engine_exit_code(task: dict[str, object]) -> int:
 
 
 @pytest.fixture
-def cli(
-    project: Project,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Cli:
+def cli(project: Project, tmp_path: Path, project_cli: Cli) -> Cli:
     """`ironship ARGS` in tmp_path, on this test's own engine project."""
 
-    def run(*args: str) -> Run:
-        return run_cli(list(args), capsys, monkeypatch, env=project.env, cwd=tmp_path)
-
-    return run
+    return project_cli
 
 
 def on_engine(api: Api, worker: str, payload: str) -> tuple[str, int]:

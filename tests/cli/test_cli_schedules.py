@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cli_support import Project, Run, run_cli, write_tree
+from cli_support import Cli, Project, write_tree
 
 from ironship.iron.types import Schedule
 from ironship.iron.wait import wait_for_task
@@ -25,20 +24,10 @@ ECHO = (
 )
 BOUND = 60.0  # seconds: a bound on waiting loops, never a timing assertion
 
-Cli = Callable[..., Run]
-
 
 @pytest.fixture
-def cli(
-    project: Project,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Cli:
-    def run(*args: str) -> Run:
-        return run_cli(list(args), capsys, monkeypatch, env=project.env, cwd=tmp_path)
-
-    return run
+def cli(project_cli: Cli) -> Cli:
+    return project_cli
 
 
 def manifest(tmp_path: Path, schedules: str) -> None:

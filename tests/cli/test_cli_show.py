@@ -4,11 +4,10 @@ JSON and markdown; --skip-no-changes; bad input."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli_support import Project, Run, run_cli, write_tree
+from cli_support import Cli, Project, write_tree
 
 from ironship.deploy.executor import apply_plan
 from ironship.deploy.planfile import PlanContext, PlanTarget, write_plan_file
@@ -24,26 +23,16 @@ MANIFEST = (
     "  beta:\n    root: b\n    entry: main.py\n"
 )
 
-Cli = Callable[..., Run]
-
 
 @pytest.fixture
-def cli(
-    project: Project,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Cli:
+def cli(tmp_path: Path, project_cli: Cli) -> Cli:
     """`ironship ARGS` in tmp_path, on this test's project of the real engine."""
     write_tree(
         tmp_path,
         {"ironship.yml": MANIFEST, "a/main.py": "print('a')\n", "b/main.py": "print('b')\n"},
     )
 
-    def run(*args: str) -> Run:
-        return run_cli(list(args), capsys, monkeypatch, env=project.env, cwd=tmp_path)
-
-    return run
+    return project_cli
 
 
 def save(project: Project, tmp_path: Path, *, deploy_first: bool = False) -> Path:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli_support import Project, Run, run_cli, write_tree
+from cli_support import Cli, Project, write_tree
 
 from ironship import FORMAT_VERSION
 from ironship.cli.commands.tasks import WAIT_MARGIN, _wait_bound
@@ -21,21 +20,13 @@ MANIFEST = (
     "  sleeper:\n    root: s\n    entry: main.py\n"
 )
 
-Cli = Callable[..., Run]
-
 
 @pytest.fixture
-def cli(
-    project: Project,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Cli:
+def cli(project: Project, tmp_path: Path, project_cli: Cli) -> Cli:
     """`ironship ARGS` in a deployed copy of MANIFEST, on this test's own project."""
     write_tree(tmp_path, {"ironship.yml": MANIFEST, "q/main.py": QUICK, "s/main.py": SLEEPER})
 
-    def run(*args: str) -> Run:
-        return run_cli(list(args), capsys, monkeypatch, env=project.env, cwd=tmp_path)
+    run = project_cli
 
     assert run("apply", "-y").code == 0
     return run

@@ -9,11 +9,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli_support import Project, Run, run_cli, write_tree
+from cli_support import Cli, Project, write_tree
 from engine_helpers import Api
 from faultproxy import Faults, faulty_proxy
 
@@ -34,21 +33,13 @@ sys.exit(1 if payload.get("fail") else 0)
 MANIFEST = "version: 1\nworkers:\n  echo:\n    root: w\n    entry: main.py\n"
 WAIT = 60.0  # a bound on waiting for the subprocess, never a speed check
 
-Cli = Callable[..., Run]
-
 
 @pytest.fixture
-def cli(
-    project: Project,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Cli:
+def cli(project: Project, tmp_path: Path, project_cli: Cli) -> Cli:
     """`ironship ARGS` in a deployed copy of MANIFEST, on this test's own project."""
     write_tree(tmp_path, {"ironship.yml": MANIFEST, "w/main.py": WORKER})
 
-    def run(*args: str) -> Run:
-        return run_cli(list(args), capsys, monkeypatch, env=project.env, cwd=tmp_path)
+    run = project_cli
 
     assert run("apply", "-y").code == 0
     return run

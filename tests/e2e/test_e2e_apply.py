@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import Project, Run, run_cli, write_tree
+from cli_support import Cli, Project, run_cli, write_tree
 from faultproxy import fault_proxy
 
 from ironship.engine.server import EngineServer
@@ -21,8 +20,6 @@ ECHO = (
     "payload = json.load(open(sys.argv[sys.argv.index('-payload') + 1]))\n"
     f"print('{SEP}' + json.dumps(payload) + '{SEP}')\n"
 )
-
-Cli = Callable[..., Run]
 
 
 def fib_upto(limit: int) -> list[int]:
@@ -36,16 +33,8 @@ def fib_upto(limit: int) -> list[int]:
 
 
 @pytest.fixture
-def cli(
-    project: Project,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Cli:
-    def run(*args: str) -> Run:
-        return run_cli(list(args), capsys, monkeypatch, env=project.env, cwd=tmp_path)
-
-    return run
+def cli(project_cli: Cli) -> Cli:
+    return project_cli
 
 
 def two_workers(tmp_path: Path, max_concurrency: int = 5) -> Path:

@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli_support import Project, Run, run_cli, write_tree
+from cli_support import Cli, Project, Run, write_tree
 
 MANIFEST = "version: 1\nworkers:\n  quick:\n    root: q\n    entry: main.py\n"
 
-Cli = Callable[..., Run]
-
 
 @pytest.fixture
-def cli(
-    project: Project,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Cli:
+def cli(tmp_path: Path, project_cli: Cli) -> Cli:
     """`ironship ARGS` in a deployed one-worker project of this test's own."""
     write_tree(tmp_path, {"ironship.yml": MANIFEST, "q/main.py": "print('hi')\n"})
 
-    def run(*args: str) -> Run:
-        return run_cli(list(args), capsys, monkeypatch, env=project.env, cwd=tmp_path)
+    run = project_cli
 
     assert run("apply", "-y").code == 0
     return run
