@@ -28,7 +28,8 @@ import time
 import zipfile
 from pathlib import Path
 
-from ironship.engine.server import EngineServer, create_project
+from ironship.engine.local import create_project
+from ironship.engine.server import EngineServer
 
 
 def _record(data: bytes) -> str:

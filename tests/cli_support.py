@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from ironship.cli.app import main
-from ironship.engine.server import EngineServer, create_project
+from ironship.engine.local import create_project
+from ironship.engine.server import EngineServer
 from ironship.iron.client import Client
 
 

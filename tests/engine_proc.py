@@ -16,7 +16,7 @@ from pathlib import Path
 
 from engine_helpers import Api
 
-from ironship.engine.server import project_credentials
+from ironship.engine.local import project_credentials
 
 START_WAIT = 30.0
 

@@ -33,40 +33,15 @@ from ironship.engine.http.conns import (
     limit_log_floods,
 )
 from ironship.engine.http.context import Engine
+from ironship.engine.local import SERVER_JSON, running_server
 from ironship.engine.run import runner, sandbox
 from ironship.engine.run.dispatch import Dispatcher
 from ironship.engine.run.memory import DEFAULT_TASK_MEMORY_MB
-from ironship.engine.state.db import Db
 from ironship.engine.state.engine_state import EngineState
-from ironship.engine.state.folders import Folders
-from ironship.engine.state.projects import ProjectRepo
 from ironship.engine.zipcheck import Limits
 from ironship.errors import IronshipError
 
-SERVER_JSON = "server.json"
 LOCK_FILE = "engine.lock"
-
-
-def create_project(data_dir: Path, name: str = "project") -> tuple[str, str]:
-    """Add a project with its own token to ``data_dir`` (works while an engine runs on it)."""
-    folders = Folders(data_dir)
-    db = Db(folders.db_file)
-    try:
-        return ProjectRepo(db, folders.token_file).create(name)
-    finally:
-        db.close()
-
-
-def project_credentials(data_dir: Path) -> tuple[str, str]:
-    """The data folder's own project id and token (created on first use; the token is read
-    from DATA/token, the database holds only its hash)."""
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    folders = Folders(data_dir)
-    db = Db(folders.db_file)
-    try:
-        return ProjectRepo(db, folders.token_file).default()
-    finally:
-        db.close()
 
 
 # Descriptors kept free of connections: the database, logs, blobs, task pipes.
@@ -84,16 +59,6 @@ def connection_cap(wanted: int) -> int:
     if soft == resource.RLIM_INFINITY:
         return wanted
     return max(8, min(wanted, (soft - FD_RESERVE) // 2))
-
-
-def running_server(data_dir: Path) -> dict[str, Any] | None:
-    """DATA/server.json of an engine that is running now, or None."""
-    try:
-        info = json.loads((data_dir / SERVER_JSON).read_text(encoding="utf-8"))
-        os.kill(int(info["pid"]), 0)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return info if isinstance(info, dict) else None
 
 
 class EngineServer:

@@ -9,7 +9,6 @@ folder if there is one, else the same engine started in-process for this one com
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Iterator, Mapping
@@ -161,9 +160,10 @@ def local_engine(data_dir: Path, why: str = "no IronWorker credentials") -> Iter
     """The engine on ``data_dir`` as a Target: an ``ironship server`` running on it, else the
     engine's own state read in this process, the engine started only when a call needs it
     (docs/architecture.md, "The local engine without a server")."""
-    running = _running_server(data_dir)
+    from ironship.engine.local import project_credentials, running_server
+
+    running = running_server(data_dir)
     if running is not None:
-        from ironship.engine.server import project_credentials
         from ironship.iron.client import Client
 
         url = str(running["url"])
@@ -182,21 +182,6 @@ def local_engine(data_dir: Path, why: str = "no IronWorker credentials") -> Iter
         yield Target(cast("Client", local), "local", described, True, key)
     finally:
         local.close()
-
-
-# The file a running engine writes in its data folder (ironship/engine/server.py, SERVER_JSON).
-_SERVER_JSON = "server.json"
-
-
-def _running_server(data_dir: Path) -> dict[str, Any] | None:
-    """``engine.server.running_server`` without importing the HTTP server (uvicorn, Starlette):
-    DATA/server.json of an engine whose process is alive, or None."""
-    try:
-        info = json.loads((data_dir / _SERVER_JSON).read_text(encoding="utf-8"))
-        os.kill(int(info["pid"]), 0)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return info if isinstance(info, dict) else None
 
 
 class LocalEngine:
@@ -218,14 +203,15 @@ class LocalEngine:
         self._state: EngineState | None = None
         self.project_id: str
         self.token: str
-        if not (data_dir / _DB_FILE).is_file():
+        from ironship.engine.state.folders import Folders
+
+        if not Folders(data_dir).db_file.is_file():
             server = self._start()  # a new engine: let it create its layout, project and token
             self.project_id, self.token = server.project_id, server.token
             return
         from ironship.engine.state.engine_state import EngineState
 
         self._state = EngineState.open(data_dir)
-        # What engine.server.project_credentials does, without importing the server.
         self.project_id, self.token = self._state.projects.default()
 
     # -- answered from the state while the engine is not started ---------------------------
@@ -315,7 +301,6 @@ class LocalEngine:
                 self._server = None
 
 
-_DB_FILE = "engine.db"  # ironship/engine/state/folders.py, DB_FILE
 _PAGE = 100
 
 

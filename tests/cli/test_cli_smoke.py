@@ -23,7 +23,8 @@ from junitparser import Failure as JUnitFailure
 from junitparser import JUnitXml
 
 from ironship.cli.app import main
-from ironship.engine.server import EngineServer, create_project
+from ironship.engine.local import create_project
+from ironship.engine.server import EngineServer
 from ironship.iron.client import Client, Code
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from engine_helpers import Api
 
-from ironship.engine.server import EngineServer, create_project
+from ironship.engine.local import create_project
+from ironship.engine.server import EngineServer
 
 
 @pytest.fixture(scope="session")

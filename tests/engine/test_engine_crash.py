@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from engine_helpers import WAIT, Api, processes_with_arg, wait_for
 
+from ironship.engine.local import project_credentials
 from ironship.engine.run import sandbox
-from ironship.engine.server import project_credentials
 
 needs_bwrap = pytest.mark.skipif(
     not sandbox.probe().available, reason=f"no sandbox here: {sandbox.probe().reason}"

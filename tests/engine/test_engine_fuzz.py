@@ -14,7 +14,8 @@ import pytest
 import requests
 from engine_helpers import Api, make_zip
 
-from ironship.engine.server import EngineServer, create_project
+from ironship.engine.local import create_project
+from ironship.engine.server import EngineServer
 
 ODD_VALUES: list[Any] = [
     None,

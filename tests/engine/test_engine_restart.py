@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 import pytest
 from engine_helpers import Api, make_zip, wait_for
 
-from ironship.engine.server import EngineServer, running_server
+from ironship.engine.local import running_server
+from ironship.engine.server import EngineServer
 from ironship.errors import IronshipError
 
 

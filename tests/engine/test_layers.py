@@ -22,7 +22,8 @@ ALLOWED: dict[str, set[str]] = {
     "run": {"state"},
     "http": {"state", "run", "zipcheck"},
     "zipcheck": set(),
-    "server": {"state", "run", "http", "zipcheck"},
+    "local": {"state"},
+    "server": {"state", "run", "http", "zipcheck", "local"},
 }
 # Process execution knows nothing of the database: only the dispatcher reads and writes state.
 PURE_RUN = {f"{PREFIX}.run.runner", f"{PREFIX}.run.runtimes", f"{PREFIX}.run.spec"}

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from engine_helpers import FIB_PY, TOOL, Api, fib_upto, make_zip
 
-from ironship.engine.server import EngineServer, create_project
+from ironship.engine.local import create_project
+from ironship.engine.server import EngineServer
 
 iron_worker = pytest.importorskip("iron_worker")
 

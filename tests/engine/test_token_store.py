@@ -9,7 +9,8 @@ from pathlib import Path
 
 from engine_helpers import Api
 
-from ironship.engine.server import EngineServer, create_project, project_credentials
+from ironship.engine.local import create_project, project_credentials
+from ironship.engine.server import EngineServer
 from ironship.engine.state.projects import token_hash
 
 # The tables a data folder had before tokens were hashed (only those this test needs).

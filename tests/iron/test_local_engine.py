@@ -6,7 +6,8 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from ironship.engine.server import EngineServer, running_server
+from ironship.engine.local import running_server
+from ironship.engine.server import EngineServer
 from ironship.iron.client import Client
 from ironship.iron.target import LocalEngine, local_engine
 

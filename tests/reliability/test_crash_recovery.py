@@ -27,7 +27,7 @@ import pytest
 from cli_support import write_tree
 from engine_helpers import WAIT, Api, wait_for
 
-from ironship.engine.server import project_credentials
+from ironship.engine.local import project_credentials
 
 SEED = 20261201
 ROUNDS = 10

@@ -17,10 +17,9 @@ import typer
 from ironship.cli.commands.smoke import (
     JunitOpt,
     announce,
-    failed_count,
     print_progress,
-    print_results,
-    write_junit,
+    report_nothing,
+    report_outcome,
 )
 from ironship.cli.commands.tasks import LogWriter
 from ironship.cli.options import (
@@ -32,7 +31,7 @@ from ironship.cli.options import (
 )
 from ironship.cli.outputs import writable_file
 from ironship.cli.payload import parse_payload, payload_text, read_payload_arg
-from ironship.cli.ui import err, out, print_json
+from ironship.cli.ui import err, out
 from ironship.deploy.models import SmokeOutcome
 from ironship.deploy.pipeline import run_tests, smoke_cases
 from ironship.deploy.planner import select_workers
@@ -46,7 +45,7 @@ from ironship.manifest.load import load_manifest
 from ironship.manifest.models import Manifest, Worker
 from ironship.paths import DEFAULT_MANIFEST
 from ironship.secrets import revealed
-from ironship.smoke.report import payloads_of, to_json
+from ironship.smoke.report import payloads_of
 
 PayloadOpt = Annotated[
     str | None,
@@ -193,9 +192,7 @@ def _smoke(
     payloads = payloads_of(cases)
     if not cases:
         err.print(f"no smoke tests declared for {worker.name}")
-        write_junit(junit, ())
-        if as_json:
-            print_json(to_json([]))
+        report_nothing(junit, as_json)
         return
     with packages(manifest) as pk:
         local = LocalTasks(manifest, pk)
@@ -205,16 +202,7 @@ def _smoke(
         outcome = _interruptible(
             lambda: run_tests(local, cases, parallelism=parallelism, on_result=on_result), local
         )
-    write_junit(junit, outcome.results, payloads)
-    if as_json:
-        print_json(to_json(outcome.results, payloads))
-    else:
-        print_results(outcome.results, payloads)
-        if failed_count(outcome):
-            code = outcome.exit_code
-            err.print(f"error: {failed_count(outcome)} smoke test(s) failed (exit code {code})")
-    if outcome.exit_code:
-        raise typer.Exit(outcome.exit_code)
+    report_outcome(outcome, payloads, junit, as_json)
 
 
 def _interruptible(work: Callable[[], SmokeOutcome], local: LocalTasks) -> SmokeOutcome:

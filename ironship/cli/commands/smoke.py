@@ -92,6 +92,30 @@ def write_junit(
 
 
 @with_connection
+def report_nothing(junit: Path | None, as_json: bool) -> None:
+    """No smoke test was selected: an empty JUnit file and JSON list, when asked for."""
+    write_junit(junit, ())
+    if as_json:
+        print_json(to_json([]))
+
+
+def report_outcome(
+    outcome: SmokeOutcome, payloads: Payloads, junit: Path | None, as_json: bool
+) -> None:
+    """JUnit, then the JSON or the table with each failure's details; exits with the
+    outcome's exit code when a test failed."""
+    write_junit(junit, outcome.results, payloads)
+    if as_json:
+        print_json(to_json(outcome.results, payloads))
+    else:
+        print_results(outcome.results, payloads)
+        if failed_count(outcome):
+            code = outcome.exit_code
+            err.print(f"error: {failed_count(outcome)} smoke test(s) failed (exit code {code})")
+    if outcome.exit_code:
+        raise typer.Exit(outcome.exit_code)
+
+
 def test_cmd(
     workers: Annotated[
         list[str] | None,
@@ -111,22 +135,11 @@ def test_cmd(
     payloads = payloads_of(cases)
     if not cases:
         err.print("no smoke tests declared for the selected workers")
-        write_junit(junit, ())
-        if as_json:
-            print_json(to_json([]))
+        report_nothing(junit, as_json)
         return
     with connected(manifest, conn, quiet=as_json) as tgt:
         if not as_json:
             announce(len(cases), parallelism)
         on_result = (lambda _: None) if as_json else print_progress
         outcome = run_tests(tgt.client, cases, parallelism=parallelism, on_result=on_result)
-    write_junit(junit, outcome.results, payloads)
-    if as_json:
-        print_json(to_json(outcome.results, payloads))
-    else:
-        print_results(outcome.results, payloads)
-        if failed_count(outcome):
-            code = outcome.exit_code
-            err.print(f"error: {failed_count(outcome)} smoke test(s) failed (exit code {code})")
-    if outcome.exit_code:
-        raise typer.Exit(outcome.exit_code)
+    report_outcome(outcome, payloads, junit, as_json)
