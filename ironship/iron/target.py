@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from ironship import paths
 from ironship.errors import IronshipError
@@ -184,6 +184,9 @@ def local_engine(data_dir: Path, why: str = "no IronWorker credentials") -> Iter
         local.close()
 
 
+_T = TypeVar("_T")
+
+
 class LocalEngine:
     """The local engine of one command, started only when a call needs it.
 
@@ -217,24 +220,29 @@ class LocalEngine:
     # -- answered from the state while the engine is not started ---------------------------
 
     def list_codes(self) -> list[Code]:
-        state = self._reader()
-        if state is None:
-            return self._started().list_codes()
         from ironship.engine.http.wire import code_json
 
-        return [Code.from_json(code_json(c, r)) for c, r in _pages(state.codes.list_page, self)]
+        def read(state: EngineState) -> list[Code]:
+            pages = _pages(state.codes.list_page, self)
+            return [Code.from_json(code_json(c, r)) for c, r in pages]
+
+        codes = self._read(read)
+        return self._started().list_codes() if codes is None else codes
 
     def list_schedules(self) -> list[Schedule]:
-        state = self._reader()
-        if state is None:
-            return self._started().list_schedules()
         from ironship.engine.http.wire import schedule_json
 
-        rows = _pages(state.schedules.list_page, self)
-        return [Schedule.from_json(schedule_json(s)) for s in rows]
+        def read(state: EngineState) -> list[Schedule]:
+            rows = _pages(state.schedules.list_page, self)
+            return [Schedule.from_json(schedule_json(s)) for s in rows]
+
+        schedules = self._read(read)
+        return self._started().list_schedules() if schedules is None else schedules
 
     def list_stacks(self) -> list[str]:
-        if self._reader() is None:
+        with self._lock:
+            started = self._client is not None
+        if started:
             return self._started().list_stacks()
         from ironship.engine.run.runtimes import available
 
@@ -265,9 +273,13 @@ class LocalEngine:
         """Whether the engine was started (an HTTP server runs in this process)."""
         return self._server is not None
 
-    def _reader(self) -> EngineState | None:
+    def _read(self, read: Callable[[EngineState], _T]) -> _T | None:
+        """``read`` of the state while the engine is not started, else None. Under the lock:
+        another thread starting the engine closes the state, never in the middle of a read."""
         with self._lock:
-            return self._state if self._client is None else None
+            if self._client is not None or self._state is None:
+                return None
+            return read(self._state)
 
     def _started(self) -> Client:
         with self._lock:

@@ -3,6 +3,7 @@ the engine's state without starting it; anything else starts it, once, in this p
 
 from __future__ import annotations
 
+import threading
 import zipfile
 from pathlib import Path
 
@@ -82,3 +83,33 @@ def test_a_new_folder_gets_a_started_engine(tmp_path: Path) -> None:
         assert target.client.list_codes() == []
         assert target.in_process and target.secret_key
         assert (tmp_path / "fresh" / "token").is_file()
+
+
+def test_reads_racing_the_engine_start_never_see_a_closed_state(tmp_path: Path) -> None:
+    """Apply's threads list codes while another starts the engine (which closes the state it
+    read from): every list answers, from the state or from the server, never 'closed
+    database'."""
+    data = deployed(tmp_path, [f"w{i:03d}" for i in range(150)])
+    engine = LocalEngine(data)
+    errors: list[BaseException] = []
+    counts: list[int] = []
+
+    def lister() -> None:
+        try:
+            for _ in range(5):
+                counts.append(len(engine.list_codes()))
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=lister) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        assert engine.host  # starts the engine while the listers read
+        for thread in threads:
+            thread.join(60)
+        assert errors == []
+        assert counts == [150] * 20
+        assert engine.started
+    finally:
+        engine.close()

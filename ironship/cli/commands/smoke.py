@@ -91,7 +91,6 @@ def write_junit(
         junit.write_text(to_junit(results, payloads), encoding="utf-8")
 
 
-@with_connection
 def report_nothing(junit: Path | None, as_json: bool) -> None:
     """No smoke test was selected: an empty JUnit file and JSON list, when asked for."""
     write_junit(junit, ())
@@ -116,6 +115,7 @@ def report_outcome(
         raise typer.Exit(outcome.exit_code)
 
 
+@with_connection
 def test_cmd(
     workers: Annotated[
         list[str] | None,
