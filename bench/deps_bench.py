@@ -21,12 +21,13 @@ import hashlib
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import zipfile
 from pathlib import Path
+
+from timing import timed
 
 from ironship.engine.local import create_project
 from ironship.engine.server import EngineServer
@@ -80,15 +81,6 @@ def generate(top: Path, workers: int, packages: int, modules: int, deps: bool) -
     manifest = top / "ironship.yml"
     manifest.write_text("\n".join(lines) + "\n")
     return manifest
-
-
-def timed(cmd: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
-    return elapsed
 
 
 def main() -> None:

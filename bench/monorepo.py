@@ -34,8 +34,9 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from timing import timed
 
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -139,15 +140,6 @@ def generate(workers: int, files: int, size: int) -> Path:
     return top
 
 
-def run(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
-    return elapsed
-
-
 def peak_rss_mb(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
     """Peak RSS of a command in MB: /usr/bin/time -v, or getrusage when it is missing."""
     if Path("/usr/bin/time").exists():
@@ -179,38 +171,38 @@ def bench(top: Path, args: argparse.Namespace) -> None:
         [*plan, "--detailed-exitcode"], env=env, cwd=top, capture_output=True, check=False
     )
     if first.returncode == 2:
-        print(f"initial apply of {args.workers} workers: {run(apply, env, top):.1f}s")
-    run(plan, env, top)  # warm the hash cache
+        print(f"initial apply of {args.workers} workers: {timed(apply, env, top):.1f}s")
+    timed(plan, env, top)  # warm the hash cache
 
     def walk() -> float:
-        return run([PY, "-c", STAT_WALK, str(workers)], env)
+        return timed([PY, "-c", STAT_WALK, str(workers)], env)
 
     def noop() -> float:
-        return run(plan, env, top)
+        return timed(plan, env, top)
 
     pairs = [(walk(), noop()) for _ in range(n)]
     walk_t, noop_t = [p[0] for p in pairs], [p[1] for p in pairs]
     zips = top / ".zips"
     zips.mkdir(exist_ok=True)
     zip_t = [
-        run(["sh", "-c", ZIP_MD5, "sh", str(workers), str(zips)], env)
+        timed(["sh", "-c", ZIP_MD5, "sh", str(workers), str(zips)], env)
         for _ in range(args.zip_repeat)
     ]
 
     sha_t, cold_t = [], []
     for _ in range(n):
-        sha_t.append(run(["sh", "-c", SHA256_2, "sh", str(workers)], env))
+        sha_t.append(timed(["sh", "-c", SHA256_2, "sh", str(workers)], env))
         shutil.rmtree(cache, ignore_errors=True)
-        cold_t.append(run(plan, env, top))
+        cold_t.append(timed(plan, env, top))
 
     apply_t, upload_t = [], []
     for k in range(n):
         name = f"w{(k * 97 + 13) % args.workers:03d}"
         changed = workers / name / "lib" / "mod_001.py"
         changed.write_bytes(changed.read_bytes() + b"# bench change %d\n" % k)
-        apply_t.append(run(apply, env, top))
+        apply_t.append(timed(apply, env, top))
         data = top / ".upload-bench-engine"  # its own engine: no orphans in the project's
-        upload_t.append(run([PY, "-c", UPLOAD_ONE, str(data), str(workers / name), name], env))
+        upload_t.append(timed([PY, "-c", UPLOAD_ONE, str(data), str(workers / name), name], env))
 
     shutil.rmtree(cache, ignore_errors=True)
     rss_cold_plan = peak_rss_mb(plan, env, top)
@@ -222,9 +214,9 @@ def bench(top: Path, args: argparse.Namespace) -> None:
     example = REPO / "examples"
     yaml_t, version_t, validate_t = [], [], []
     for _ in range(n):
-        yaml_t.append(run([PY, "-c", "import yaml"], env))
-        version_t.append(run([*IRONSHIP, "--version"], env))
-        validate_t.append(run([*IRONSHIP, "validate"], env, example))
+        yaml_t.append(timed([PY, "-c", "import yaml"], env))
+        version_t.append(timed([*IRONSHIP, "--version"], env))
+        validate_t.append(timed([*IRONSHIP, "validate"], env, example))
 
     med = statistics.median
     size = sum(f.stat().st_size for f in workers.rglob("*") if f.is_file())

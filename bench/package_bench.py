@@ -25,8 +25,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from timing import timed
 
 KINDS = ("png", "jpg", "gz", "zip", "whl", "jar")
 MB = 1 << 20
@@ -101,15 +102,6 @@ def warm(root: Path) -> None:
                     pass
 
 
-def timed(cmd: list[str], cwd: Path) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
-    return elapsed
-
-
 def inner(cmd: list[str], cwd: Path) -> tuple[float, float]:
     """A command that prints its own timing of the part measured: wall and CPU seconds."""
     done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=True)
@@ -143,9 +135,9 @@ def main() -> None:
         zip_t, ship_t = [], []
         for k in range(args.repeat):
             out = top / f"zip{k}.zip"
-            zip_t.append(timed(["zip", "-X", "-r", "-q", str(out), "."], root))
+            zip_t.append(timed(["zip", "-X", "-r", "-q", str(out), "."], cwd=root))
             dist = top / f"dist{k}"
-            ship_t.append(timed([*ironship, "package", "big", "--out", str(dist)], top / "one"))
+            ship_t.append(timed([*ironship, "package", "big", "--out", str(dist)], cwd=top / "one"))
             zip_size, ship_size = out.stat().st_size, (dist / "big.zip").stat().st_size
             out.unlink()
             shutil.rmtree(dist)

@@ -18,11 +18,12 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from timing import timed
 
 from ironship.engine.server import EngineServer
 
@@ -69,15 +70,6 @@ def generate(top: Path, workers: int, files: int, size: int) -> Path:
     manifest = top / "ironship.yml"
     manifest.write_text("\n".join(lines) + "\n")
     return manifest
-
-
-def timed(cmd: list[str], env: dict[str, str], expect: tuple[int, ...] = (0,)) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - start
-    if done.returncode not in expect:
-        sys.exit(f"{' '.join(cmd)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
-    return elapsed
 
 
 def main() -> None:

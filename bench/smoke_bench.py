@@ -14,11 +14,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from timing import timed
 
 from ironship.engine.server import EngineServer
 
@@ -58,15 +58,6 @@ def project(top: Path, tests: int, seconds: float) -> Path:
     manifest = top / "ironship.yml"
     manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return manifest
-
-
-def timed(cmd: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
-    return elapsed
 
 
 def main() -> None:

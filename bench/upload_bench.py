@@ -21,12 +21,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
+
+from timing import timed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from engine_proc import engine_process
@@ -53,15 +53,6 @@ def change_all(top: Path, workers: int, tag: str) -> None:
     for i in range(workers):
         main = top / "workers" / f"w{i:03d}" / "main.py"
         main.write_text(main.read_text() + f"# {tag}\n")
-
-
-def run(cmd: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
-    return elapsed
 
 
 def request_kinds(faults: Faults) -> Counter[str]:
@@ -101,12 +92,12 @@ def main() -> None:
                 "NO_COLOR": "1",
             }
             apply = [*ironship, "apply", "-f", str(manifest), "-y"]
-            first = run(apply, env)
+            first = timed(apply, env)
             print(f"initial apply of {args.workers} workers, no proxy: {first:.2f}s")
             change_all(top, args.workers, "plan")
             faults = Faults(delay=args.delay)
             with faulty_proxy(engine.url, faults) as url:
-                plan_s = run(
+                plan_s = timed(
                     [*ironship, "plan", "-f", str(manifest)], {**env, "IRON_WORKER_CLOUD": url}
                 )
             kinds = request_kinds(faults)
@@ -122,7 +113,7 @@ def main() -> None:
                     faults = Faults(delay=args.delay)
                     extra = [] if variant is None else ["--parallelism", str(variant)]
                     with faulty_proxy(engine.url, faults) as url:
-                        elapsed = run([*apply, *extra], {**env, "IRON_WORKER_CLOUD": url})
+                        elapsed = timed([*apply, *extra], {**env, "IRON_WORKER_CLOUD": url})
                     (base_t if variant == 1 else par_t[variant]).append(elapsed)
                     peaks[variant] = max(peaks.get(variant, 0), faults.in_flight_peak)
                     apply_kinds = request_kinds(faults)
