@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from ironship.iron.types import Code, Schedule
 
@@ -197,15 +197,9 @@ Outcome = Literal[
 ScheduleOutcome = Literal[
     "created", "replaced", "cancelled", "unchanged", "orphan", "failed", "skipped"
 ]
-SCHEDULE_OUTCOMES: tuple[ScheduleOutcome, ...] = (
-    "created",
-    "replaced",
-    "cancelled",
-    "unchanged",
-    "orphan",
-    "failed",
-    "skipped",
-)
+# Both in the order results are counted and shown.
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+SCHEDULE_OUTCOMES: tuple[ScheduleOutcome, ...] = get_args(ScheduleOutcome)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Any
 from ironship import FORMAT_VERSION, __version__
 from ironship.deploy.guard import history_id
 from ironship.deploy.models import (
+    OUTCOMES,
     SCHEDULE_OUTCOMES,
     ApplyOutcome,
     ApplyResult,
@@ -174,22 +175,9 @@ def result_rows(result: ApplyResult) -> list[tuple[str, str, str, str]]:
     return rows
 
 
-RESULT_ORDER = (
-    "created",
-    "updated",
-    "deleted",
-    "unchanged",
-    "orphan",
-    "failed",
-    "conflict",
-    "skipped",
-    "unverified",
-)
-
-
 def outcome_counts(result: ApplyResult) -> dict[str, int]:
     """How many workers ended each way (every outcome listed, zeros included)."""
-    counts = dict.fromkeys(RESULT_ORDER, 0)
+    counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
     for r in result.results:
         counts[r.outcome] += 1
     return counts
