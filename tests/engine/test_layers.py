@@ -18,12 +18,13 @@ PREFIX = "ironship.engine"
 
 # Layer → the layers its modules may import (besides their own).
 ALLOWED: dict[str, set[str]] = {
-    "state": set(),
-    "run": {"state"},
+    "procs": set(),
+    "state": {"procs"},
+    "run": {"state", "procs"},
     "http": {"state", "run", "zipcheck"},
     "zipcheck": set(),
     "local": {"state"},
-    "server": {"state", "run", "http", "zipcheck", "local"},
+    "server": {"state", "run", "http", "zipcheck", "local", "procs"},
 }
 # Process execution knows nothing of the database: only the dispatcher reads and writes state.
 PURE_RUN = {f"{PREFIX}.run.runner", f"{PREFIX}.run.runtimes", f"{PREFIX}.run.spec"}

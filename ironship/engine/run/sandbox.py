@@ -32,6 +32,8 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ironship.engine import procs
+
 ENV_SWITCH = "IRONSHIP_SANDBOX"  # "none" (or "off") runs tasks without a sandbox
 PROBE_TIMEOUT = 10.0
 END_ROUNDS = 50  # scans of /proc when ending a task's leftovers (a forking task needs a few)
@@ -358,24 +360,9 @@ def task_processes(task_dir: Path, pids: Iterable[int] | None = None) -> list[in
     """Those of ``pids`` (default: every process, or, in a child subreaper, every descendant
     of it) that are alive and whose environment says ``TASK_DIR=task_dir``; a zombie's
     environment reads empty, so it never matches."""
-    marker = b"TASK_DIR=" + os.fsencode(task_dir)
     if pids is None and _subreaper == os.getpid():
         pids = descendants(_subreaper)
-    elif pids is None:
-        pids = (int(e.name) for e in os.scandir("/proc") if e.name.isdigit())
-    own = os.getpid()
-    found = []
-    for pid in pids:
-        if pid == own:
-            continue
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as fh:
-                environ = fh.read()
-        except OSError:
-            continue
-        if marker in environ.split(b"\0"):
-            found.append(pid)
-    return found
+    return procs.marked({b"TASK_DIR=" + os.fsencode(task_dir)}, pids)
 
 
 def end_task_processes(task_dir: Path) -> list[int]:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
+from ironship.engine import procs
 from ironship.engine.state.db import Db
 from ironship.engine.state.model import NotFound, Row
 from ironship.engine.state.tasks import TaskRepo
@@ -154,34 +155,16 @@ def end_leftovers(task_ids: Iterable[str]) -> list[int]:
     marks = {b"TASK_ID=" + task_id.encode() for task_id in task_ids}
     left: list[int] = []
     for _ in range(_END_ROUNDS if marks else 0):
-        left = _marked(marks)
+        left = procs.marked(marks)
         if not left:
             break
         for pid in left:
             with contextlib.suppress(OSError):
                 fd = os.pidfd_open(pid)  # then check again: a reused pid is never signalled
                 try:
-                    if _marked(marks, [pid]):
+                    if procs.marked(marks, [pid]):
                         signal.pidfd_send_signal(fd, signal.SIGKILL)
                 finally:
                     os.close(fd)
         time.sleep(_END_NAP)
     return left
-
-
-def _marked(marks: set[bytes], pids: Iterable[int] | None = None) -> list[int]:
-    if pids is None:
-        pids = (int(e.name) for e in os.scandir("/proc") if e.name.isdigit())
-    found = []
-    for pid in pids:
-        if pid == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as fh:
-                environ = fh.read()
-        except OSError:
-            continue
-        # A zombie's environ reads empty: only live processes match.
-        if marks.intersection(environ.split(b"\0")):
-            found.append(pid)
-    return found
