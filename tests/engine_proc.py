@@ -61,7 +61,7 @@ def engine_process(tmp: Path, *args: str, nofile: int = 0) -> Iterator[EnginePro
     with log_file.open("wb") as err:
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, cwd=tmp)
     try:
-        info = _wait_started(proc, data)
+        info = wait_started(proc, data)
         pid, token = project_credentials(data)
         yield EngineProc(proc.pid, Api(str(info["url"]), pid, token), data, log_file)
     finally:
@@ -73,7 +73,8 @@ def engine_process(tmp: Path, *args: str, nofile: int = 0) -> Iterator[EnginePro
             proc.wait(timeout=20)
 
 
-def _wait_started(proc: subprocess.Popen[bytes], data: Path) -> dict[str, object]:
+def wait_started(proc: subprocess.Popen[bytes], data: Path) -> dict[str, object]:
+    """DATA/server.json of the engine ``proc`` once it is serving; fails if it exits first."""
     deadline = time.monotonic() + START_WAIT
     while time.monotonic() < deadline:
         if proc.poll() is not None:

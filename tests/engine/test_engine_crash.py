@@ -7,18 +7,17 @@ The engine is a real ``ironship server`` process on 127.0.0.1 with its own data 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from engine_helpers import WAIT, Api, processes_with_arg, wait_for
+from engine_proc import wait_started
 
 from ironship.engine.local import project_credentials
 from ironship.engine.run import sandbox
@@ -63,28 +62,13 @@ def engine(data: Path, sandboxed: bool) -> Iterator[tuple[subprocess.Popen[bytes
     cmd = [sys.executable, "-m", "ironship", "server", "--port", "0", "--data", str(data)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        info = _started(proc, data)
+        info = wait_started(proc, data)
         project_id, token = project_credentials(data)
         yield proc, Api(str(info["url"]), project_id, token)
     finally:
         if proc.poll() is None:
             proc.kill()
         proc.wait(WAIT)
-
-
-def _started(proc: subprocess.Popen[bytes], data: Path) -> dict[str, object]:
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"the engine exited with {proc.returncode}"
-        try:
-            info = json.loads((data / "server.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            time.sleep(0.05)
-            continue
-        if isinstance(info, dict) and info.get("pid") == proc.pid:
-            return info
-        time.sleep(0.05)
-    raise AssertionError("the engine did not start")
 
 
 def worker_pids(task_id: str) -> list[int]:

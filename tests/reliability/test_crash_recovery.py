@@ -11,7 +11,6 @@ revision's blob is there, and no revision belongs to a code that does not exist.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import sqlite3
@@ -26,6 +25,7 @@ from pathlib import Path
 import pytest
 from cli_support import write_tree
 from engine_helpers import WAIT, Api, wait_for
+from engine_proc import wait_started
 
 from ironship.engine.local import project_credentials
 
@@ -62,7 +62,7 @@ class Engine:
         cmd = [sys.executable, "-m", "ironship", "server", "--port", "0", "--data", str(self.data)]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.proc = proc
-        url = _started(proc, self.data)
+        url = str(wait_started(proc, self.data)["url"])
         project_id, token = project_credentials(self.data)
         self.api = Api(url, project_id, token)
         return self.api
@@ -82,21 +82,6 @@ class Engine:
             self.proc.wait(WAIT)
         except subprocess.TimeoutExpired:
             self.kill()
-
-
-def _started(proc: subprocess.Popen[bytes], data: Path) -> str:
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"the engine exited with {proc.returncode}"
-        try:
-            info = json.loads((data / "server.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            time.sleep(0.05)
-            continue
-        if isinstance(info, dict) and info.get("pid") == proc.pid:
-            return str(info["url"])
-        time.sleep(0.05)
-    raise AssertionError("the engine did not start")
 
 
 @pytest.fixture
