@@ -85,6 +85,22 @@ def run_cli(
     return Run(code, captured.out, captured.err)
 
 
+def cli_for(
+    project: Project,
+    cwd: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    **base: str,
+) -> Cli:
+    """``ironship ARGS`` in ``cwd`` on ``project``, with ``base`` and then the call's keyword
+    arguments as extra environment variables."""
+
+    def run(*args: str, **env: str) -> Run:
+        return run_cli(list(args), capsys, monkeypatch, env={**project.env, **base, **env}, cwd=cwd)
+
+    return run
+
+
 def write_tree(root: Path, files: Mapping[str, str]) -> None:
     for rel, text in files.items():
         path = root / rel

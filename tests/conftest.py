@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_support import Cli, Project, Run, new_project, run_cli
+from cli_support import Cli, Project, cli_for, new_project
 
 from ironship.engine.server import EngineServer
 
@@ -35,8 +35,4 @@ def project_cli(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Cli:
     """``ironship ARGS`` run in-process in ``tmp_path``, on this test's own project."""
-
-    def run(*args: str) -> Run:
-        return run_cli(list(args), capsys, monkeypatch, env=project.env, cwd=tmp_path)
-
-    return run
+    return cli_for(project, tmp_path, capsys, monkeypatch)

@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import Project, Run, run_cli
+from cli_support import Cli, Project, cli_for
 from deploy.gitrepo import PLAIN_ENV, Repo
 
 from ironship.iron.types import Revision
 
 MANIFEST = "version: 1\nworkers:\n  fib:\n    root: w\n    entry: main.py\n"
 SEP = "MAGICALSTDOUTSEPARATOR"
-
-Cli = Callable[..., Run]
 
 
 def prints(value: str) -> dict[str, str]:
@@ -45,11 +42,7 @@ def cli(
 ) -> Cli:
     """`ironship ARGS` in the repository, on this test's own project."""
 
-    def run(*args: str, **env: str) -> Run:
-        full = {**project.env, **PLAIN_ENV, **env}
-        return run_cli(list(args), capsys, monkeypatch, env=full, cwd=repo.root)
-
-    return run
+    return cli_for(project, repo.root, capsys, monkeypatch, **PLAIN_ENV)
 
 
 def deploy(cli: Cli, repo: Repo, message: str, value: str, tag: str | None = None) -> str:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import Project, Run, run_cli
+from cli_support import Cli, Project, cli_for, run_cli
 from deploy.gitrepo import PLAIN_ENV, Repo
 
 from ironship import __version__
@@ -25,8 +24,6 @@ MANIFEST = (
     "  beta:\n    root: b\n    entry: main.py\n"
 )
 FILES = {"ironship.yml": MANIFEST, "a/main.py": "print('a')\n", "b/main.py": "print('b')\n"}
-
-Cli = Callable[..., Run]
 
 
 @pytest.fixture
@@ -46,11 +43,7 @@ def cli(
 ) -> Cli:
     """`ironship ARGS` in the repository, with extra environment variables as keywords."""
 
-    def run(*args: str, **env: str) -> Run:
-        full = {**project.env, **PLAIN_ENV, **env}
-        return run_cli(list(args), capsys, monkeypatch, env=full, cwd=repo.root)
-
-    return run
+    return cli_for(project, repo.root, capsys, monkeypatch, **PLAIN_ENV)
 
 
 def codes(project: Project) -> dict[str, Code]:

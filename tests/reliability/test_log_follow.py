@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cli_support import Project, Run, run_cli, write_tree
+from cli_support import Project, Run, cli_for, run_cli, write_tree
 from faultproxy import Faults, faulty_proxy
 
 from ironship.engine.server import EngineServer
@@ -139,9 +139,7 @@ def test_log_of_a_large_task_does_not_hold_it_in_memory(
     )
     write_tree(tmp_path, {"ironship.yml": manifest, **files})
 
-    def run(*args: str) -> Run:
-        return run_cli(list(args), capsys, monkeypatch, env=project.env, cwd=tmp_path)
-
+    run = cli_for(project, tmp_path, capsys, monkeypatch)
     assert run("apply", "-y").code == 0
     peaks = {}
     for name in ("small", "flood"):
