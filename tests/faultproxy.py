@@ -19,6 +19,8 @@ Requests pass through unchanged, except where ``Faults`` says otherwise:
   behind a slow network or a distant server (bench/upload_bench.py);
 - ``throttle_uploads``: the first that many uploads each get 429 with ``Retry-After:
   retry_after`` (seconds), as the hosted service answers when requests come too fast.
+- ``hold``: the first request it picks waits for the test's ``release`` (``arrived`` says it
+  came), to stop one deploy at an exact point while another runs.
 
 ``seen`` records every relayed request as (method, path, Range header, status, body bytes);
 ``uploads`` records every upload as (``time.monotonic()``, worker name, status), the 429s
@@ -34,12 +36,14 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
+
+HOLD_WAIT = 60.0  # seconds a held request waits for the test: a bound, never a timing check
 
 
 @dataclass
@@ -60,6 +64,13 @@ class Faults:
     delay: float = 0.0
     throttle_uploads: int = 0
     retry_after: int = 1
+    # The first request for which hold(method, path) is true waits, after ``arrived`` is set,
+    # until the test sets ``release`` (a 504 after HOLD_WAIT): one deploy stopped at an exact
+    # point while another runs, with events rather than sleeps.
+    hold: Callable[[str, str], bool] | None = None
+    arrived: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    held: list[str] = field(default_factory=list)  # "METHOD path" of the held request
     uploads_relayed: int = 0
     uploads: list[tuple[float, str, int]] = field(default_factory=list)
     in_flight: int = 0
@@ -130,10 +141,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if not upload and self._read_back_fails(faults):
             return
-        name = _names(body, faults.stall_uploads) if upload else None
-        if name is not None:
-            faults.note(f"stall upload {name}")
-            time.sleep(faults.stall_seconds)
+        if self._held_too_long(faults, body if upload else None):
+            return
         resp = self._forward(body)
         with faults.lock:
             rng = None if faults.ignore_range else self.headers.get("Range")
@@ -147,6 +156,23 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reset()
                 return
         self._copy(resp)
+
+    def _held_too_long(self, faults: Faults, upload: bytes | None) -> bool:
+        """Stall the uploads ``faults`` names, and hold the request ``faults.hold`` picks (the
+        first one only); True when the test never released it and a 504 went back instead."""
+        name = _names(upload, faults.stall_uploads) if upload is not None else None
+        if name is not None:
+            faults.note(f"stall upload {name}")
+            time.sleep(faults.stall_seconds)
+        with faults.lock:
+            if faults.hold is None or faults.held or not faults.hold(self.command, self.path):
+                return False
+            faults.held.append(f"{self.command} {self.path}")
+        faults.arrived.set()
+        if faults.release.wait(HOLD_WAIT):
+            return False
+        self._answer(504, {"msg": "the test never released the held request"})
+        return True
 
     def _dead(self, faults: Faults) -> bool:
         limit = faults.die_after_uploads
@@ -262,6 +288,7 @@ def faulty_proxy(upstream: str, faults: Faults) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
+        faults.release.set()
         server.shutdown()
         server.server_close()
         thread.join(timeout=30)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from cli_support import Project, write_tree
-from deploy.pauseproxy import WAIT, pause_proxy
+from faultproxy import HOLD_WAIT as WAIT
+from faultproxy import Faults, faulty_proxy
 
 from ironship import exitcodes
 from ironship.deploy.executor import apply_plan
@@ -58,8 +59,9 @@ def test_two_applies_racing_on_one_worker_one_wins_the_other_conflicts(
         second = checkout(tmp_path / "second", "from the second checkout")
         plan_one, plan_two = make_plan(direct, first), make_plan(direct, second)
         results: dict[str, ApplyResult] = {}
-        with pause_proxy(project.url, is_reread_of(alpha.id)) as pause:
-            slow = Client(pause.url, project.project_id, project.token, retries=1)
+        pause = Faults(hold=is_reread_of(alpha.id))
+        with faulty_proxy(project.url, pause) as url:
+            slow = Client(url, project.project_id, project.token, retries=1)
 
             def apply_first() -> None:
                 results["first"] = apply_plan(slow, plan_one, build_dir=tmp_path / "b1")
