@@ -7,6 +7,7 @@ Settings are compared as deployed and shown by name; env and config values never
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -97,22 +98,27 @@ def _side_json(side: Deployed) -> dict[str, Any]:
     }
 
 
+def settings_json(settings: Iterable[SettingChange]) -> list[dict[str, Any]]:
+    """Setting changes for --json; env and config values are never shown, only their names
+    (sensitive changes)."""
+    return [
+        {
+            "key": s.key,
+            "before": None if s.sensitive else s.before,
+            "after": None if s.sensitive else s.after,
+            "sensitive": s.sensitive,
+        }
+        for s in settings
+    ]
+
+
 def _worker_json(d: EnvironmentDiff) -> dict[str, Any]:
     return {
         "worker": d.worker,
         "from": _side_json(d.before),
         "to": _side_json(d.after),
         "package": d.package,  # same, same-files, different; null when a side is not deployed
-        # env and config values are never shown: only their names (sensitive changes)
-        "settings": [
-            {
-                "key": s.key,
-                "before": None if s.sensitive else s.before,
-                "after": None if s.sensitive else s.after,
-                "sensitive": s.sensitive,
-            }
-            for s in d.settings
-        ],
+        "settings": settings_json(d.settings),
         "same": d.same,
     }
 

@@ -19,7 +19,7 @@ from ironship import FORMAT_VERSION, exitcodes
 from ironship.cli.commands import envdiff
 from ironship.cli.commands.deploy import YesOpt
 from ironship.cli.commands.deploy_view import confirm
-from ironship.cli.commands.envdiff import diff_environments, setting_line
+from ironship.cli.commands.envdiff import diff_environments, setting_line, settings_json
 from ironship.cli.commands.envflags import with_env_list
 from ironship.cli.options import (
     NO_OPTIONS,
@@ -276,16 +276,7 @@ def _diff_json(d: RevisionDiff) -> dict[str, Any]:
             "removed": list(d.files.removed),
             "changed": list(d.files.changed),
         },
-        # env and config values are never shown: only their names (sensitive changes)
-        "settings": [
-            {
-                "key": s.key,
-                "before": None if s.sensitive else s.before,
-                "after": None if s.sensitive else s.after,
-                "sensitive": s.sensitive,
-            }
-            for s in d.settings
-        ],
+        "settings": settings_json(d.settings),
         "differs": not d.empty,
     }
 
