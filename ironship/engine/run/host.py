@@ -46,6 +46,7 @@ from typing import Any, BinaryIO
 from ironship.engine.run import runner, sandbox
 from ironship.engine.run.runtimes import remove_tree
 from ironship.engine.run.spec import (
+    ResultSlot,
     RunResult,
     RunSpec,
     result_from_wire,
@@ -268,32 +269,22 @@ class _Link:
         return True
 
 
-class RemoteTask:
+class RemoteTask(ResultSlot):
     """A task the host runs, as the dispatcher sees it (``spec.RunningTask``)."""
 
     def __init__(
         self, link: _Link | None, spec: RunSpec, on_started: Callable[[], None] | None = None
     ) -> None:
+        super().__init__()
         self._link = link
         self.spec = spec
         self._on_started = on_started
         self._pid: int | None = None
-        self._result: RunResult | None = None
-        self._done = threading.Event()
-        self._lock = threading.Lock()
-        self._callbacks: list[Callable[[], None]] = []
 
     @property
     def pid(self) -> int | None:
         """The worker's pid once the host said it started (None before, or if none ran)."""
         return self._pid
-
-    def poll(self) -> RunResult | None:
-        return self._result
-
-    def wait(self, timeout: float | None = None) -> RunResult | None:
-        self._done.wait(timeout)
-        return self._result
 
     def cancel(self) -> None:
         if self._link is not None:
@@ -304,29 +295,11 @@ class RemoteTask:
             self._link.send({"op": "kill", "id": self.spec.task_id})
         self._done.wait(KILL_WAIT + 1.0)
 
-    def add_done_callback(self, callback: Callable[[], None]) -> None:
-        with self._lock:
-            if self._result is None:
-                self._callbacks.append(callback)
-                return
-        callback()
-
     def _started(self, pid: int | None) -> None:
         self._pid = pid
         if self._on_started is not None:
             with contextlib.suppress(Exception):
                 self._on_started()
-
-    def _publish(self, result: RunResult) -> None:
-        with self._lock:
-            if self._result is not None:
-                return
-            self._result = result
-            callbacks, self._callbacks = self._callbacks, []
-        self._done.set()
-        for callback in callbacks:
-            with contextlib.suppress(Exception):
-                callback()
 
 
 class TaskHost:

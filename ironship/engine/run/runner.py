@@ -43,7 +43,7 @@ from ironship.engine.run.runtimes import (
     prepare,
     remove_tree,
 )
-from ironship.engine.run.spec import RunResult, RunSpec
+from ironship.engine.run.spec import ResultSlot, RunResult, RunSpec
 
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL on timeout or cancel
 DRAIN_GRACE = 2.0  # after the worker exits, how long a process outside its group may hold stderr
@@ -171,7 +171,7 @@ def _hidden_path_entries(path: str, hidden: tuple[Path, ...]) -> list[Path]:
     ]
 
 
-class TaskProcess:
+class TaskProcess(ResultSlot):
     """One running (or finished) task. Obtain it from :func:`start`."""
 
     def __init__(
@@ -188,9 +188,8 @@ class TaskProcess:
         self._proc = proc
         self._log = log
         self._started = started
+        super().__init__()
         self._lock = threading.Lock()
-        self._done = threading.Event()
-        self._result: RunResult | None = None
         self._reason: _Reason | None = None
         self._exited = False  # the worker exited (maybe not reaped yet): signals are moot
         self._reaped = False  # its pid may be reused now: never signal the group again
@@ -199,7 +198,6 @@ class TaskProcess:
         self._oom = OomWatch()
         self._box = box or sandbox.Sandbox("none", None, "no process")
         self._disk_at = started + limits.DISK_EVERY
-        self._callbacks: list[Callable[[], None]] = []
         if proc is not None:
             threading.Thread(
                 target=self._watch, name=f"task-{spec.task_id if spec else '?'}", daemon=True
@@ -216,15 +214,6 @@ class TaskProcess:
     def pid(self) -> int | None:
         """The worker's pid (also its process group id), None when no process was started."""
         return self._proc.pid if self._proc is not None else None
-
-    def poll(self) -> RunResult | None:
-        """The result once the task has ended and its directory is gone; never blocks."""
-        return self._result
-
-    def wait(self, timeout: float | None = None) -> RunResult | None:
-        """Block up to ``timeout`` seconds (None: until the end) and return the result, if any."""
-        self._done.wait(timeout)
-        return self._result
 
     def cancel(self) -> None:
         """Stop the task (SIGTERM to its group, SIGKILL after a grace); its status: cancelled."""
@@ -252,24 +241,6 @@ class TaskProcess:
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._proc.pid, sig)
-
-    def add_done_callback(self, callback: Callable[[], None]) -> None:
-        """Call ``callback()`` (from the watcher thread) once the result is in; at once if it
-        already is."""
-        with self._lock:
-            if self._result is None:
-                self._callbacks.append(callback)
-                return
-        callback()
-
-    def _publish(self, result: RunResult) -> None:
-        with self._lock:
-            self._result = result
-            callbacks, self._callbacks = self._callbacks, []
-        self._done.set()
-        for callback in callbacks:
-            with contextlib.suppress(Exception):
-                callback()
 
     def _watch(self) -> None:
         assert self._proc is not None and self._spec is not None

@@ -7,7 +7,9 @@ from the other: the dependency runs one way, runner → runtimes → spec.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +72,45 @@ class RunningTask(Protocol):
     def kill(self) -> None: ...
 
     def add_done_callback(self, callback: Callable[[], None]) -> None: ...
+
+
+class ResultSlot:
+    """How a started task reports its end, for both kinds of ``RunningTask``: the RunResult
+    is published once (a second publish is ignored); ``poll`` and ``wait`` read it, and each
+    done-callback runs once it is in (at once if it already is)."""
+
+    def __init__(self) -> None:
+        self._result: RunResult | None = None
+        self._done = threading.Event()
+        self._slot_lock = threading.Lock()
+        self._callbacks: list[Callable[[], None]] = []
+
+    def poll(self) -> RunResult | None:
+        """The result once the task has ended; never blocks."""
+        return self._result
+
+    def wait(self, timeout: float | None = None) -> RunResult | None:
+        """Block up to ``timeout`` seconds (None: until the end) and return the result, if any."""
+        self._done.wait(timeout)
+        return self._result
+
+    def add_done_callback(self, callback: Callable[[], None]) -> None:
+        with self._slot_lock:
+            if self._result is None:
+                self._callbacks.append(callback)
+                return
+        callback()
+
+    def _publish(self, result: RunResult) -> None:
+        with self._slot_lock:
+            if self._result is not None:
+                return
+            self._result = result
+            callbacks, self._callbacks = self._callbacks, []
+        self._done.set()
+        for callback in callbacks:
+            with contextlib.suppress(Exception):
+                callback()
 
 
 def spec_to_wire(spec: RunSpec) -> dict[str, Any]:
