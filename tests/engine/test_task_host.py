@@ -222,4 +222,45 @@ def test_tasks_get_their_caps_however_the_host_starts_them(
     data = str(DEFAULT_TASK_MEMORY_MB * limits.MB)
     assert f"data {data} {data} fsize {fsize} {fsize}" in log, log
     assert "capeff 0000000000000000" in log, log
+    if os.geteuid() == 0 and sandbox_env == "none":  # none to gain back by an exec either
+        assert "capbnd 0000000000000000" in log, log
     assert "sigint True" in log, log
+
+
+# Reports its parent-death signal (PR_GET_PDEATHSIG: set only by a preexec_fn) and its host,
+# starts a child in a new session, then both wait for the task folder's "go".
+UNARMED = r"""
+import ctypes, os, subprocess, sys, time
+sig = ctypes.c_int(-1)
+ctypes.CDLL(None).prctl(2, ctypes.byref(sig), 0, 0, 0)
+subprocess.Popen([sys.executable, "-c", "import os, time\nwhile not os.path.exists('go'): "
+                  "time.sleep(0.02)", "child-of", os.environ["TASK_ID"]], start_new_session=True)
+print("pdeathsig", sig.value, "host", os.getppid(), flush=True)
+while not os.path.exists("go"):
+    time.sleep(0.02)
+"""
+
+
+def test_unsandboxed_task_starts_without_preexec_fn_and_still_dies_with_its_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a sandbox the host starts a task without a preexec_fn (no parent-death signal
+    of its own: the vfork path), yet nothing of it outlives the host: SIGKILL of the host
+    ends the task with the host-gone error and its first process and the child it started
+    in a new session are killed (the engine's sweep of the task's mark); the next task runs
+    on a new host. (Dying with the engine: ``test_engine_crash``.)"""
+    monkeypatch.setenv("IRONSHIP_SANDBOX", "none")
+    with engine_process(tmp_path) as eng:
+        eng.api.upload("unarmed", {"w.py": UNARMED}, "w.py")
+        task_id = eng.api.queue("unarmed", {})
+        wait_for(lambda: "host" in eng.api.log(task_id), "the task to start")
+        wait_for(lambda: len(processes_with_arg(task_id)) == 2, "the task's child")
+        words = eng.api.log(task_id).split()
+        assert words[words.index("pdeathsig") + 1] == "0", words
+        os.kill(int(words[words.index("host") + 1]), signal.SIGKILL)
+        task = eng.api.wait(task_id)
+        assert (task["status"], task["msg"]) == ("error", HOST_GONE), task
+        wait_for(lambda: not processes_with_arg(task_id), "the task's processes to be gone")
+        eng.api.upload("quick", {"q.py": "print('again')"}, "q.py")
+        again = eng.api.wait(eng.api.queue("quick", {}))
+        assert again["status"] == "complete", again

@@ -19,13 +19,16 @@ sends up to twice that many, so the next task waits in the host with its folder 
 starts the moment one ends, with no round trip through the engine. The engine marks a task
 running when "started" arrives; one cancelled before that never runs (its result says
 cancelled). Nothing waits for an answer: the dispatcher never blocks on the host.
-When the engine closes its end (or dies) the host kills every task and exits; the host dies
-with the engine (``PR_SET_PDEATHSIG``) and its tasks with it (theirs, or under bubblewrap
-bwrap's ``--die-with-parent``: the host holds the tasks' rlimits as its own and starts them
-without a ``preexec_fn``, see ``runner.PreparedTask.spawn``). It ignores SIGINT: a terminal's
-Ctrl-C reaches the engine's whole process group, and the engine decides when tasks end.
-When the host dies (a task of the same user can kill it), its running tasks end with an
-error, their leftover processes are killed, and the next task starts a new host.
+When the engine closes its end (or dies) the host kills every task and exits; the host gets
+SIGTERM when the engine dies (``PR_SET_PDEATHSIG``) and does the same (``Host.close``). The
+host holds the tasks' rlimits as its own and, without a sandbox, has dropped every capability
+for the programs it starts, so it starts them without a ``preexec_fn`` (see
+``runner.PreparedTask.spawn``): under bubblewrap bwrap's ``--die-with-parent`` ends a task
+with the host, without it the host ends them, or the engine does when the host is killed.
+It ignores SIGINT: a terminal's Ctrl-C reaches the engine's whole process group, and the
+engine decides when tasks end. When the host dies (a task of the same user can kill it), its
+running tasks end with an error, their leftover processes (found by their mark,
+``sandbox.end_task_processes``) are killed, and the next task starts a new host.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ _BOOT = (
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[3])
 _PASSED_ENV = ("PATH", "LANG")
 KILL_WAIT = runner.DRAIN_GRACE + 3.0  # how long ``kill`` waits for the task's result
+ALARM_AFTER = int(KILL_WAIT) + 5  # seconds a host told to end may take before SIGALRM ends it
 REAP_EVERY = 0.5  # seconds between two looks for orphans to reap
 HOST_GONE = "the task host ended while the task ran; the task's processes were killed"
 
@@ -82,14 +86,21 @@ def main() -> None:
     # unlike SIG_IGN, is reset by exec, so the tasks get SIGINT's default action back.
     signal.signal(signal.SIGINT, _ignore_signal)
     sandbox.make_undumpable()
-    # Every task's caps, held by this process itself so that its tasks inherit them: under
-    # bubblewrap they then start without a preexec_fn (see ``PreparedTask.spawn``).
+    # Every task's caps, held by this process itself so that its tasks inherit them, and,
+    # without a sandbox, no capability for any program it starts (root): its tasks then
+    # start without a preexec_fn (see ``PreparedTask.spawn``). Before any thread starts:
+    # capabilities are per thread.
     sandbox.hold_limits(memory_mb, file_cap, slots)
-    # The parent-death signal was armed by the engine's preexec_fn.
+    if not sandbox.probe().available:
+        sandbox.unprivileged_children()
+    conn = socket.socket(fileno=fd)
+    host = Host(conn, slots, subreaper=sandbox.become_subreaper())
+    # The parent-death signal (SIGTERM, armed by the engine's preexec_fn) ends the tasks
+    # first: they have none of their own (see ``PreparedTask.spawn``).
+    signal.signal(signal.SIGTERM, lambda signum, frame: host.close())
     if os.getppid() != engine_pid:
         return  # the engine died before this process got going
-    conn = socket.socket(fileno=fd)
-    Host(conn, slots, subreaper=sandbox.become_subreaper()).serve()
+    host.serve()
 
 
 class Host:
@@ -111,6 +122,15 @@ class Host:
         self._closed = False
         if subreaper:
             threading.Thread(target=self._reap, name="reaper", daemon=True).start()
+
+    def close(self) -> None:
+        """End as when the engine closes its end: every task killed (with what it left
+        behind), then ``serve`` returns. Safe from a signal handler: it only shuts the
+        socket (the reader then ends the loop); should ending hang, SIGALRM ends the process
+        ``ALARM_AFTER`` seconds later."""
+        signal.alarm(ALARM_AFTER)
+        with contextlib.suppress(OSError):
+            self._conn.shutdown(socket.SHUT_RDWR)
 
     def serve(self) -> None:
         threading.Thread(target=self._read, name="reader", daemon=True).start()
@@ -226,9 +246,10 @@ def _ignore_signal(signum: int, frame: object) -> None:
 
 
 def _host_setup() -> Callable[[], None]:
-    """The host's ``preexec_fn``: ``sandbox.child_setup`` (parent-death signal), and SIGINT
-    ignored from before the interpreter starts, so a Ctrl-C while it imports prints nothing."""
-    setup = sandbox.child_setup(0, 0)
+    """The host's ``preexec_fn``: ``sandbox.child_setup`` (parent-death signal SIGTERM, which
+    the host handles by ending its tasks first, ``Host.close``), and SIGINT ignored from
+    before the interpreter starts, so a Ctrl-C while it imports prints nothing."""
+    setup = sandbox.child_setup(0, 0, death_signal=signal.SIGTERM)
     set_handler, sigint, ignore = signal.signal, signal.SIGINT, signal.SIG_IGN
 
     def host_setup() -> None:

@@ -104,16 +104,23 @@ class PreparedTask:
         remove_tree(self._task_dir)
 
     def spawn(self, inherit_limits: bool = False) -> TaskProcess:
-        """Start the prepared task. ``inherit_limits`` (the task host): when the task runs in
-        bubblewrap and this process already holds its memory and file-size caps
-        (``sandbox.hold_limits``), it is started without a ``preexec_fn`` (vfork: no copy of
-        this process, no Python in the child): bwrap's ``--die-with-parent`` is the
-        parent-death signal, bwrap drops every capability, and the caps are inherited."""
+        """Start the prepared task. ``inherit_limits`` (the task host, which ends every task
+        it started when it ends, see ``host``): when this process already holds the task's
+        memory and file-size caps (``sandbox.hold_limits``) and the task gets no capability
+        without help (bubblewrap drops them; without it the host dropped them for all its
+        children, ``sandbox.unprivileged_children``), it is started without a ``preexec_fn``
+        (vfork: no copy of this process, no Python in the child) and inherits the caps. Its
+        parent-death signal is then bwrap's ``--die-with-parent``, or without a sandbox the
+        host itself: it kills its tasks when the engine dies (its own parent-death signal,
+        SIGTERM, and the engine's socket closing), and when the host is killed the engine
+        kills what carries the task's mark (``host._host_gone``)."""
         spec, task_dir, box, started = self.spec, self._task_dir, self._box, self._started
         file_cap = limits.file_limit(spec.disk_limit_mb, spec.log_limit_mb)
         preexec: Callable[[], None] | None = None
         if not (
-            inherit_limits and box.available and sandbox.holds_limits(spec.memory_mb, file_cap)
+            inherit_limits
+            and (box.available or sandbox.children_unprivileged())
+            and sandbox.holds_limits(spec.memory_mb, file_cap)
         ):
             preexec = sandbox.child_setup(
                 spec.memory_mb,
@@ -266,8 +273,10 @@ class TaskProcess(ResultSlot):
             with contextlib.suppress(Exception):
                 sandbox.end_task_processes(self._task_dir or Path("/nonexistent"))
         finally:
-            self._close()
+            aside = self._close()
         self._publish(result)
+        if aside is not None:
+            remove_tree(aside)
 
     def _pump_until_exit(self, proc: subprocess.Popen[bytes], spec: RunSpec) -> float:
         """Copy stderr to the log until the worker has exited and stderr is drained."""
@@ -277,34 +286,47 @@ class TaskProcess(ResultSlot):
         eof = False
         exited_at: float | None = None
         nap = 0.001
-        while True:
-            now = time.monotonic()
-            if exited_at is None and _has_exited(proc.pid):
-                exited_at = now
-                with self._lock:
-                    self._exited = True
-                    # Nothing outlives its task: background children still in the group go too.
-                    self._signal_group(signal.SIGKILL)
-            if exited_at is not None and (eof or now - exited_at > DRAIN_GRACE):
-                return exited_at
-            if exited_at is None:
-                self._enforce_limits(now, deadline)
-                self._enforce_caps(now, spec)
-            if eof:
-                # stderr closed but the worker has not exited yet: back off gently.
-                time.sleep(nap)
-                nap = min(nap * 2, TICK)
-                continue
-            readable, _, _ = select.select([fd], [], [], TICK)
-            if readable:
-                chunk = os.read(fd, 65536)
-                if chunk:
-                    self._write_log(chunk)
-                    self._tail += chunk
-                    del self._tail[:-TAIL_BYTES]
-                    self._oom.feed(chunk)
-                else:
-                    eof = True
+        # Readable once the worker has exited: its end is seen at once, not after a nap.
+        exit_fd = _pidfd(proc.pid)
+        try:
+            while True:
+                now = time.monotonic()
+                if exited_at is None and _has_exited(proc.pid):
+                    exited_at = now
+                    with self._lock:
+                        self._exited = True
+                        # Nothing outlives its task: children still in its group go too.
+                        self._signal_group(signal.SIGKILL)
+                if exited_at is not None and (eof or now - exited_at > DRAIN_GRACE):
+                    return exited_at
+                if exited_at is None:
+                    self._enforce_limits(now, deadline)
+                    self._enforce_caps(now, spec)
+                watched = [] if eof else [fd]
+                if exited_at is None and exit_fd is not None:
+                    watched.append(exit_fd)
+                if not watched:
+                    # No pidfd, stderr closed, the worker not exited yet: back off gently.
+                    time.sleep(nap)
+                    nap = min(nap * 2, TICK)
+                    continue
+                readable, _, _ = select.select(watched, [], [], TICK)
+                if fd in readable:
+                    eof = not self._pump(fd)
+        finally:
+            if exit_fd is not None:
+                os.close(exit_fd)
+
+    def _pump(self, fd: int) -> bool:
+        """One read of stderr into the log (and the tail); False at its end."""
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return False
+        self._write_log(chunk)
+        self._tail += chunk
+        del self._tail[:-TAIL_BYTES]
+        self._oom.feed(chunk)
+        return True
 
     def _enforce_limits(self, now: float, deadline: float | None) -> None:
         with self._lock:
@@ -384,13 +406,32 @@ class TaskProcess(ResultSlot):
             msg = f"{headline}\n{tail}" if tail else headline
         return RunResult("error", msg, exit_code, duration_ms, error_class)
 
-    def _close(self) -> None:
+    def _close(self) -> Path | None:
+        """Close the task's files and take its directory away: renamed aside (one call, so
+        the result is published without waiting for a removal), the name returned for the
+        caller to remove after publishing; None when it is gone already."""
         if self._proc is not None and self._proc.stderr is not None:
             self._proc.stderr.close()
         if self._log is not None:
             self._log.close()
-        if self._task_dir is not None:
+        if self._task_dir is None:
+            return None
+        aside = self._task_dir.with_name(f".{self._task_dir.name}.ended")
+        try:
+            os.rename(self._task_dir, aside)
+        except OSError:
             remove_tree(self._task_dir)
+            return None
+        return aside
+
+
+def _pidfd(pid: int) -> int | None:
+    """A descriptor that becomes readable when ``pid`` (a child not reaped yet, so the pid
+    is still its own) exits; None where the kernel has no ``pidfd_open``."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 def _has_exited(pid: int) -> bool:

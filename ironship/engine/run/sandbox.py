@@ -200,28 +200,29 @@ def _last_capability() -> int:
 
 
 def child_setup(
-    memory_mb: int, file_limit: int, *, drop_capabilities: bool = False
+    memory_mb: int,
+    file_limit: int,
+    *,
+    drop_capabilities: bool = False,
+    death_signal: signal.Signals = signal.SIGKILL,
 ) -> Callable[[], None]:
     """A ``preexec_fn``: memory cap (``RLIMIT_DATA``, see ``memory``), the largest file the task
-    may write (``RLIMIT_FSIZE``, 0: none), and SIGKILL when the engine's forking thread dies.
+    may write (``RLIMIT_FSIZE``, 0: none), and ``death_signal`` when the engine's forking
+    thread dies.
 
     ``drop_capabilities`` (for root without a sandbox): empty the capability bounding set and
     the ambient set, so the program runs as root without any capability: it cannot read a
     non-dumpable process (``make_undumpable``) nor bypass file permissions. (bubblewrap drops
-    them itself.)"""
+    them itself; the task host drops them once for all its tasks, ``unprivileged_children``.)"""
     setrlimit = resource.setrlimit  # bound now: the child between fork and exec imports nothing
     data, fsize = resource.RLIMIT_DATA, resource.RLIMIT_FSIZE
     memory = memory_mb * 1024 * 1024
     prctl = _libc_prctl()
     parent = os.getpid()
     getppid, exit_now = os.getppid, os._exit
-    # SETPCAP last: dropping it ends the right to drop the others.
-    capabilities = (
-        [c for c in range(_last_capability(), -1, -1) if c != _CAP_SETPCAP] + [_CAP_SETPCAP]
-        if drop_capabilities
-        else []
-    )
+    capabilities = _every_capability() if drop_capabilities else []
     clear_inheritable = _clear_inheritable() if drop_capabilities else None
+    death = int(death_signal)
 
     def setup() -> None:
         if memory > 0:
@@ -236,11 +237,50 @@ def child_setup(
                 if prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
                     exit_now(126)
         if prctl is not None:
-            prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+            prctl(_PR_SET_PDEATHSIG, death, 0, 0, 0)
             if getppid() != parent:  # the engine died before the signal was armed
                 exit_now(1)
 
     return setup
+
+
+def _every_capability() -> list[int]:
+    """Every capability, in the order to drop them: SETPCAP last (dropping it ends the right
+    to drop the others)."""
+    return [c for c in range(_last_capability(), -1, -1) if c != _CAP_SETPCAP] + [_CAP_SETPCAP]
+
+
+_children_unprivileged = False  # set by ``unprivileged_children`` once it has dropped them
+
+
+def unprivileged_children() -> bool:
+    """Make every program this process starts from now on run without any capability, as
+    ``child_setup(drop_capabilities=True)`` does in each child, but once, in this process:
+    the inheritable and ambient sets emptied and every capability dropped from the bounding
+    set, so an ``execve`` as root gains none (this process keeps its own effective ones: it
+    can still remove what a task left, whatever the permissions). Capabilities are per
+    thread: call it before any thread starts. Never with bubblewrap (run by root it needs
+    them; it drops them for the task itself). True when the programs started from now on
+    have no capability (always for a non-root user), False when it could not be done (a
+    task then gets ``child_setup`` as before)."""
+    global _children_unprivileged
+    if os.geteuid() != 0:
+        return True
+    prctl, clear_inheritable = _libc_prctl(), _clear_inheritable()
+    if prctl is None or clear_inheritable is None or not clear_inheritable():
+        return False
+    prctl(_PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    for cap in _every_capability():
+        if prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            return False
+    _children_unprivileged = True
+    return True
+
+
+def children_unprivileged() -> bool:
+    """Whether a program started from this thread gets no capability without a
+    ``preexec_fn``: a non-root user's always, root's after ``unprivileged_children``."""
+    return os.geteuid() != 0 or _children_unprivileged
 
 
 # The task host holds the tasks' memory cap as its own only when that leaves it this much
