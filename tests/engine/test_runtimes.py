@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from engine_helpers import make_spec, run_task
 
-from ironship.engine.run import runner
+from ironship.engine.run import runner, runtimes
 from ironship.engine.run.runner import TaskProcess
 from ironship.engine.run.runtimes import available_runtimes
 
@@ -295,3 +296,55 @@ def test_ruby_worker(tmp_path: Path) -> None:
     )
     assert result.status == "complete", result.msg
     assert "from ruby" in log
+
+
+MUTATING_PY = """
+import os
+print("data:", open("lib/data.txt").read())
+open("lib/data.txt", "a").write(" changed")
+os.remove("bin/tool")
+"""
+
+
+def _tree(root: Path) -> dict[str, tuple[bytes | None, bool]]:
+    """Each path under ``root``: its bytes (None for a folder) and whether it is executable."""
+    return {
+        str(p.relative_to(root)): (
+            p.read_bytes() if p.is_file() else None,
+            p.is_file() and os.access(p, os.X_OK),
+        )
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def test_a_kept_package_unpacks_as_the_zip_does_and_each_task_gets_a_fresh_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small package is read once and kept in memory: the folders written from there hold
+    exactly what unpacking the zip gives (folders, contents, executable bits, a backslash in
+    a name), and a task changing its files leaves the next task's copy untouched."""
+    files = {
+        "w.py": MUTATING_PY,
+        "lib/": "",
+        "lib/data.txt": "pristine",
+        "bin/tool": "#!/bin/sh\necho tool\n",
+        "odd\\name.txt": "x",
+    }
+    kept = make_spec(tmp_path, files, "w.py", executable=("bin/tool",))
+    streamed = tmp_path / "streamed.zip"
+    shutil.copy(kept.zip_path, streamed)
+    first, second, third = (tmp_path / name for name in ("first", "second", "third"))
+    for folder in (first, second, third):
+        folder.mkdir()
+    runtimes.unpack(kept.zip_path, first)  # read and kept
+    runtimes.unpack(kept.zip_path, second)  # from memory
+    monkeypatch.setattr(runtimes, "SMALL_PACKAGE", 0)  # too large to keep: the zip itself
+    runtimes.unpack(streamed, third)
+    assert _tree(first) == _tree(second) == _tree(third)
+    assert _tree(first)["bin/tool"] == (b"#!/bin/sh\necho tool\n", True)
+    assert "odd\\name.txt" in _tree(first)
+    for task_id in ("0123456789abcdef0000000a", "0123456789abcdef0000000b"):
+        log_path = tmp_path / "logs" / f"{task_id}.log"
+        result, log = run_task(replace(kept, task_id=task_id, log_path=log_path))
+        assert result.status == "complete", result.msg
+        assert log == "data: pristine\n", log

@@ -124,6 +124,8 @@ class RunRepo:
 
         # Retried when the disk is full; raises when it stays full (the dispatcher keeps it).
         self._db.write(record)
+        if outcome.status not in ("error", "timeout"):
+            return None  # nothing to retry: no read of the row
         task = self._db.one("SELECT * FROM tasks WHERE id=?", (task_id,))
         if task is None or task["status"] not in ("error", "timeout"):
             return None
