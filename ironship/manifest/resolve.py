@@ -182,7 +182,7 @@ def _check(doc: Document, directory: Path, env: str | None, context: Context) ->
     data = _only_environment(doc.data, env)
     resolved = resolve(replace(doc, data=data), context, skip=_extension)
     shown = replace(doc, data=masked(resolved.data), problems=(), variants=())
-    found = schema_problems(shown)
+    found = schema_problems(shown, directory)
     from_schema = bool(found)
     problems = [*resolved.problems, *found, *semantic_problems(shown, directory)]
     problems += environment_problems(shown)
@@ -190,7 +190,7 @@ def _check(doc: Document, directory: Path, env: str | None, context: Context) ->
         return _Checked(resolved, _annotate(problems, resolved), from_schema)
     overlaid = overlay(resolved.data, env)
     view = effective_document(doc, overlaid, masked(overlaid.data))
-    found = schema_problems(view)
+    found = schema_problems(view, directory)
     from_schema = from_schema or bool(found)
     more = found + semantic_problems(view, directory)
     problems += [replace(p, path=overlaid.source(p.path)) for p in more]

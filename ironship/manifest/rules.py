@@ -16,8 +16,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeGuard
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
 from pathspec import GitIgnoreSpec
 from pathspec.patterns.gitignore import GitIgnorePatternError
 
@@ -32,7 +30,6 @@ from ironship.manifest.defaults import (
     worker_settings,
 )
 from ironship.manifest.dependencies import dependency_problems
-from ironship.manifest.localschema import unresolved_refs
 from ironship.manifest.scheduling import schedule_problems
 from ironship.manifest.yamlpos import Document, JsonPath, Problem, format_path
 
@@ -283,21 +280,30 @@ class _Checker:
         self.regexes((*path, "matches"), output.get("matches"))
         schema = output.get("schema")
         if isinstance(schema, Mapping | bool):
-            meta = Draft202012Validator(Draft202012Validator.META_SCHEMA)
-            error = best_match(meta.iter_errors(schema))
-            if error is not None:
-                inner = (*path, "schema", *error.absolute_path)
-                where = format_path(tuple(error.absolute_path)) or "the schema"
-                text = error.message
-                if error.validator == "anyOf" and list(error.absolute_path)[-1:] == ["type"]:
-                    text = f"{error.instance!r} is not a JSON Schema type ({_JSON_TYPES})"
-                message = f"not a valid JSON Schema: {where}: {text}"
-                self.add(inner, message, "see https://json-schema.org/draft/2020-12")
-                return
-            for at, ref, why in unresolved_refs(schema):
-                message = f"$ref {ref!r} cannot be resolved: {why}"
-                hint = "define it under $defs in this schema and refer to it as #/$defs/NAME"
-                self.add((*path, "schema", *at), message, hint)
+            self.embedded_schema(path, schema)
+
+    def embedded_schema(self, path: JsonPath, schema: Mapping[str, Any] | bool) -> None:
+        # jsonschema is loaded only for a manifest that embeds a schema (verdicts.py says why).
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import best_match
+
+        from ironship.manifest.localschema import unresolved_refs
+
+        meta = Draft202012Validator(Draft202012Validator.META_SCHEMA)
+        error = best_match(meta.iter_errors(schema))
+        if error is not None:
+            inner = (*path, "schema", *error.absolute_path)
+            where = format_path(tuple(error.absolute_path)) or "the schema"
+            text = error.message
+            if error.validator == "anyOf" and list(error.absolute_path)[-1:] == ["type"]:
+                text = f"{error.instance!r} is not a JSON Schema type ({_JSON_TYPES})"
+            message = f"not a valid JSON Schema: {where}: {text}"
+            self.add(inner, message, "see https://json-schema.org/draft/2020-12")
+            return
+        for at, ref, why in unresolved_refs(schema):
+            message = f"$ref {ref!r} cannot be resolved: {why}"
+            hint = "define it under $defs in this schema and refer to it as #/$defs/NAME"
+            self.add((*path, "schema", *at), message, hint)
 
     def regexes(self, path: JsonPath, value: Any) -> None:
         items = [(path, value)] if isinstance(value, str) else []

@@ -14,14 +14,17 @@ import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ironship.manifest.defaults import WORKER_ONLY_KEYS
 from ironship.manifest.schema import load_schema
+from ironship.manifest.verdicts import key_of, verdicts_for
 from ironship.manifest.yamlpos import Document, JsonPath, Problem, plain_value
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 _TYPE_NAMES = {
     "object": "a mapping",
@@ -52,12 +55,23 @@ _NUMBER_HINTS = {
 
 @functools.cache
 def _validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator  # only when a verdict is not known (verdicts.py)
+
     return Draft202012Validator(load_schema())
 
 
-def schema_problems(doc: Document) -> list[Problem]:
-    """Every schema violation in ``doc.data``, translated and located."""
+def schema_problems(doc: Document, folder: Path | None = None) -> list[Problem]:
+    """Every schema violation in ``doc.data``, translated and located.
+
+    ``folder`` (the manifest's) is where valid verdicts are remembered (verdicts.py).
+    """
+    key = key_of(doc.data) if folder is not None else None
+    verdicts = verdicts_for(folder) if folder is not None else None
+    if key is not None and verdicts is not None and verdicts.valid(key):
+        return []
     errors = list(_validator().iter_errors(doc.data))
+    if not errors and key is not None and verdicts is not None:
+        verdicts.remember(key)
     # A value of the wrong type breaks its other rules too (`priority: high` is neither an
     # integer nor one of 0, 1, 2): report only the type, with the allowed values as the hint.
     mistyped = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
