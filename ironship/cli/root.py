@@ -174,7 +174,9 @@ def _prepare(table: CommandTable, whole_process: bool) -> None:
     if whole_process:
         # What was imported so far lives as long as the process: keep the cyclic collector
         # from scanning it again at every full collection (tens of ms in a large plan).
+        # cli/app.py turned it off while the modules loaded.
         gc.freeze()
+        gc.enable()
 
 
 def run(args: list[str], table: CommandTable, *, whole_process: bool = False) -> None:

@@ -1,7 +1,9 @@
 """The manifest's JSON Schema (schemas/ironship.schema.json), wherever this install keeps it.
 
 A wheel carries it as ``ironship/ironship.schema.json`` (pyproject's hatch ``force-include``);
-a source checkout or an editable install reads it from ``schemas/`` next to the package.
+a source checkout or an editable install reads it from ``schemas/`` next to the package. Both
+are plain files, read without importlib.resources (a few ms of ``validate``, cli/quick.py);
+an install that is not in plain folders is asked through it.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +22,21 @@ SCHEMA_NAME = "ironship.schema.json"
 @functools.cache
 def schema_text() -> str:
     """The schema exactly as shipped (what ``ironship schema`` prints)."""
+    package = Path(__file__).resolve().parents[1]
+    for place in (package / SCHEMA_NAME, package.parent / "schemas" / SCHEMA_NAME):
+        try:
+            return place.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            continue
+    from importlib import resources  # an install not in plain folders (a zip)
+
     packaged = resources.files("ironship").joinpath(SCHEMA_NAME)
     if packaged.is_file():
         return packaged.read_text(encoding="utf-8")
-    in_repo = Path(__file__).resolve().parents[2] / "schemas" / SCHEMA_NAME
-    try:
-        return in_repo.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise IronshipError(
-            f"the manifest schema {SCHEMA_NAME} is missing from this install",
-            hint="reinstall ironship",
-        ) from None
+    raise IronshipError(
+        f"the manifest schema {SCHEMA_NAME} is missing from this install",
+        hint="reinstall ironship",
+    )
 
 
 def load_schema() -> dict[str, Any]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -260,6 +259,8 @@ def _git_value(directory: Path, what: str) -> str | None:
 
 
 def _git(directory: Path, *args: str) -> str | None:
+    import subprocess  # only for ${git:…}: reading a manifest otherwise starts no process
+
     try:
         done = subprocess.run(
             ["git", "-C", str(directory), *args],

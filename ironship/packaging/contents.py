@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ironship.errors import IronshipError
 from ironship.manifest.models import Worker
 from ironship.packaging.deps import bundler, composer, npm, pip
-from ironship.packaging.deps.cache import DepsCache, project_cache
 from ironship.packaging.deps.model import RUNNER_NAME, Vendored
 from ironship.packaging.deps.recipe import Recipe
-from ironship.packaging.deps.runner import runner_script
 from ironship.packaging.fileset import FileEntry, FileSet, Hasher, select_files, select_fileset
+
+if TYPE_CHECKING:
+    # The cache and the runner are loaded only for a worker with dependencies: ``validate``
+    # and a plan of workers without any never pay for them (cli/quick.py).
+    from ironship.packaging.deps.cache import DepsCache
 
 
 def recipes_of(worker: Worker) -> tuple[Recipe, ...]:
@@ -41,6 +45,8 @@ def select_package(
     recipes = recipes_of(worker)
     if not recipes:
         return select_fileset(worker, cache)
+    from ironship.packaging.deps.cache import project_cache
+
     store = deps or project_cache(base)
     replaced = tuple(p for r in recipes for p in r.replaces)
     own = select_files(worker, cache, replaced=replaced)
@@ -62,6 +68,8 @@ def select_package(
 
 def _runner_entry(worker: Worker, recipe: Recipe, store: DepsCache) -> FileEntry:
     python = dict(recipe.target)["python"]
+    from ironship.packaging.deps.runner import runner_script
+
     text = runner_script(worker, python.split(" ")[0])
     source = store.write_runner(text)
     data = text.encode("utf-8")

@@ -18,9 +18,9 @@ import typer
 
 from ironship.cli.commands.deploy import YesOpt
 from ironship.cli.commands.deploy_view import confirm
-from ironship.cli.commands.validate import _packaging_problems
 from ironship.cli.options import FileOpt
 from ironship.cli.ui import err, out
+from ironship.cli.validation import packaging_problems
 from ironship.errors import IronshipError
 from ironship.manifest.load import each_environment, validate_manifest
 from ironship.onboard.manifest_text import SCHEMA_COMMENT, new_document, write_atomically
@@ -197,7 +197,7 @@ def manifest_problems(text: str, file: Path) -> list[str]:
         problems = validate_manifest(scratch_path)
         if not problems:
             for manifest in each_environment(scratch_path):
-                problems += _packaging_problems(manifest, scratch_path)
+                problems += packaging_problems(manifest, scratch_path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             scratch_path.unlink()

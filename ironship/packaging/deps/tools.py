@@ -12,11 +12,9 @@ import contextlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Protocol
 
@@ -40,6 +38,8 @@ class Runner(Protocol):
 
 def run_process(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> Completed:
     """The real Runner: ``argv`` in ``cwd`` with ``env``, output captured as text."""
+    import subprocess  # not at import: validate and plan start no process (cli/quick.py)
+
     try:
         done = subprocess.run(
             list(argv),
@@ -63,6 +63,8 @@ def pip_command() -> list[str]:
 
 def pip_version() -> str:
     """The version of that pip, from its metadata (no process)."""
+    from importlib import metadata  # only when a worker has dependencies to vendor
+
     try:
         return metadata.version("pip")
     except metadata.PackageNotFoundError:
