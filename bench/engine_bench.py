@@ -10,14 +10,16 @@ a temporary data folder, ``--workers`` processes) gets the worker uploaded and T
 queued (100 per request), and the bench waits until all are complete. Throughput is
 tasks / (last ``end_time`` - first ``created_at``), from the engine's own timestamps.
 
-While the tasks run, one client reads a task's status (``GET /2/projects/{p}/tasks/{id}``)
-and then its log (``GET …/tasks/{id}/log``) every 100 ms, cycling through tasks queued,
-running and finished; their latencies are reported as p50/p99.
+While the tasks run, one client (a process of its own) reads a task's status
+(``GET /2/projects/{p}/tasks/{id}``) and then its log (``GET …/tasks/{id}/log``) every 100 ms,
+cycling through tasks queued, running and finished; their latencies are reported as p50/p99.
+Whether all are done is looked at every 0.5 s.
 
-The engine's CPU time (this process) and the task host's are printed per task, so the engine's
-own cost per task shows apart from the workers'. ``--sandbox none`` sets IRONSHIP_SANDBOX=none
-(tasks without bubblewrap). With bubblewrap, a second baseline runs ``xargs`` with each worker
-inside the same bwrap command line the engine builds, and both ratios are printed: the engine
+The engine's CPU time (this process, without the reading client) and the task host's are
+printed per task, so the engine's own cost per task shows apart from the workers'.
+``--sandbox none`` sets IRONSHIP_SANDBOX=none (tasks without bubblewrap). With bubblewrap, a
+second baseline runs ``xargs`` with each worker inside the same bwrap command line the engine
+builds, and both ratios are printed: the engine
 against bare ``xargs``, and against ``xargs`` in bwrap (the engine's own overhead over the
 sandbox's price). ``--in-process`` starts tasks from the engine process itself instead of the
 task host (to measure what the host costs).
@@ -28,26 +30,29 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import multiprocessing
 import os
 import platform
 import shlex
 import statistics
 import subprocess
 import tempfile
-import threading
 import time
 import zipfile
 from datetime import datetime
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 
 import requests
 
-from ironship.engine.run import runner
+from ironship.engine.run import sandbox
 from ironship.engine.run.runtimes import find_program
 from ironship.engine.server import EngineServer
 
 WORKER = "import sys\nprint('hello from', sys.argv[sys.argv.index('-id') + 1])\n"
 READ_EVERY = 0.1  # seconds between two status+log reads while the tasks run (10 pairs/s)
+DONE_EVERY = 0.5  # seconds between two looks at whether every task is done
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -71,38 +76,33 @@ def _cpu_seconds(pid: int, children: bool = False) -> float:
     return (int(fields[first]) + int(fields[first + 1])) / TICK
 
 
-class Reader(threading.Thread):
-    """Reads one task's status, then its log, every READ_EVERY s until stopped."""
-
-    def __init__(self, base: str, token: str) -> None:
-        super().__init__(daemon=True)
-        self.session = requests.Session()
-        self.session.trust_env = False  # no proxy lookups: the client's cost is not the engine's
-        self.session.headers["Authorization"] = f"OAuth {token}"
-        self.base = base
-        self.ids: list[str] = []
-        self.status_ms: list[float] = []
-        self.log_ms: list[float] = []
-        self.failures = 0
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        n = 0
-        while not self.stop.wait(READ_EVERY):
-            if not self.ids:
-                continue
-            task_id = self.ids[(n * 37) % len(self.ids)]
-            n += 1
-            t0 = time.perf_counter()
-            r = self.session.get(f"{self.base}/tasks/{task_id}")
-            t1 = time.perf_counter()
-            self.status_ms.append((t1 - t0) * 1000)
-            if r.status_code != 200:
-                self.failures += 1
-                continue
-            # A queued task's log answers 404 ("not available yet"), quickly: count it too.
-            self.session.get(f"{self.base}/tasks/{task_id}/log")
-            self.log_ms.append((time.perf_counter() - t1) * 1000)
+def read_while_running(
+    base: str, token: str, ids: list[str], stop: EventType, out: Connection
+) -> None:
+    """Read one task's status, then its log, every READ_EVERY s until ``stop``; send the
+    latencies (ms) and the failures through ``out``. Run in a process of its own, so that
+    the client's CPU is not counted as the engine's (nor holds the engine's GIL)."""
+    session = requests.Session()
+    session.trust_env = False  # no proxy lookups: the client's cost is not the engine's
+    session.headers["Authorization"] = f"OAuth {token}"
+    status_ms: list[float] = []
+    log_ms: list[float] = []
+    failures = 0
+    n = 0
+    while not stop.wait(READ_EVERY):
+        task_id = ids[(n * 37) % len(ids)]
+        n += 1
+        t0 = time.perf_counter()
+        r = session.get(f"{base}/tasks/{task_id}")
+        t1 = time.perf_counter()
+        status_ms.append((t1 - t0) * 1000)
+        if r.status_code != 200:
+            failures += 1
+            continue
+        # A queued task's log answers 404 ("not available yet"), quickly: count it too.
+        session.get(f"{base}/tasks/{task_id}/log")
+        log_ms.append((time.perf_counter() - t1) * 1000)
+    out.send((status_ms, log_ms, failures))
 
 
 def run_engine(tasks: int, workers: int, task_host: bool) -> dict[str, float]:
@@ -124,23 +124,30 @@ def run_engine(tasks: int, workers: int, task_host: bool) -> dict[str, float]:
         )
         r.raise_for_status()
         code_id = r.json()["id"]
-        reader = Reader(base, eng.token)
-        reader.start()
         cpu0 = time.process_time()
         host_pid = eng.task_host_pid
         host0 = _cpu_seconds(host_pid) if host_pid else 0.0
         workers0 = _cpu_seconds(host_pid, children=True) if host_pid else 0.0
+        ids: list[str] = []
         for start in range(0, tasks, 100):
             batch = [{"code_name": "bench", "payload": "{}"}] * min(100, tasks - start)
             got = s.post(base + "/tasks", json={"tasks": batch})
             got.raise_for_status()
-            reader.ids += [t["id"] for t in got.json()["tasks"]]
+            ids += [t["id"] for t in got.json()["tasks"]]
+        spawn = multiprocessing.get_context("spawn")
+        stop = spawn.Event()
+        results, out = spawn.Pipe(duplex=False)
+        reader = spawn.Process(
+            target=read_while_running, args=(base, eng.token, ids, stop, out), daemon=True
+        )
+        reader.start()
         while True:
             stats = s.get(base + f"/codes/{code_id}/stats").json()
             if stats["complete"] + stats["error"] >= tasks:
                 break
-            time.sleep(0.1)
-        reader.stop.set()
+            time.sleep(DONE_EVERY)
+        stop.set()
+        status_ms, log_ms, failures = results.recv()
         reader.join()
         engine_cpu = time.process_time() - cpu0
         host_cpu = (_cpu_seconds(host_pid) - host0) if host_pid else 0.0
@@ -161,13 +168,14 @@ def run_engine(tasks: int, workers: int, task_host: bool) -> dict[str, float]:
         "wall_s": wall,
         "throughput": len(rows) / wall,
         "duration_p50_ms": statistics.median(int(t.get("duration", 0)) for t in rows),
-        "status_p50_ms": _pct(reader.status_ms, 0.50),
-        "status_p99_ms": _pct(reader.status_ms, 0.99),
-        "log_p50_ms": _pct(reader.log_ms, 0.50),
-        "log_p99_ms": _pct(reader.log_ms, 0.99),
-        "reads": len(reader.status_ms),
-        "read_failures": reader.failures,
-        # This process is the engine plus this bench's own HTTP clients (a small part).
+        "status_p50_ms": _pct(status_ms, 0.50),
+        "status_p99_ms": _pct(status_ms, 0.99),
+        "log_p50_ms": _pct(log_ms, 0.50),
+        "log_p99_ms": _pct(log_ms, 0.99),
+        "reads": len(status_ms),
+        "read_failures": failures,
+        # This process is the engine plus this bench's queueing and its look every
+        # DONE_EVERY s at whether all are done (the reads run in a process of their own).
         "engine_cpu_ms_per_task": engine_cpu * 1000 / tasks,
         "host_cpu_ms_per_task": host_cpu * 1000 / tasks,
         "worker_cpu_ms_per_task": workers_cpu * 1000 / tasks,
@@ -190,7 +198,7 @@ def run_xargs(tasks: int, workers: int, sandboxed: bool = False) -> dict[str, fl
         (root / "payload.json").write_text("{}")
         argv = [python, "-u", "worker.py", "-payload", "payload.json", "-id", "ID", "-d", str(root)]
         if sandboxed:
-            argv = runner.sandbox.wrap(runner.sandbox.probe(), argv, root, (data,))
+            argv = sandbox.wrap(sandbox.probe(), argv, root, (data,))
         line = shlex.join(argv).replace(" ID ", " {} ")
         cmd = f"seq {tasks} | xargs -P{workers} -I{{}} {line} > /dev/null"
         t0, cpu0 = time.perf_counter(), os.times()
@@ -214,7 +222,7 @@ def main() -> None:
         f"machine: nproc={os.cpu_count()} arch={platform.machine()} "
         f"python={platform.python_version()}; worker interpreter: {find_program('python')}"
     )
-    box = runner.sandbox.probe()
+    box = sandbox.probe()
     mode = "in-process" if args.in_process else "task host"
     print(f"engine: sandbox {box.kind}, tasks started by the {mode}, --workers {args.workers}")
     ratios, boxed_ratios = [], []
