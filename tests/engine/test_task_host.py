@@ -264,3 +264,40 @@ def test_unsandboxed_task_starts_without_preexec_fn_and_still_dies_with_its_host
         eng.api.upload("quick", {"q.py": "print('again')"}, "q.py")
         again = eng.api.wait(eng.api.queue("quick", {}))
         assert again["status"] == "complete", again
+
+
+# Starts a child in a new session (its mark among the arguments), then waits for the task
+# folder's "go" when the payload asks it to.
+LEAVER = r"""
+import json, os, subprocess, sys, time
+p = json.load(open(os.environ["PAYLOAD_FILE"]))
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", p["mark"]],
+                 start_new_session=True)
+print("started", flush=True)
+while p["wait"] and not os.path.exists("go"):
+    time.sleep(0.02)
+"""
+
+
+def test_leftovers_of_an_ended_task_die_while_another_task_and_its_child_run_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a sandbox the host looks for an ended task's leftovers among its own other
+    children only (not below the tasks still running): a child the ended task started in a
+    new session is killed, the running task's own such child is left alone until its task
+    ends too."""
+    monkeypatch.setenv("IRONSHIP_SANDBOX", "none")
+    stays, goes = f"stays-{uuid.uuid4().hex}", f"goes-{uuid.uuid4().hex}"
+    with engine_process(tmp_path) as eng:
+        eng.api.upload("leaver", {"w.py": LEAVER}, "w.py")
+        running = eng.api.queue("leaver", {"mark": stays, "wait": True})
+        wait_for(lambda: "started" in eng.api.log(running), "the first task to start")
+        wait_for(lambda: processes_with_arg(stays), "the first task's child")
+        ended = eng.api.wait(eng.api.queue("leaver", {"mark": goes, "wait": False}))
+        assert ended["status"] == "complete", ended
+        wait_for(lambda: not processes_with_arg(goes), "the ended task's child to be gone")
+        assert processes_with_arg(stays)
+        assert eng.api.task(running)["status"] == "running"
+        (eng.data_dir / "work" / running / "go").touch()
+        assert eng.api.wait(running)["status"] == "complete"
+        wait_for(lambda: not processes_with_arg(stays), "the second child to be gone")

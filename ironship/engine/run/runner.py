@@ -150,6 +150,7 @@ class PreparedTask:
             remove_tree(task_dir)
             msg = f"could not start {spec.file_name!r}: {exc}"
             return TaskProcess.finished(_error(msg, started))
+        sandbox.task_running(proc.pid, True)
         # Duration and timeout count from the spawn, not from unpacking the package.
         return TaskProcess(spec, task_dir, proc, log, time.monotonic(), box)
 
@@ -257,6 +258,7 @@ class TaskProcess(ResultSlot):
                 self._proc.wait()
                 self._reaped = True
                 reason = self._reason
+            sandbox.task_running(self._proc.pid, False)
             assert self._task_dir is not None
             if not self._box.available:
                 # In the sandbox's PID namespace the kernel has killed them all already.
@@ -270,6 +272,7 @@ class TaskProcess(ResultSlot):
                 with contextlib.suppress(Exception):
                     self._proc.wait(DRAIN_GRACE)
                 self._reaped = True
+            sandbox.task_running(self._proc.pid, False)
             with contextlib.suppress(Exception):
                 sandbox.end_task_processes(self._task_dir or Path("/nonexistent"))
         finally:

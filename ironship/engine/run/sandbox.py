@@ -27,6 +27,7 @@ import resource
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
@@ -372,15 +373,33 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (from ``/proc/<pid>/task/*/children``)."""
+def descendants(pid: int, skip: Collection[int] = ()) -> list[int]:
+    """Every process below ``pid`` (from ``/proc/<pid>/task/*/children``), but for those in
+    ``skip`` and everything below them."""
     found: list[int] = []
     todo = [pid]
     while todo:
-        children = _children(todo.pop())
+        children = [c for c in _children(todo.pop()) if c not in skip]
         found += children
         todo += children
     return found
+
+
+_running_tasks: set[int] = set()  # first processes of this process's running tasks
+_running_lock = threading.Lock()
+
+
+def task_running(pid: int, running: bool) -> None:
+    """Note that this process started a task whose first process is ``pid`` (``running``),
+    or has reaped it. In a child subreaper, the search for an ended task's leftovers skips
+    what runs below the others: a leftover is re-parented to the subreaper, never to another
+    task's process, so only this process's other children need looking at (and most often
+    there are none: no environment is read)."""
+    with _running_lock:
+        if running:
+            _running_tasks.add(pid)
+        else:
+            _running_tasks.discard(pid)
 
 
 def reap_orphans(known: Collection[int]) -> int:
@@ -401,7 +420,9 @@ def task_processes(task_dir: Path, pids: Iterable[int] | None = None) -> list[in
     of it) that are alive and whose environment says ``TASK_DIR=task_dir``; a zombie's
     environment reads empty, so it never matches."""
     if pids is None and _subreaper == os.getpid():
-        pids = descendants(_subreaper)
+        with _running_lock:
+            running = frozenset(_running_tasks)
+        pids = descendants(_subreaper, skip=running)
     return procs.marked({b"TASK_DIR=" + os.fsencode(task_dir)}, pids)
 
 
