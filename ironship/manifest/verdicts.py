@@ -3,8 +3,9 @@
 Checking data against the schema is a pure function of three things: the data, the schema
 text and the jsonschema that runs it. Loading jsonschema alone costs more than a whole
 ``ironship validate`` may (issue 12 §7), so a valid verdict is remembered in
-``.ironship/cache/valid.bin`` beside the manifest under a key over all three; the next check
-of the same data imports no validator. Only valid verdicts are kept: a manifest with
+``.ironship/cache/valid.bin`` beside the manifest under a key over all three (when
+``.ironship/`` is there: a check never makes that folder); the next check of the same data
+imports no validator. Only valid verdicts are kept: a manifest with
 problems is checked in full, every time, so its messages are always jsonschema's own.
 
 The key hashes ``marshal`` of the data: marshal writes back exactly what it read (it keeps
@@ -27,9 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from ironship import __version__
-from ironship.errors import IronshipError
 from ironship.manifest.schema import schema_text
-from ironship.paths import ensure_state_dir, state_dir
+from ironship.paths import state_dir
 
 FILE_NAME = "valid.bin"
 KEEP = 64
@@ -80,13 +80,14 @@ class Verdicts:
     def remember(self, key: bytes) -> None:
         keys = [*[k for k in self._known() if k != key][-(KEEP - 1) :], key]
         self._keys = keys
+        if not state_dir(self.folder).is_dir():
+            return  # kept only where ironship already keeps state: never a new folder for it
         partial = self.file.with_name(f"{FILE_NAME}.{os.getpid()}.tmp")
         try:
-            ensure_state_dir(self.folder)
             self.file.parent.mkdir(exist_ok=True)
             partial.write_bytes(b"".join(keys))
             os.replace(partial, self.file)
-        except (OSError, IronshipError):
+        except OSError:
             # A read-only checkout: the check just runs in full next time.
             with contextlib.suppress(OSError):
                 partial.unlink(missing_ok=True)

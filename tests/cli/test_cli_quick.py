@@ -68,6 +68,7 @@ def probe(args: list[str], cwd: Path, **env: str) -> tuple[int, list[str], str, 
 
 def test_a_valid_manifest_is_answered_without_the_cli_framework(tmp_path: Path) -> None:
     write_project(tmp_path)
+    (tmp_path / ".ironship").mkdir()  # as a plan leaves it: verdicts are kept there
     probe(["validate"], tmp_path)  # the first check remembers the verdict
     code, loaded, out, err = probe(["validate"], tmp_path)
     assert (code, loaded, err) == (0, [], "")

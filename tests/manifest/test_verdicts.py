@@ -32,7 +32,10 @@ print(json.dumps({"problems": problems, "jsonschema": "jsonschema" in sys.module
 """
 
 
-def project(folder: Path, manifest: str = VALID) -> Path:
+def project(folder: Path, manifest: str = VALID, *, state: bool = True) -> Path:
+    """A manifest and its worker; ``state``: with the ``.ironship/`` a plan or apply makes."""
+    if state:
+        (folder / ".ironship").mkdir(exist_ok=True)
     (folder / "hello").mkdir(exist_ok=True)
     (folder / "hello" / "main.py").write_text("print('hello')\n")
     path = folder / "ironship.yml"
@@ -61,7 +64,6 @@ def test_a_valid_manifest_is_checked_once_then_looked_up(tmp_path: Path) -> None
     assert first == {"problems": [], "jsonschema": True}
     remembered = tmp_path / ".ironship" / "cache" / FILE_NAME
     assert remembered.stat().st_size > 0
-    assert (tmp_path / ".ironship" / ".gitignore").is_file()  # never shows in git status
     before = remembered.stat().st_mtime_ns
     second = fresh_check(path)
     assert second == {"problems": [], "jsonschema": False}
@@ -95,9 +97,16 @@ def test_data_marshal_cannot_write_has_no_key() -> None:
     assert key_of({"when": object()}) is None
 
 
+def test_no_state_folder_is_made_for_a_verdict(tmp_path: Path) -> None:
+    path = project(tmp_path, state=False)
+    assert fresh_check(path) == {"problems": [], "jsonschema": True}
+    assert fresh_check(path) == {"problems": [], "jsonschema": True}
+    assert not (tmp_path / ".ironship").exists()
+
+
 def test_a_folder_where_nothing_can_be_written_still_validates(tmp_path: Path) -> None:
     """``.ironship`` taken by a file: the verdict is not kept, the check still answers."""
-    path = project(tmp_path)
+    path = project(tmp_path, state=False)
     (tmp_path / ".ironship").write_text("not a folder")
     assert fresh_check(path) == {"problems": [], "jsonschema": True}
     assert fresh_check(path) == {"problems": [], "jsonschema": True}
@@ -114,6 +123,7 @@ def test_a_damaged_file_only_forgets(tmp_path: Path) -> None:
 
 
 def test_only_the_last_verdicts_are_kept(tmp_path: Path) -> None:
+    (tmp_path / ".ironship").mkdir()
     verdicts = Verdicts(tmp_path)
     keys = [bytes([i]) * 16 for i in range(KEEP + 5)]
     for key in keys:
