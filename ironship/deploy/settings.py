@@ -144,8 +144,23 @@ def content_digest(
 
 def _files_json(files: Iterable[FileEntry]) -> str:
     """The ``files`` member of the digested document, encoded once for both digests."""
+    kept = _ENCODED.get(id(files))
+    if kept is not None and kept[0] is files:
+        return kept[1]
     triples = sorted((f.path, f.executable, f.sha256) for f in files)
     return json.dumps(triples, separators=(",", ":"), ensure_ascii=False)
+
+
+# File lists kept by the daemon (ironship/daemon/server.py), encoded once there rather than
+# in every command it runs: id of the tuple -> (the tuple itself, its encoding).
+_ENCODED: dict[int, tuple[tuple[FileEntry, ...], str]] = {}
+
+
+def keep_encoded(files: tuple[FileEntry, ...], replaces: tuple[FileEntry, ...] | None) -> None:
+    """Encode ``files`` now for the digests of later plans; forget ``replaces``."""
+    if replaces is not None:
+        _ENCODED.pop(id(replaces), None)
+    _ENCODED[id(files)] = (files, _files_json(files))
 
 
 def _digest(files_json: str, settings: Mapping[str, Any], secret_key: bytes | None) -> str:

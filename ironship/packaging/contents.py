@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ironship.errors import IronshipError
 from ironship.manifest.models import Worker
+from ironship.packaging import resident
 from ironship.packaging.deps import bundler, composer, npm, pip
 from ironship.packaging.deps.model import RUNNER_NAME, Vendored
 from ironship.packaging.deps.recipe import Recipe
@@ -44,7 +45,7 @@ def select_package(
     cache lives); ``deps`` shares one cache object between workers (a plan's)."""
     recipes = recipes_of(worker)
     if not recipes:
-        return select_fileset(worker, cache)
+        return _own_files(worker, cache)
     from ironship.packaging.deps.cache import project_cache
 
     store = deps or project_cache(base)
@@ -64,6 +65,19 @@ def select_package(
         _add(files, _runner_entry(worker, pips, store), worker)
     ordered = tuple(files[p] for p in sorted(files))
     return FileSet(worker.name, worker.root, ordered, deps=tuple(vendored), runner=runner)
+
+
+def _own_files(worker: Worker, cache: Hasher | None) -> FileSet:
+    """``select_fileset``, or what a resident process knows of it (packaging/resident.py)."""
+    known = resident.current()
+    if known is None:
+        return select_fileset(worker, cache)
+    key = resident.worker_key(worker)
+    found = known.fileset(key)
+    if found is None:
+        found = select_fileset(worker, cache)
+        known.computed(key, found)
+    return found
 
 
 def _runner_entry(worker: Worker, recipe: Recipe, store: DepsCache) -> FileEntry:

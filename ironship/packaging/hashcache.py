@@ -51,7 +51,8 @@ class HashCache:
     def __init__(self, path: Path | None = None, racy_ns: int = RACY_NS) -> None:
         self.path = path
         self.racy_ns = racy_ns
-        self.entries: dict[str, bytes] = {}
+        self._entries: dict[str, bytes] = {}
+        self._unread: Path | None = None  # the file, until an entry is first asked for
         self.started_ns = time.time_ns()
         self.hits = 0
         self.misses = 0
@@ -64,22 +65,39 @@ class HashCache:
     @classmethod
     def load(cls, path: Path, racy_ns: int = RACY_NS) -> HashCache:
         cache = cls(path, racy_ns)
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError:
-            return cache  # no cache yet (or unreadable): everything is hashed
-        cache.entries = _decode(data)
+        # Read when first needed: a plan whose file sets all come from the daemon
+        # (packaging/resident.py) never reads it.
+        cache._unread = path
         return cache
+
+    @property
+    def entries(self) -> dict[str, bytes]:
+        if self._unread is not None:
+            self._read()
+        return self._entries
+
+    def _read(self) -> None:
+        with self._lock:
+            path, self._unread = self._unread, None
+            if path is None:
+                return
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+            except OSError:
+                return  # no cache yet (or unreadable): everything is hashed
+            self._entries = _decode(data)
 
     def hash(self, source: str) -> tuple[str, int, bool]:
         """(sha256 hex, size, owner-exec bit), from the cache when the file is unchanged."""
+        if self._unread is not None:
+            self._read()
         st = os.stat(source)
         try:  # (inline: once per file of every plan)
             sig = _SIG.pack(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode)
         except struct.error:  # a value outside 64 bits: never cached
             sig = b""
-        known = self.entries.get(source)
+        known = self._entries.get(source)
         if known is not None and sig and known[:_SIG_SIZE] == sig:
             self.hits += 1
             return known[_SIG_SIZE:].hex(), st.st_size, bool(st.st_mode & stat.S_IXUSR)
@@ -97,11 +115,11 @@ class HashCache:
         with self._lock:
             self.bytes_read += size
             if sig and newest < self.started_ns - self.racy_ns and size == st.st_size:
-                self.entries[source] = sig + bytes.fromhex(sha)
+                self._entries[source] = sig + bytes.fromhex(sha)
                 self._dirty = True
                 return True
-            if source in self.entries:
-                del self.entries[source]
+            if source in self._entries:
+                del self._entries[source]
                 self._dirty = True
             return False
 
@@ -118,12 +136,13 @@ class HashCache:
         if not _can_fork():
             return
         todo: list[tuple[str, int]] = []
+        entries = self.entries
         for source in sources:
             try:
                 st = os.stat(source)
             except OSError:
                 continue
-            known = self.entries.get(source)
+            known = entries.get(source)
             sig = _signature(st)
             if known is None or not sig or known[:_SIG_SIZE] != sig:
                 todo.append((source, st.st_size))
