@@ -25,6 +25,15 @@ def engine_dir(base: Path) -> Path:
     return state_dir(base) / "engine"
 
 
+def daemon_dir(base: Path) -> Path:
+    """The daemon's socket, its record and its log (ironship/daemon/)."""
+    return state_dir(base) / "daemon"
+
+
+def daemon_socket(base: Path) -> Path:
+    return daemon_dir(base) / "socket"
+
+
 def hash_cache_file(base: Path) -> Path:
     return state_dir(base) / "cache" / "hashes.bin"
 

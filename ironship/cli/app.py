@@ -43,6 +43,7 @@ _COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("show", "show", "show"),
     ("config", "config", "config"),
     ("server", "server", "server"),
+    ("daemon", "daemon", "daemon"),
 )
 
 
@@ -71,6 +72,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.stdout.write(f"ironship {__version__}\n")
         sys.stdout.flush()
         sys.exit(exitcodes.OK)
+    if argv is None:
+        from ironship.daemon.client import forward  # a daemon serving this folder runs it
+
+        code = forward(args)
+        if code is not None:
+            sys.exit(code)
     if args[:1] == ["validate"]:
         from ironship.cli.quick import quick_validate
 

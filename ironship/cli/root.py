@@ -18,7 +18,7 @@ import gc
 import importlib
 import sys
 import traceback
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Collection, Iterator, MutableMapping
 from typing import Annotated, Any
 
 import click
@@ -86,13 +86,7 @@ class _Commands(MutableMapping[str, _click.Command]):
     def __getitem__(self, name: str) -> _click.Command:
         if name not in self._built:
             module, function = self._where[name]  # KeyError: no such command
-            callback = getattr(importlib.import_module(f"ironship.cli.commands.{module}"), function)
-            info = CommandInfo(name=name, cls=_Command, callback=callback)
-            self._built[name] = get_command_from_info(
-                info,
-                pretty_exceptions_short=app.pretty_exceptions_short,
-                rich_markup_mode=app.rich_markup_mode,
-            )
+            self._built[name] = _command(name, module, function)
         return self._built[name]
 
     def __setitem__(self, name: str, command: _click.Command) -> None:
@@ -111,6 +105,31 @@ class _Commands(MutableMapping[str, _click.Command]):
 
     def __contains__(self, name: object) -> bool:
         return name in self._where or name in self._built
+
+
+_MADE: dict[tuple[str, str, str], _click.Command] = {}
+
+
+def _command(name: str, module: str, function: str) -> _click.Command:
+    """The click command of one row of the table, made once per process (clicks's commands
+    hold no state of a run; making one builds typer's converters for each parameter)."""
+    row = (name, module, function)
+    if row not in _MADE:
+        callback = getattr(importlib.import_module(f"ironship.cli.commands.{module}"), function)
+        info = CommandInfo(name=name, cls=_Command, callback=callback)
+        _MADE[row] = get_command_from_info(
+            info,
+            pretty_exceptions_short=app.pretty_exceptions_short,
+            rich_markup_mode=app.rich_markup_mode,
+        )
+    return _MADE[row]
+
+
+def build_commands(table: CommandTable, names: Collection[str]) -> None:
+    """Make the commands ``names`` of ``table`` now (the daemon, before its first command)."""
+    for name, module, function in table:
+        if name in names:
+            _command(name, module, function)
 
 
 class _Group(TyperGroup):

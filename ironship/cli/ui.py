@@ -23,21 +23,31 @@ def no_color() -> bool:
     return bool(os.environ.get("NO_COLOR"))
 
 
-def _console(*, stderr: bool) -> Console:
+def _settings(*, stderr: bool) -> dict[str, Any]:
     # rich honours NO_COLOR for colours but still writes bold and dim; without a colour system
     # it writes no style at all.
     plain = no_color()
-    return Console(
-        stderr=stderr,
-        highlight=False,
-        soft_wrap=True,
-        no_color=plain,
-        color_system=None if plain else "auto",
-    )
+    return {
+        "stderr": stderr,
+        "highlight": False,
+        "soft_wrap": True,
+        "no_color": plain,
+        "color_system": None if plain else "auto",
+    }
 
 
-out = _console(stderr=False)
-err = _console(stderr=True)
+out = Console(**_settings(stderr=False))
+err = Console(**_settings(stderr=True))
+
+
+def reset_consoles() -> None:
+    """Set ``out`` and ``err`` up again for this process's streams and environment.
+
+    A command run by the daemon (ironship/daemon/server.py) runs in a copy of a process whose
+    consoles were made for the daemon's streams; every module holds these two objects, so
+    they are set up again in place."""
+    out.__init__(**_settings(stderr=False))  # type: ignore[misc]
+    err.__init__(**_settings(stderr=True))  # type: ignore[misc]
 
 
 def table(*columns: str, console: Console | None = None) -> Table:
