@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ironship.errors import IronshipError
-from ironship.manifest.load import each_environment, validate_manifest
+from ironship.manifest.load import checked
 from ironship.manifest.models import Manifest
 from ironship.packaging.contents import recipes_of
 from ironship.packaging.fileset import select_fileset
@@ -18,8 +18,7 @@ def check(file: Path, env: str | None, secrets_file: Path | None) -> tuple[list[
 
     Raises IronshipError when the file can't be read or ``env`` is not one of its choices.
     """
-    problems = validate_manifest(file, env, secrets_file=secrets_file)
-    manifests = [] if problems else each_environment(file, env, secrets_file=secrets_file)
+    problems, manifests = checked(file, env, secrets_file=secrets_file)
     for manifest in manifests:
         problems += packaging_problems(manifest, file)
     problems = list(dict.fromkeys(problems))

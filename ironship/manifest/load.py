@@ -34,7 +34,13 @@ from ironship.manifest.models import (
     SmokeTest,
     Worker,
 )
-from ironship.manifest.resolve import Options, Resolution, check_every_environment, resolve_file
+from ironship.manifest.resolve import (
+    Options,
+    Resolution,
+    check_every_environment,
+    every_environment,
+    resolve_file,
+)
 from ironship.manifest.scheduling import schedule_values
 from ironship.manifest.yamlpos import Document, format_path, read_yaml
 
@@ -95,6 +101,27 @@ def validate_manifest(
     if env is None:
         return check_every_environment(path, options)
     return resolve_file(path, options).problems
+
+
+def checked(
+    path: Path,
+    env: str | None = None,
+    *,
+    secrets_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[list[str], list[Manifest]]:
+    """``validate_manifest``'s problems, and when there are none ``each_environment``'s
+    manifests, from one reading of the file (``ironship validate``)."""
+    options = Options(env, secrets_file, environ)
+    if env is not None:
+        resolution = resolve_file(path, options)
+        if resolution.problems:
+            return resolution.problems, []
+        return [], [manifest_from(resolution, path)]
+    problems, resolutions = every_environment(path, options)
+    if problems:
+        return problems, []
+    return [], [manifest_from(r, path) for r in resolutions]
 
 
 def each_environment(

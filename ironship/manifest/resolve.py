@@ -81,16 +81,24 @@ def resolve_file(path: Path, options: Options) -> Resolution:
 def check_every_environment(path: Path, options: Options) -> list[str]:
     """Plain ``validate``: the file, and each environment laid over it, with every
     ``${secret:…}`` accepted unread (``validate --env NAME`` reads them)."""
+    return every_environment(path, options)[0]
+
+
+def every_environment(path: Path, options: Options) -> tuple[list[str], list[Resolution]]:
+    """``check_every_environment``'s problems, and the resolution of each environment (or of
+    the file alone) for building its Manifest when there are none: the file is read once."""
     doc = read_yaml(path)
     early = _early_problems(doc, path)
     if early:
-        return early
+        return early, []
     names = environment_names(doc.data)
     problems: list[str] = []
+    resolutions = []
     for env in names or (None,):
         context = _context(doc, path, env, options, need_secrets=False)
-        problems += _resolve_one(doc, path, env, context).problems
-    return list(dict.fromkeys(problems))
+        resolutions.append(_resolve_one(doc, path, env, context))
+        problems += resolutions[-1].problems
+    return list(dict.fromkeys(problems)), resolutions
 
 
 def _early_problems(doc: Document, path: Path) -> list[str]:

@@ -16,9 +16,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeGuard
 
-from pathspec import GitIgnoreSpec
-from pathspec.patterns.gitignore import GitIgnorePatternError
-
 from ironship.manifest.defaults import (
     DEFAULT_SMOKE_TIMEOUT,
     MATCHERS,
@@ -186,6 +183,9 @@ class _Checker:
             if ".." in body.strip("/").split("/"):
                 self.add(here, f"pattern '{pattern}' leaves the worker's root", hint)
                 continue
+            from pathspec import GitIgnoreSpec  # only for a manifest with patterns
+            from pathspec.patterns.gitignore import GitIgnorePatternError
+
             try:
                 spec = GitIgnoreSpec.from_lines([body])
             except GitIgnorePatternError as exc:
@@ -329,6 +329,9 @@ def _label(root: str) -> str:
 
 def _matches(patterns: list[str], path: str) -> bool | None:
     """Whether the gitignore-style ``patterns`` match ``path``; None when one is invalid."""
+    from pathspec import GitIgnoreSpec
+    from pathspec.patterns.gitignore import GitIgnorePatternError
+
     try:
         return bool(GitIgnoreSpec.from_lines(patterns).match_file(path))
     except GitIgnorePatternError:

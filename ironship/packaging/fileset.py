@@ -40,9 +40,10 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PosixPath, PurePosixPath
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import pathspec
+if TYPE_CHECKING:
+    import pathspec
 
 from ironship.errors import IronshipError
 from ironship.manifest.models import Worker
@@ -107,7 +108,6 @@ class _Rules:
 
     def __init__(self, worker: Worker, root: str, replaced: tuple[str, ...] = ()) -> None:
         self.hard_patterns = HARD_EXCLUDES + tuple(f"/{p.lstrip('/')}" for p in replaced)
-        self.hard = _spec(self.hard_patterns)
         self.include_patterns = worker.include
         self.include = _spec(tuple(worker.include)) if worker.include else None
         asks = [p for p in worker.include if any(k in p for k in _SOFT_KEYWORDS)]
@@ -123,7 +123,7 @@ class _Rules:
         for number, line in enumerate(_read_ignore_file(Path(root, IGNORE_FILE)), start=1):
             lines.append(line)
             self.origins.append(_Origin(f"{IGNORE_FILE} line {number}", line))
-        self.ignore = _spec(tuple(lines))
+        self.ignore_lines = tuple(lines)
         # Pruning a directory is only equivalent to testing each file below it when no later
         # "!" line could re-include one of them and no include pattern asks for a soft default.
         self.can_prune = self.asks is None and not any(
@@ -137,6 +137,16 @@ class _Rules:
         # Without include patterns, both exclude lists in one expression: one match a file.
         simple = self.include is None and self.ignore_any is not None
         self.out_any = _any_of(self.hard_patterns + tuple(lines)) if simple else None
+
+    # The pattern lists as pathspec checks them, made when first needed: a worker with only
+    # the default lists is selected through the expressions alone (see _any_of).
+    @functools.cached_property
+    def hard(self) -> pathspec.GitIgnoreSpec:
+        return _spec(self.hard_patterns)
+
+    @functools.cached_property
+    def ignore(self) -> pathspec.GitIgnoreSpec:
+        return _spec(self.ignore_lines)
 
     def ships(self, rel: str) -> bool:
         """``why_excluded(rel) is None``, through the compiled expressions when it can."""
@@ -195,13 +205,31 @@ _NEVER = re.compile(r"(?!)")
 @functools.lru_cache(maxsize=256)
 def _spec(lines: tuple[str, ...]) -> pathspec.GitIgnoreSpec:
     """The compiled pattern list; the workers of a monorepo mostly share theirs."""
+    import pathspec  # a few ms: not for workers that only have the default lists
+
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
-@functools.lru_cache(maxsize=256)
-def _any_of(lines: tuple[str, ...]) -> re.Pattern[str] | None:
-    """One expression matching what any pattern of ``lines`` matches, or None when a pattern
-    negates (then the last matching one decides, which needs pathspec's own check)."""
+# pathspec's expression for each default pattern, its directory-marker group made plain: a
+# worker whose lists are only the defaults is selected without loading pathspec (a good part
+# of `ironship validate`'s start, cli/quick.py). tests/packaging/test_selection_fast.py
+# checks each against what pathspec itself builds.
+_DEFAULT_EXPRESSIONS = {
+    ".git": r"^(?:.+/)?\.git(?:(?:/)|$)",
+    ".hg": r"^(?:.+/)?\.hg(?:(?:/)|$)",
+    ".svn": r"^(?:.+/)?\.svn(?:(?:/)|$)",
+    ".ironship/": r"^(?:.+/)?\.ironship(?:/)",
+    "__pycache__/": r"^(?:.+/)?__pycache__(?:/)",
+    "*.pyc": r"^(?:.+/)?[^/]*\.pyc(?:(?:/)|$)",
+    ".DS_Store": r"^(?:.+/)?\.DS_Store(?:(?:/)|$)",
+}
+
+
+def pattern_expressions(lines: tuple[str, ...]) -> list[str] | None:
+    """Each pattern's anchored expression (blank and comment lines left out), or None when a
+    pattern negates or is not anchored."""
+    if all(line in _DEFAULT_EXPRESSIONS for line in lines):
+        return [_DEFAULT_EXPRESSIONS[line] for line in lines]
     parts = []
     for pattern in _spec(lines).patterns:
         if pattern.include is None or pattern.regex is None:
@@ -210,8 +238,18 @@ def _any_of(lines: tuple[str, ...]) -> re.Pattern[str] | None:
         if not pattern.include or not isinstance(text, str) or not text.startswith("^"):
             return None  # pathspec searches; anchored expressions let one match() stand in
         # pathspec names its directory-marker group; names may not repeat in one expression.
-        parts.append(f"(?:{_NAMED_GROUP.sub('(?:', text)})")
-    return re.compile("|".join(parts)) if parts else _NEVER
+        parts.append(_NAMED_GROUP.sub("(?:", text))
+    return parts
+
+
+@functools.lru_cache(maxsize=256)
+def _any_of(lines: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One expression matching what any pattern of ``lines`` matches, or None when a pattern
+    negates (then the last matching one decides, which needs pathspec's own check)."""
+    parts = pattern_expressions(lines)
+    if parts is None:
+        return None
+    return re.compile("|".join(f"(?:{p})" for p in parts)) if parts else _NEVER
 
 
 def _read_ignore_file(path: Path) -> list[str]:

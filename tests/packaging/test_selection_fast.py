@@ -98,3 +98,18 @@ def test_selected_files_are_unchanged(
     shipped = [f.path for f in files if not f.path.startswith("lib/")]
     assert shipped == expected
     assert all(f.source == tmp_path / f.path for f in files)
+
+
+def test_the_default_lists_expressions_are_pathspecs_own() -> None:
+    """A worker with only the default lists is selected without loading pathspec, through
+    expressions written down once: each must be exactly what pathspec builds today."""
+    import pathspec
+
+    from ironship.packaging import fileset
+
+    for pattern, written in fileset._DEFAULT_EXPRESSIONS.items():
+        (compiled,) = pathspec.GitIgnoreSpec.from_lines([pattern]).patterns
+        assert compiled.regex is not None and compiled.include
+        built = fileset._NAMED_GROUP.sub("(?:", compiled.regex.pattern)
+        assert built == written, pattern
+    assert set(fileset._DEFAULT_EXPRESSIONS) == set(fileset.DEFAULT_EXCLUDES)

@@ -11,7 +11,6 @@ way to load a bundle) finds its gems in the task directory.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 from ironship.errors import IronshipError
@@ -57,6 +56,8 @@ def recipe(worker: Worker) -> Recipe | None:
 
 def install(recipe: Recipe, tree: Path, scratch: Path, runner: Runner, bundle: Path) -> None:
     """``bundle install`` in ``scratch``; vendor/bundle and .bundle/config go to ``tree``."""
+    import shutil  # shutil loads bz2 and lzma: only when installing
+
     worker = recipe.worker
     work = scratch / "bundler"
     (work / ".bundle").mkdir(parents=True)

@@ -8,7 +8,6 @@ Composer documents, so no runner is needed.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 from ironship.errors import IronshipError
@@ -60,6 +59,8 @@ def recipe(worker: Worker) -> Recipe | None:
 
 def install(recipe: Recipe, tree: Path, scratch: Path, runner: Runner, composer: Path) -> None:
     """``composer install --no-dev`` in ``scratch``; its vendor/ goes to ``tree``."""
+    import shutil  # shutil loads bz2 and lzma: only when installing
+
     worker = recipe.worker
     work = scratch / "composer"
     work.mkdir()

@@ -11,7 +11,6 @@ the package's, found by Node's own resolution from the entry (so no runner is ne
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 from ironship.errors import IronshipError
@@ -59,6 +58,8 @@ def recipe(worker: Worker) -> Recipe | None:
 
 def install(recipe: Recipe, tree: Path, scratch: Path, runner: Runner, npm: Path) -> None:
     """``npm ci`` in ``scratch`` with the worker's package files; its node_modules → tree."""
+    import shutil  # shutil loads bz2 and lzma: only when installing
+
     worker = recipe.worker
     work = scratch / "npm"
     work.mkdir()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -76,6 +75,8 @@ def pip_version() -> str:
 
 def find_tool(name: str, needed_by: str, hint: str) -> Path:
     """The program ``name`` on PATH; an error naming it and what needs it when missing."""
+    import shutil  # shutil loads bz2 and lzma: only when installing
+
     found = shutil.which(name)
     if found is None:
         raise IronshipError(f"{needed_by} needs '{name}', which is not on PATH", hint=hint)
