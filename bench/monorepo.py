@@ -19,9 +19,15 @@ times, each a fresh process, several runs, medians, side by side in the same run
    that worker's upload alone (its zip POSTed to the engine by a fresh Python process);
 6. the peak RSS of plan and apply (``/usr/bin/time -v``, or ``getrusage`` without it);
 7. ``ironship --version`` and ``ironship validate`` on ``examples/``, against
-   ``python -c "import yaml"``.
+   ``python -c "import yaml"`` (validate twice: with its schema verdict remembered, and with
+   ``.ironship/cache/valid.bin`` removed before each run, as after an edit);
+1d. the no-op plan again with ``ironship daemon`` serving the monorepo, against the same
+   stat-walk (``--parts daemon``).
 
-Prints each median and each ratio. The generated tree stays in /tmp for the next run.
+``ironship`` is the console script beside this Python (what a user runs), or ``python -m
+ironship``; the package's bytecode is compiled first, as an install does. ``--parts`` picks
+figures (default: all). Prints each median and each ratio. The generated tree stays in /tmp
+for the next run.
 """
 
 from __future__ import annotations
@@ -34,13 +40,17 @@ import shutil
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from timing import timed
 
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
-IRONSHIP = [PY, "-m", "ironship"]
+_SCRIPT = Path(PY).with_name("ironship")
+IRONSHIP = [str(_SCRIPT)] if _SCRIPT.exists() else [PY, "-m", "ironship"]
+Times = dict[str, list[float]]
+PARTS = ("noop", "zip", "cold", "apply", "rss", "startup", "daemon")
 
 STAT_WALK = r"""
 import os, sys
@@ -160,12 +170,15 @@ def peak_rss_mb(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
 
 
 def bench(top: Path, args: argparse.Namespace) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IRON_")}
+    parts = set(args.parts.split(","))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IRON")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(PYTHONPATH=str(REPO))  # output is piped: no colour either way
+    subprocess.run([PY, "-m", "compileall", "-q", str(REPO / "ironship")], check=True)
+    subprocess.run([*IRONSHIP, "daemon", "stop"], env=env, cwd=top, capture_output=True)
     plan = [*IRONSHIP, "plan", "--target", "local"]
     apply = [*IRONSHIP, "apply", "-y", "--target", "local"]
     workers = top / "workers"
-    cache = top / ".ironship" / "cache"
     n = args.repeat
     first = subprocess.run(
         [*plan, "--detailed-exitcode"], env=env, cwd=top, capture_output=True, check=False
@@ -173,6 +186,7 @@ def bench(top: Path, args: argparse.Namespace) -> None:
     if first.returncode == 2:
         print(f"initial apply of {args.workers} workers: {timed(apply, env, top):.1f}s")
     timed(plan, env, top)  # warm the hash cache
+    t: Times = {}
 
     def walk() -> float:
         return timed([PY, "-c", STAT_WALK, str(workers)], env)
@@ -180,74 +194,146 @@ def bench(top: Path, args: argparse.Namespace) -> None:
     def noop() -> float:
         return timed(plan, env, top)
 
-    pairs = [(walk(), noop()) for _ in range(n)]
-    walk_t, noop_t = [p[0] for p in pairs], [p[1] for p in pairs]
-    zips = top / ".zips"
-    zips.mkdir(exist_ok=True)
-    zip_t = [
-        timed(["sh", "-c", ZIP_MD5, "sh", str(workers), str(zips)], env)
-        for _ in range(args.zip_repeat)
-    ]
+    if "noop" in parts or "zip" in parts:
+        pairs = [(walk(), noop()) for _ in range(n)]
+        t["walk"], t["noop"] = [p[0] for p in pairs], [p[1] for p in pairs]
+    if "zip" in parts:
+        zips = top / ".zips"
+        zips.mkdir(exist_ok=True)
+        t["zip"] = [
+            timed(["sh", "-c", ZIP_MD5, "sh", str(workers), str(zips)], env)
+            for _ in range(args.zip_repeat)
+        ]
+    if "cold" in parts:
+        no_cache(top, env, n, t)
+    if "apply" in parts:
+        one_change(top, args, env, t)
+    rss = peak_rss(top, env) if "rss" in parts else ""
+    if "startup" in parts:
+        startup(env, n, t)
+    if "daemon" in parts:
+        timed(apply, env, top)  # whatever an earlier part changed
+        with_daemon(top, env, lambda: [(walk(), noop()) for _ in range(n)], t)
+    report(top, args, t, rss)
 
-    sha_t, cold_t = [], []
+
+def with_daemon(
+    top: Path, env: dict[str, str], measure: Callable[[], list[tuple[float, float]]], t: Times
+) -> None:
+    """The stat-walk and the no-op plan again, with ``ironship daemon`` serving ``top``."""
+    plan = [*IRONSHIP, "plan", "--target", "local"]
+    timed([*IRONSHIP, "daemon", "start"], env, top)
+    try:
+        timed(plan, env, top)  # the daemon learns every worker's files
+        timed(plan, env, top)
+        pairs = measure()
+        t["walk_d"], t["daemon"] = [p[0] for p in pairs], [p[1] for p in pairs]
+    finally:
+        subprocess.run([*IRONSHIP, "daemon", "stop"], env=env, cwd=top, capture_output=True)
+
+
+def no_cache(top: Path, env: dict[str, str], n: int, t: Times) -> None:
+    """A plan with no hash cache, each right after sha256sum over the same files."""
+    t["sha"], t["cold"] = [], []
     for _ in range(n):
-        sha_t.append(timed(["sh", "-c", SHA256_2, "sh", str(workers)], env))
-        shutil.rmtree(cache, ignore_errors=True)
-        cold_t.append(timed(plan, env, top))
+        t["sha"].append(timed(["sh", "-c", SHA256_2, "sh", str(top / "workers")], env))
+        shutil.rmtree(top / ".ironship" / "cache", ignore_errors=True)
+        t["cold"].append(timed([*IRONSHIP, "plan", "--target", "local"], env, top))
 
-    apply_t, upload_t = [], []
-    for k in range(n):
+
+def one_change(top: Path, args: argparse.Namespace, env: dict[str, str], t: Times) -> None:
+    """apply after one file changed, and that worker's upload alone."""
+    workers = top / "workers"
+    t["apply"], t["upload"] = [], []
+    for k in range(args.repeat):
         name = f"w{(k * 97 + 13) % args.workers:03d}"
         changed = workers / name / "lib" / "mod_001.py"
         changed.write_bytes(changed.read_bytes() + b"# bench change %d\n" % k)
-        apply_t.append(timed(apply, env, top))
+        t["apply"].append(timed([*IRONSHIP, "apply", "-y", "--target", "local"], env, top))
         data = top / ".upload-bench-engine"  # its own engine: no orphans in the project's
-        upload_t.append(timed([PY, "-c", UPLOAD_ONE, str(data), str(workers / name), name], env))
+        one = [PY, "-c", UPLOAD_ONE, str(data), str(workers / name), name]
+        t["upload"].append(timed(one, env))
 
-    shutil.rmtree(cache, ignore_errors=True)
+
+def peak_rss(top: Path, env: dict[str, str]) -> str:
+    plan = [*IRONSHIP, "plan", "--target", "local"]
+    shutil.rmtree(top / ".ironship" / "cache", ignore_errors=True)
     rss_cold_plan = peak_rss_mb(plan, env, top)
     rss_plan = peak_rss_mb(plan, env, top)
-    changed = workers / "w000" / "main.py"
+    changed = top / "workers" / "w000" / "main.py"
     changed.write_bytes(changed.read_bytes() + b"# rss change\n")
-    rss_apply = peak_rss_mb(apply, env, top)
+    rss_apply = peak_rss_mb([*IRONSHIP, "apply", "-y", "--target", "local"], env, top)
+    return (
+        f"plan (no cache) {rss_cold_plan:.0f} MB, plan (warm) {rss_plan:.0f} MB, "
+        f"apply {rss_apply:.0f} MB"
+    )
 
+
+def startup(env: dict[str, str], n: int, t: Times) -> None:
+    """--version and validate in examples/ against import yaml, side by side."""
     example = REPO / "examples"
-    yaml_t, version_t, validate_t = [], [], []
+    verdicts = example / ".ironship" / "cache" / "valid.bin"
+    (example / ".ironship").mkdir(exist_ok=True)  # as apply leaves it (README "Set up")
+    timed([*IRONSHIP, "validate"], env, example)  # the verdict is remembered from here on
+    t["yaml"], t["version"], t["validate"], t["validate_full"] = [], [], [], []
     for _ in range(n):
-        yaml_t.append(timed([PY, "-c", "import yaml"], env))
-        version_t.append(timed([*IRONSHIP, "--version"], env))
-        validate_t.append(timed([*IRONSHIP, "validate"], env, example))
+        t["yaml"].append(timed([PY, "-c", "import yaml"], env))
+        t["version"].append(timed([*IRONSHIP, "--version"], env))
+        t["validate"].append(timed([*IRONSHIP, "validate"], env, example))
+    for _ in range(n):
+        verdicts.unlink(missing_ok=True)
+        t["validate_full"].append(timed([*IRONSHIP, "validate"], env, example))
 
+
+ROWS = (
+    ("walk", "stat-walk (os.scandir, python)"),
+    ("noop", "ironship plan, no change, warm"),
+    ("zip", "zip -X -r + md5sum, every worker"),
+    ("sha", "sha256sum, 2 processes"),
+    ("cold", "ironship plan, no cache"),
+    ("upload", "one worker's upload alone"),
+    ("apply", "ironship apply -y, 1 file changed"),
+    ("yaml", 'python -c "import yaml"'),
+    ("version", "ironship --version"),
+    ("validate", "ironship validate (examples/)"),
+    ("validate_full", "validate, schema checked in full"),
+    ("walk_d", "stat-walk, beside the daemon runs"),
+    ("daemon", "ironship plan in the daemon"),
+)
+
+
+# (figure, its baseline, label, target) for each ratio printed
+RATIOS = (
+    ("noop", "walk", "1. no-op plan / stat-walk", "<= 2"),
+    ("daemon", "walk_d", "1. plan in the daemon / stat-walk", "<= 2"),
+    ("zip", "noop", "1. zip+md5 / no-op plan", ">= 20"),
+    ("cold", "sha", "2. cold plan / sha256sum -P2", "<= 1.5"),
+    ("version", "yaml", "7. --version / import yaml", "<= 3"),
+    ("validate", "yaml", "7. validate / import yaml", "<= 3"),
+    ("validate_full", "yaml", "7. validate (full) / import yaml", "-"),
+)
+
+
+def report(top: Path, args: argparse.Namespace, t: Times, rss: str) -> None:
     med = statistics.median
+    workers = top / "workers"
     size = sum(f.stat().st_size for f in workers.rglob("*") if f.is_file())
     print(f"monorepo: {args.workers} workers x {args.files} files, {size / 1e9:.2f} GB; {top}")
-    print(f"medians of {n} runs (zip: {args.zip_repeat}), each a fresh process")
-    rows = [
-        ("stat-walk (os.scandir, python)", walk_t),
-        ("ironship plan, no change, warm", noop_t),
-        ("zip -X -r + md5sum, every worker", zip_t),
-        ("sha256sum, 2 processes", sha_t),
-        ("ironship plan, no cache", cold_t),
-        ("one worker's upload alone", upload_t),
-        ("ironship apply -y, 1 file changed", apply_t),
-        ('python -c "import yaml"', yaml_t),
-        ("ironship --version", version_t),
-        ("ironship validate (examples/)", validate_t),
-    ]
-    for label, xs in rows:
-        print(f"  {label:36} {med(xs):7.3f}s  ({', '.join(f'{x:.3f}' for x in xs)})")
+    print(f"medians of {args.repeat} runs (zip: {args.zip_repeat}), each a fresh process")
+    for key, label in ROWS:
+        if key in t:
+            xs = t[key]
+            print(f"  {label:36} {med(xs):7.3f}s  ({', '.join(f'{x:.3f}' for x in xs)})")
+
     print("ratios (target):")
-    print(f"  1. no-op plan / stat-walk          {med(noop_t) / med(walk_t):6.2f}x  (<= 2)")
-    print(f"  1. zip+md5 / no-op plan            {med(zip_t) / med(noop_t):6.2f}x  (>= 20)")
-    print(f"  2. cold plan / sha256sum -P2       {med(cold_t) / med(sha_t):6.2f}x  (<= 1.5)")
-    base3 = med(noop_t) + med(upload_t)
-    print(f"  3. apply / (no-op plan + upload)   {med(apply_t) / base3:6.2f}x  (<= 2)")
-    print(
-        f"  6. peak RSS: plan (no cache) {rss_cold_plan:.0f} MB, plan (warm) {rss_plan:.0f} MB, "
-        f"apply {rss_apply:.0f} MB  (< 150)"
-    )
-    print(f"  7. --version / import yaml         {med(version_t) / med(yaml_t):6.2f}x  (<= 3)")
-    print(f"  7. validate / import yaml          {med(validate_t) / med(yaml_t):6.2f}x  (<= 3)")
+    for figure, baseline, label, target in RATIOS:
+        if figure in t and baseline in t:
+            print(f"  {label:34} {med(t[figure]) / med(t[baseline]):6.2f}x  ({target})")
+    if "apply" in t and "noop" in t:
+        base3 = med(t["noop"]) + med(t["upload"])
+        print(f"  3. apply / (no-op plan + upload)   {med(t['apply']) / base3:6.2f}x  (<= 2)")
+    if rss:
+        print(f"  6. peak RSS: {rss}  (< 150)")
 
 
 def main() -> None:
@@ -258,6 +344,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--zip-repeat", type=int, default=3)
     parser.add_argument("--generate-only", action="store_true")
+    parser.add_argument("--parts", default=",".join(PARTS), help="figures to measure")
     args = parser.parse_args()
     top = generate(args.workers, args.files, args.size)
     if args.generate_only:
