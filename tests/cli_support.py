@@ -106,3 +106,22 @@ def write_tree(root: Path, files: Mapping[str, str]) -> None:
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
+
+
+HELLO_MANIFEST = """\
+version: 1
+workers:
+  hello:
+    root: hello
+    entry: main.py
+    runtime: python
+"""
+
+
+def hello_project(folder: Path, extra: str = "") -> Path:
+    """A one-worker project in ``folder`` (``hello/main.py``); ``extra`` YAML is appended to
+    its manifest (indented by four spaces it is more of the worker's settings)."""
+    write_tree(folder, {"hello/main.py": "print('hello')\n"})
+    path = folder / "ironship.yml"
+    path.write_text(HELLO_MANIFEST + extra)
+    return path

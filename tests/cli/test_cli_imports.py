@@ -9,10 +9,10 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from cli_support import hello_project
 
 from ironship import __version__
 from ironship.cli.app import _COMMANDS, main
@@ -70,18 +70,8 @@ def test_a_plan_with_nothing_to_upload_loads_no_server_and_writes_nothing(
 ) -> None:
     """After an apply, a plan answers from the stopped engine's state: no uvicorn, no
     Starlette, no requests, and not one file under .ironship/ created or rewritten."""
-    (tmp_path / "hello").mkdir()
-    (tmp_path / "hello" / "main.py").write_text("print('hello')\n")
+    hello_project(tmp_path)
     (tmp_path / "hello" / "lib.py").write_text("X = 1\n")
-    manifest = """\
-        version: 1
-        workers:
-          hello:
-            root: hello
-            entry: main.py
-            runtime: python
-    """
-    (tmp_path / "ironship.yml").write_text(textwrap.dedent(manifest))
     code, loaded, out = probe(["apply", "-y", "--target", "local"], tmp_path)
     assert code == 0, out
     assert "ironship.engine.server" in loaded  # the upload needed the engine

@@ -8,26 +8,15 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
-from cli_support import run_cli
+from cli_support import hello_project, run_cli
 
 from ironship.cli.quick import parse
 from ironship.cli.root import run
 
-MANIFEST = """\
-    version: 1
-    workers:
-      hello:
-        root: hello
-        entry: main.py
-        runtime: python
-    environments:
-      staging: {}
-      production: {}
-"""
+ENVIRONMENTS = "environments:\n  staging: {}\n  production: {}\n"
 
 PROBE = r"""
 import json, sys
@@ -41,12 +30,8 @@ print(json.dumps({"code": code, "loaded": [m for m in heavy if m in sys.modules]
 """
 
 
-def write_project(folder: Path, manifest: str = MANIFEST) -> Path:
-    (folder / "hello").mkdir(exist_ok=True)
-    (folder / "hello" / "main.py").write_text("print('hello')\n")
-    path = folder / "ironship.yml"
-    path.write_text(textwrap.dedent(manifest))
-    return path
+def write_project(folder: Path) -> Path:
+    return hello_project(folder, ENVIRONMENTS)
 
 
 def probe(args: list[str], cwd: Path, **env: str) -> tuple[int, list[str], str, str]:
@@ -116,7 +101,8 @@ def _table() -> tuple[tuple[str, str, str], ...]:
 
 
 def test_problems_go_to_the_typer_command_with_its_messages(tmp_path: Path) -> None:
-    write_project(tmp_path, MANIFEST.replace("entry: main.py", "entry: nope.py"))
+    path = write_project(tmp_path)
+    path.write_text(path.read_text().replace("entry: main.py", "entry: nope.py"))
     code, loaded, out, err = probe(["validate"], tmp_path, NO_COLOR="1")
     assert code == 1 and "typer" in loaded and out == ""
     assert "ironship.yml:5:12: workers.hello.entry: 'nope.py' does not exist" in err

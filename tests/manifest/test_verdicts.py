@@ -8,20 +8,11 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
-from ironship.manifest.verdicts import FILE_NAME, KEEP, Verdicts, key_of
+from cli_support import hello_project
 
-VALID = """\
-    version: 1
-    workers:
-      hello:
-        root: hello
-        entry: main.py
-        runtime: python
-        retries: 2
-"""
+from ironship.manifest.verdicts import FILE_NAME, KEEP, Verdicts, key_of
 
 PROBE = r"""
 import json, sys
@@ -32,15 +23,11 @@ print(json.dumps({"problems": problems, "jsonschema": "jsonschema" in sys.module
 """
 
 
-def project(folder: Path, manifest: str = VALID, *, state: bool = True) -> Path:
+def project(folder: Path, *, state: bool = True) -> Path:
     """A manifest and its worker; ``state``: with the ``.ironship/`` a plan or apply makes."""
     if state:
         (folder / ".ironship").mkdir(exist_ok=True)
-    (folder / "hello").mkdir(exist_ok=True)
-    (folder / "hello" / "main.py").write_text("print('hello')\n")
-    path = folder / "ironship.yml"
-    path.write_text(textwrap.dedent(manifest))
-    return path
+    return hello_project(folder, "    retries: 2\n")
 
 
 def fresh_check(path: Path) -> dict[str, object]:
