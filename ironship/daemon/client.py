@@ -43,6 +43,11 @@ def manifest_path(args: list[str]) -> str:
     return found
 
 
+def code_folder() -> str:
+    """This ironship package's real folder."""
+    return os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+
+
 def socket_for(args: list[str]) -> Path:
     return daemon_socket(Path(os.path.abspath(manifest_path(args))).parent)
 
@@ -65,6 +70,7 @@ def forward(args: list[str]) -> int | None:
         os.umask(umask)
         request = {
             "op": "run",
+            "code": code_folder(),  # a daemon of another ironship install declines
             "args": args,
             "cwd": os.getcwd(),
             "env": dict(os.environ),

@@ -236,6 +236,12 @@ class Daemon:
 
     def _run(self, conn: socket.socket, message: dict[str, Any], fds: list[int]) -> None:
         assert self.roots is not None and self.listener is not None
+        if message.get("code") != str(_CODE):
+            # another ironship install: it runs its commands itself
+            for fd in fds:
+                os.close(fd)
+            conn.close()
+            return
         if _code_stamp() != self.code:
             # ironship changed under us: say nothing (the client runs the command itself)
             for fd in fds:
