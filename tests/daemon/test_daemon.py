@@ -339,8 +339,7 @@ def test_a_command_of_another_ironship_install_is_declined(shell: Shell) -> None
     """A daemon runs only its own ironship's commands; another install runs its own."""
     socket_path = shell.folder / ".ironship" / "daemon" / "socket"
     request = {"op": "run", "code": "/elsewhere/ironship", "args": ["plan"], "cwd": "/"}
-    with wire.connect(socket_path, timeout=5) as sock:
+    with wire.connect(socket_path, timeout=5) as sock, pytest.raises((wire.WireError, OSError)):
         wire.send(sock, {**request, "env": {}, "umask": 0o22}, (0, 1, 2))
-        with pytest.raises(wire.WireError):
-            wire.receive(sock)
+        wire.receive(sock)  # closed unanswered (maybe before the request was all sent)
     assert status(shell)["commands"] == 0
