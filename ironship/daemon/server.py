@@ -25,6 +25,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import fcntl
+import gc
 import importlib
 import io
 import json
@@ -109,6 +110,7 @@ class Daemon:
         self.served = 0
         self.code = _code_stamp()
         self.stopping = False
+        self.lock_file: io.TextIOWrapper | None = None
         # What children reported, for the main thread to take in between commands: a module
         # imported by another thread while the main thread forks would leave that module's
         # import lock held in the child for ever.
@@ -120,9 +122,9 @@ class Daemon:
         self.home.mkdir(mode=0o700, exist_ok=True)
         os.chmod(self.home, 0o700)
         os.chdir(self.home)  # binds by name (socket paths are short) and holds no other folder
-        self._lock = open(LOCK, "a")  # noqa: SIM115 - held for the daemon's whole life
+        self.lock_file = open(LOCK, "a")  # noqa: SIM115 - held for the daemon's whole life
         try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(self.lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             print(f"another daemon already serves {self.folder}", flush=True)
             return
@@ -254,6 +256,9 @@ class Daemon:
         results, write_end = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
+        # What the daemon holds (file sets, modules) is the child's too: kept out of the
+        # child's garbage collections, and its pages shared rather than touched.
+        gc.freeze()
         with self.roots.lock:
             pid = os.fork()
             if pid == 0:  # pragma: no cover - the child, measured by the tests through it
@@ -346,8 +351,10 @@ def _child(
 def _become_client(daemon: Daemon, message: dict[str, Any], fds: list[int]) -> None:
     """This child takes the client's streams, folder, umask, environment and signals."""
     assert daemon.listener is not None and daemon.roots is not None
+    assert daemon.lock_file is not None
     daemon.listener.close()
     daemon.roots.inotify.close()
+    daemon.lock_file.close()  # the one-daemon lock is the daemon's, not a command's
     os.setpgid(0, 0)
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
