@@ -249,3 +249,22 @@ def test_many_tasks_polled_while_another_thread_cancels(tmp_path: Path) -> None:
     for thread in cancellers:
         thread.join()
     assert [results[i].status for i in range(8)] == ["complete", "cancelled"] * 4
+
+
+def test_a_task_folder_is_gone_when_its_result_is_in(tmp_path: Path) -> None:
+    """Started in-process (``ironship run``), a task's folder is removed before its result is
+    published: a process that exits right after leaves nothing in the work folder. Started
+    by the task host (``inherit_limits``), the folder is renamed aside first and removed
+    after the result; ``kill`` waits for that too."""
+    work = tmp_path / "work"
+    spec = unsandboxed(
+        make_spec(tmp_path, {"w.py": "open('big', 'wb').write(b'x' * 4096)"}, "w.py")
+    )
+    result = runner.start(spec).wait(WAIT)
+    assert result is not None and result.status == "complete", result
+    assert [p.name for p in work.iterdir() if spec.task_id in p.name] == []
+    prepared = runner.prepare_task(dataclasses.replace(spec, task_id="0123456789abcdef0000aaaa"))
+    assert isinstance(prepared, runner.PreparedTask)
+    task = prepared.spawn(inherit_limits=True)
+    task.kill()
+    assert [p.name for p in work.iterdir() if "0000aaaa" in p.name] == []

@@ -152,7 +152,9 @@ class PreparedTask:
             return TaskProcess.finished(_error(msg, started))
         sandbox.task_running(proc.pid, True)
         # Duration and timeout count from the spawn, not from unpacking the package.
-        return TaskProcess(spec, task_dir, proc, log, time.monotonic(), box)
+        return TaskProcess(
+            spec, task_dir, proc, log, time.monotonic(), box, remove_after=inherit_limits
+        )
 
 
 def _contained(
@@ -190,7 +192,12 @@ class TaskProcess(ResultSlot):
         log: IO[bytes] | None,
         started: float,
         box: sandbox.Sandbox | None = None,
+        remove_after: bool = False,
     ) -> None:
+        """``remove_after`` (the task host): the task's folder is renamed aside at its end and
+        removed after the result is published, so that the next task starts without waiting
+        for the removal; otherwise it is gone when the result is (a process that exits right
+        after its task's end, ``ironship run``, leaves nothing behind)."""
         self._spec = spec
         self._task_dir = task_dir
         self._proc = proc
@@ -205,6 +212,10 @@ class TaskProcess(ResultSlot):
         self._tail = bytearray()
         self._oom = OomWatch()
         self._box = box or sandbox.Sandbox("none", None, "no process")
+        self._remove_after = remove_after
+        self._removed = threading.Event()  # the task's folder is gone
+        if proc is None:
+            self._removed.set()
         self._disk_at = started + limits.DISK_EVERY
         if proc is not None:
             threading.Thread(
@@ -231,6 +242,7 @@ class TaskProcess(ResultSlot):
         """Engine shutdown: SIGKILL the group and wait briefly for the watcher to clean up."""
         self._stop("killed", signal.SIGKILL)
         self._done.wait(DRAIN_GRACE + 3.0)
+        self._removed.wait(DRAIN_GRACE)  # its folder too, before the engine goes
 
     def _stop(self, reason: _Reason, sig: signal.Signals) -> None:
         with self._lock:
@@ -277,9 +289,12 @@ class TaskProcess(ResultSlot):
                 sandbox.end_task_processes(self._task_dir or Path("/nonexistent"))
         finally:
             aside = self._close()
+            if aside is not None and not self._remove_after:
+                remove_tree(aside)
         self._publish(result)
-        if aside is not None:
+        if aside is not None and self._remove_after:
             remove_tree(aside)
+        self._removed.set()
 
     def _pump_until_exit(self, proc: subprocess.Popen[bytes], spec: RunSpec) -> float:
         """Copy stderr to the log until the worker has exited and stderr is drained."""
