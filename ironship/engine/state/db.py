@@ -1,9 +1,13 @@
-"""The engine's SQLite database: its schema and one connection shared under a lock.
+"""The engine's SQLite database: its schema, one writing connection under a lock, pooled readers.
 
-WAL mode, one connection for the HTTP and dispatcher threads, write transactions that queue
-instead of failing. The repositories (``projects``, ``codes``, ``tasks``, ``schedules``,
-``runs``) each hold this ``Db`` and do their reads and writes through it; the clock is injected
-here so every stored time comes from one place (docs/architecture.md, Conventions 11).
+WAL mode, one connection for every write (the HTTP and dispatcher threads take turns under a
+lock), write transactions that queue instead of failing. Reads outside a write transaction go
+through connections of their own, taken from a small pool: under WAL a reader sees every
+committed change and never waits for the writer's lock, so a status read does not queue behind
+the dispatcher's transactions (or a checkpoint one of them runs). The repositories
+(``projects``, ``codes``, ``tasks``, ``schedules``, ``runs``) each hold this ``Db`` and do
+their reads and writes through it; the clock is injected here so every stored time comes from
+one place (docs/architecture.md, Conventions 11).
 """
 
 from __future__ import annotations
@@ -80,8 +84,15 @@ CREATE INDEX IF NOT EXISTS schedules_due ON schedules(status, next_start);
 """
 
 
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
 class Db:
-    """One SQLite connection shared by the HTTP and dispatcher threads under a lock."""
+    """One SQLite connection for writes, shared by the HTTP and dispatcher threads under a
+    lock; reads outside a write transaction on pooled connections of their own."""
 
     def __init__(self, path: Path, clock: Clock = time.time, sleep: Sleep = time.sleep) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,13 +100,16 @@ class Db:
         self.now = clock
         self.sleep = sleep
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(
-            path, check_same_thread=False, isolation_level=None, timeout=30
-        )
-        self._conn.row_factory = sqlite3.Row
+        self._owner: int | None = None  # the thread inside a write transaction (or scrub)
+        self._conn = _connect(path)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(SCHEMA)
+        # Idle read connections (list.pop/append are atomic); every one made, for close().
+        self._idle: list[sqlite3.Connection] = []
+        self._readers: list[sqlite3.Connection] = []
+        self._pool_lock = threading.Lock()  # never the writer's lock: a read never waits on it
+        self._closed = False
 
     @property
     def path(self) -> Path:
@@ -105,19 +119,60 @@ class Db:
     def scrub(self) -> None:
         """Rebuild the database file and empty the WAL, so deleted rows leave no bytes behind
         (after removing something secret)."""
-        with self._lock:
+        with self._writing():
             self._conn.execute("PRAGMA secure_delete=ON")
             self._conn.execute("VACUUM")
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._pool_lock:
+            self._closed = True
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
+            self._idle.clear()
             self._conn.close()
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the writer's lock; reads from this thread meanwhile use the writer's
+        connection (they must see the transaction's own changes)."""
+        with self._lock:
+            outer = self._owner
+            self._owner = threading.get_ident()
+            try:
+                yield
+            finally:
+                self._owner = outer
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """A connection to read from: the writer's inside this thread's write transaction,
+        else an idle pooled one (a new one when none is idle)."""
+        if self._owner == threading.get_ident() or self._closed:
+            with self._lock:
+                yield self._conn
+            return
+        try:
+            conn = self._idle.pop()
+        except IndexError:
+            conn = _connect(self._path)
+            conn.execute("PRAGMA query_only=ON")
+            with self._pool_lock:
+                if self._closed:
+                    conn.close()
+                    raise sqlite3.ProgrammingError("Cannot operate on a closed database.") from None
+                self._readers.append(conn)
+        try:
+            yield conn
+        finally:
+            if not self._closed:
+                self._idle.append(conn)
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
         """A write transaction; BEGIN IMMEDIATE so concurrent writers queue instead of failing."""
-        with self._lock:
+        with self._writing():
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
@@ -145,10 +200,14 @@ class Db:
         raise AssertionError("unreachable")  # the loop returns or raises
 
     def all(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[Row]:
-        with self._lock:
-            return [dict(r) for r in self._conn.execute(sql, params).fetchall()]
+        with self._reading() as conn:
+            return [dict(r) for r in conn.execute(sql, params).fetchall()]
 
     def one(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> Row | None:
-        with self._lock:
-            row = self._conn.execute(sql, params).fetchone()
+        with self._reading() as conn:
+            cursor = conn.execute(sql, params)
+            try:
+                row = cursor.fetchone()
+            finally:
+                cursor.close()  # ends the statement: no read transaction left open
             return dict(row) if row is not None else None

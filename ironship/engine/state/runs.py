@@ -112,14 +112,25 @@ class RunRepo:
 
         def record(c: sqlite3.Connection) -> None:
             # A task cancelled through the API keeps status and msg; it still gets its numbers.
+            # One statement (every right-hand side reads the row as it was before it).
             c.execute(
-                "UPDATE tasks SET status=?, msg=?, error_class=?, end_time=? WHERE id=?"
-                " AND status='running'",
-                (outcome.status, outcome.msg, outcome.error_class, now, task_id),
-            )
-            c.execute(
-                "UPDATE tasks SET exit_code=?, duration=?, log_size=?, updated_at=? WHERE id=?",
-                (outcome.exit_code, outcome.duration_ms, outcome.log_size, now, task_id),
+                "UPDATE tasks SET"
+                " status=CASE WHEN status='running' THEN ? ELSE status END,"
+                " msg=CASE WHEN status='running' THEN ? ELSE msg END,"
+                " error_class=CASE WHEN status='running' THEN ? ELSE error_class END,"
+                " end_time=CASE WHEN status='running' THEN ? ELSE end_time END,"
+                " exit_code=?, duration=?, log_size=?, updated_at=? WHERE id=?",
+                (
+                    outcome.status,
+                    outcome.msg,
+                    outcome.error_class,
+                    now,
+                    outcome.exit_code,
+                    outcome.duration_ms,
+                    outcome.log_size,
+                    now,
+                    task_id,
+                ),
             )
 
         # Retried when the disk is full; raises when it stays full (the dispatcher keeps it).
