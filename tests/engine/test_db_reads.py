@@ -1,6 +1,7 @@
 """Reads of the engine's database do not wait behind a write transaction (``state/db.py``):
-outside a transaction they go through pooled connections of their own, which under WAL see
-every committed change at once and never the writer's uncommitted one; inside a transaction
+outside a transaction, while another thread writes, they go through pooled connections of
+their own, which under WAL see every committed change at once and never the writer's
+uncommitted one; inside a transaction
 the writing thread reads its own changes. A finished task reads as finished as soon as its
 result is stored, from any thread; a status read while a transaction is open answers
 without waiting for it.
@@ -53,6 +54,10 @@ def test_a_read_answers_while_another_thread_holds_a_write_transaction(tmp_path:
     assert seen_inside == ["complete"]
     assert during == "running"  # the committed state, never the open transaction's
     assert rows == [{"key": "status"}]
+    # Those reads went through one pooled connection of their own, which cannot write.
+    assert len(db._readers) == 1
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        db._readers[0].execute("INSERT INTO meta(key, value) VALUES ('x', 'y')")
     # Committed: every thread's next read sees it (a finished task reads as finished).
     assert _value(db, "status") == "complete"
     other: list[str | None] = []
@@ -63,14 +68,14 @@ def test_a_read_answers_while_another_thread_holds_a_write_transaction(tmp_path:
     db.close()
 
 
-def test_pooled_readers_are_reused_read_only_and_closed_with_the_db(tmp_path: Path) -> None:
+def test_uncontended_reads_use_the_writers_connection_and_close_with_the_db(
+    tmp_path: Path,
+) -> None:
     db = Db(tmp_path / "engine.db")
     for n in range(20):
         assert db.one("SELECT ? AS n", (n,)) == {"n": n}
-    # One after another: one reader serves them all.
-    assert len(db._readers) == 1
-    with pytest.raises(sqlite3.OperationalError, match="readonly"):
-        db._readers[0].execute("INSERT INTO meta(key, value) VALUES ('x', 'y')")
+    # Nobody writing: no pooled reader was needed (the writer's page cache stays warm).
+    assert db._readers == []
     db.close()
     with pytest.raises(sqlite3.ProgrammingError):
         db.one("SELECT 1")

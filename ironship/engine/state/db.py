@@ -1,10 +1,11 @@
 """The engine's SQLite database: its schema, one writing connection under a lock, pooled readers.
 
 WAL mode, one connection for every write (the HTTP and dispatcher threads take turns under a
-lock), write transactions that queue instead of failing. Reads outside a write transaction go
-through connections of their own, taken from a small pool: under WAL a reader sees every
-committed change and never waits for the writer's lock, so a status read does not queue behind
-the dispatcher's transactions (or a checkpoint one of them runs). The repositories
+lock), write transactions that queue instead of failing. A read outside a write transaction
+uses that connection when its lock is free, and otherwise a connection of its own from a small
+pool: under WAL a reader sees every committed change and never waits for the writer's lock, so
+a status read does not queue behind the dispatcher's transactions (or a checkpoint one of them
+runs). The repositories
 (``projects``, ``codes``, ``tasks``, ``schedules``, ``runs``) each hold this ``Db`` and do
 their reads and writes through it; the clock is injected here so every stored time comes from
 one place (docs/architecture.md, Conventions 11).
@@ -147,11 +148,18 @@ class Db:
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
-        """A connection to read from: the writer's inside this thread's write transaction,
-        else an idle pooled one (a new one when none is idle)."""
+        """A connection to read from: the writer's inside this thread's write transaction, or
+        when no other thread holds it (its page cache stays warm: a reader's is dropped at
+        every commit); else an idle pooled one (a new one when none is idle)."""
         if self._owner == threading.get_ident() or self._closed:
             with self._lock:
                 yield self._conn
+            return
+        if self._lock.acquire(blocking=False):
+            try:
+                yield self._conn
+            finally:
+                self._lock.release()
             return
         try:
             conn = self._idle.pop()
