@@ -321,14 +321,9 @@ def unpack(zip_path: Path, task_dir: Path) -> None:
             if target is None:
                 raise SetupError(f"the code package entry {info.filename!r} escapes its folder")
             if info.is_dir():
-                if target not in made:
-                    os.makedirs(target, exist_ok=True)
-                    made.add(target)
+                _make_folder(target, made)
                 continue
-            parent = os.path.dirname(target)
-            if parent not in made:
-                os.makedirs(parent, exist_ok=True)
-                made.add(parent)
+            _make_folder(os.path.dirname(target), made)
             with archive.open(info) as source, open(target, "wb") as sink:
                 shutil.copyfileobj(source, sink)
             if mode & 0o111:
@@ -373,20 +368,22 @@ def _small_package(zip_path: Path) -> tuple[_Entry, ...] | None:
     return kept
 
 
+def _make_folder(path: str, made: set[str]) -> None:
+    """``os.makedirs`` once per folder of one unpacking (``made``: the folders made so far)."""
+    if path not in made:
+        os.makedirs(path, exist_ok=True)
+        made.add(path)
+
+
 def _write_entries(root: str, entries: tuple[_Entry, ...]) -> None:
     """Write a kept package's ``entries`` into the fresh folder ``root``."""
     made = {root}
     for name, data, executable in entries:
         target = root if name == "." else os.path.join(root, name)
         if data is None:
-            if target not in made:
-                os.makedirs(target, exist_ok=True)
-                made.add(target)
+            _make_folder(target, made)
             continue
-        parent = os.path.dirname(target)
-        if parent not in made:
-            os.makedirs(parent, exist_ok=True)
-            made.add(parent)
+        _make_folder(os.path.dirname(target), made)
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
         try:
             view = memoryview(data)
