@@ -25,7 +25,7 @@ import stat
 import struct
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -135,24 +135,26 @@ class HashCache:
         """
         if not _can_fork():
             return
-        todo: list[tuple[str, int]] = []
         entries = self.entries
-        for source in sources:
-            try:
-                st = os.stat(source)
-            except OSError:
-                continue
-            known = entries.get(source)
-            sig = _signature(st)
-            if known is None or not sig or known[:_SIG_SIZE] != sig:
-                todo.append((source, st.st_size))
-        if not todo:
-            return
-        batches = _batches(todo)
+
+        def todo() -> Iterator[tuple[str, int]]:
+            for source in sources:
+                try:
+                    st = os.stat(source)
+                except OSError:
+                    continue
+                known = entries.get(source)
+                sig = _signature(st)
+                if known is None or not sig or known[:_SIG_SIZE] != sig:
+                    yield source, st.st_size
+
         try:
             with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-                for batch, results in zip(batches, pool.map(_hash_batch, batches), strict=True):
-                    self._take(batch, results)
+                # Each batch is hashed as soon as it is cut: the walk that finds the files
+                # runs while the pool reads the first ones.
+                started = [(batch, pool.submit(_hash_batch, batch)) for batch in _batches(todo())]
+                for batch, hashed in started:
+                    self._take(batch, hashed.result())
         except (BrokenProcessPool, OSError):
             return  # a pool process died (or none could start): hash() reads the rest
 
@@ -192,20 +194,18 @@ _BATCH_BYTES = 8 << 20
 _BATCH_FILES = 400
 
 
-def _batches(todo: list[tuple[str, int]]) -> list[list[str]]:
-    """The files in order, cut into batches of about 8 MB (or 400 files)."""
-    out: list[list[str]] = []
+def _batches(todo: Iterable[tuple[str, int]]) -> Iterator[list[str]]:
+    """The files in order, cut into batches of about 8 MB (or 400 files) as they come."""
     batch: list[str] = []
     total = 0
     for source, size in todo:
         batch.append(source)
         total += size
         if total >= _BATCH_BYTES or len(batch) >= _BATCH_FILES:
-            out.append(batch)
+            yield batch
             batch, total = [], 0
     if batch:
-        out.append(batch)
-    return out
+        yield batch
 
 
 _Hashed = tuple[str, int, os.stat_result]
