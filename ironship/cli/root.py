@@ -76,18 +76,19 @@ class _Command(TyperCommand):
 
 
 class _Commands(MutableMapping[str, _click.Command]):
-    """The group's commands by name: each built from the table the first time it is asked
-    for (importing its module then), in the table's order."""
+    """The group's commands by name: each made from the table the first time it is asked
+    for (importing its module then; ``_command`` keeps it), in the table's order; commands
+    typer adds itself are kept here."""
 
     def __init__(self, table: CommandTable, added: MutableMapping[str, _click.Command]) -> None:
         self._where = {name: (module, function) for name, module, function in table}
         self._built: dict[str, _click.Command] = dict(added)
 
     def __getitem__(self, name: str) -> _click.Command:
-        if name not in self._built:
-            module, function = self._where[name]  # KeyError: no such command
-            self._built[name] = _command(name, module, function)
-        return self._built[name]
+        if name in self._built:
+            return self._built[name]
+        module, function = self._where[name]  # KeyError: no such command
+        return _command(name, module, function)
 
     def __setitem__(self, name: str, command: _click.Command) -> None:
         self._built[name] = command
