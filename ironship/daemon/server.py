@@ -186,6 +186,8 @@ class Daemon:
                 conn, _ = self.listener.accept()
             except TimeoutError:
                 self._take_in()
+                if not os.path.exists(wire.SOCKET):
+                    break  # its folder was removed: nobody can reach it any more
                 continue
             except OSError:
                 break  # closed by stop

@@ -316,13 +316,13 @@ def test_another_user_cannot_use_it(shell: Shell) -> None:
     home = shell.folder / ".ironship" / "daemon"
     assert home.stat().st_mode & 0o777 == 0o700
     open_folder = Path(tempfile.mkdtemp(prefix="ironship-daemon-", dir="/tmp"))
+    other = Shell(open_folder, shell.env)
     try:
         open_folder.chmod(0o755)
         write_tree(open_folder, {"w/main.py": "print(1)\n"})
         (open_folder / "ironship.yml").write_text(
             "version: 1\nworkers:\n  w: {root: w, entry: main.py}\n"
         )
-        other = Shell(open_folder, shell.env)
         assert other.run("daemon", "start").returncode == 0
         socket_path = open_folder / ".ironship" / "daemon" / "socket"
         assert as_nobody(socket_path) == 13  # its folder: nobody else may enter
@@ -330,9 +330,20 @@ def test_another_user_cannot_use_it(shell: Shell) -> None:
         socket_path.chmod(0o777)
         assert as_nobody(socket_path) == 7  # in, but not answered
         assert status(other)["running"] is True
-        other.run("daemon", "stop")
     finally:
+        other.run("daemon", "stop")
         shutil.rmtree(open_folder, ignore_errors=True)
+
+
+def test_a_daemon_whose_folder_is_removed_stops(shell: Shell) -> None:
+    pid = shell.daemon_pid()
+    assert pid is not None
+    shutil.rmtree(shell.folder / ".ironship" / "daemon")
+    for _ in range(200):
+        if _state(pid) in ("gone", "Z"):
+            break
+        time.sleep(0.05)
+    assert _state(pid) in ("gone", "Z")
 
 
 def test_a_command_of_another_ironship_install_is_declined(shell: Shell) -> None:
