@@ -20,12 +20,12 @@ def check(file: Path, env: str | None, secrets_file: Path | None) -> tuple[list[
     """
     problems, manifests = checked(file, env, secrets_file=secrets_file)
     for manifest in manifests:
-        problems += packaging_problems(manifest, file)
+        problems += _packaging_problems(manifest, file)
     problems = list(dict.fromkeys(problems))
     return problems, f"{file}: ok ({_summary(manifests, env)})"
 
 
-def packaging_problems(manifest: Manifest, file: Path) -> list[str]:
+def _packaging_problems(manifest: Manifest, file: Path) -> list[str]:
     """What only packaging sees: symlinks leaving the root, .ironshipignore hiding the entry."""
     problems = []
     for w in manifest.workers:

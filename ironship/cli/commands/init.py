@@ -20,9 +20,8 @@ from ironship.cli.commands.deploy import YesOpt
 from ironship.cli.commands.deploy_view import confirm
 from ironship.cli.options import FileOpt
 from ironship.cli.ui import err, out
-from ironship.cli.validation import packaging_problems
+from ironship.cli.validation import check
 from ironship.errors import IronshipError
-from ironship.manifest.load import each_environment, validate_manifest
 from ironship.onboard.manifest_text import SCHEMA_COMMENT, new_document, write_atomically
 from ironship.onboard.manifest_text import write_schema as write_schema_file
 from ironship.onboard.scaffold import (
@@ -194,10 +193,7 @@ def manifest_problems(text: str, file: Path) -> list[str]:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as f:
             f.write(text)
-        problems = validate_manifest(scratch_path)
-        if not problems:
-            for manifest in each_environment(scratch_path):
-                problems += packaging_problems(manifest, scratch_path)
+        problems, _ = check(scratch_path, None, None)
     finally:
         with contextlib.suppress(FileNotFoundError):
             scratch_path.unlink()
