@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from deploy.fakes import FakeIron
-from deploy.workspace import Workspace, prints, smoke_test
+from deploy.workspace import Workspace, alpha_tested, prints
 
 from ironship.deploy.devloop import DevSession, RoundReport
 from ironship.deploy.models import WorkerResult
@@ -18,15 +18,10 @@ from ironship.deploy.pipeline import ApplyRequest, StampSource, no_stamps
 from ironship.errors import IronshipError
 from ironship.manifest.models import Manifest
 
-PASSES = smoke_test("prints-1", 1)
-
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Workspace:
-    space = Workspace(tmp_path / "project")
-    space.worker("alpha", {"main.py": prints("1")}, smoke=(PASSES,))
-    space.worker("beta", {"main.py": prints("2")})
-    return space
+    return alpha_tested(tmp_path / "project")
 
 
 def _stamps(_: Manifest) -> StampSource:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from deploy.fakes import FakeIron
-from deploy.workspace import Uploader, Workspace, prints, smoke_test
+from deploy.workspace import PASSES, Uploader, Workspace, alpha_tested, prints
 
 from ironship.deploy.executor import apply_plan
 from ironship.deploy.models import ApplyOutcome, ApplyResult, SmokeOutcome, WorkerResult
@@ -22,8 +22,6 @@ from ironship.errors import IronshipError
 from ironship.manifest.models import Worker
 from ironship.smoke.expectations import check
 from ironship.smoke.runner import SmokeResult
-
-PASSES = smoke_test("prints-1", 1)
 
 
 class Recorder:
@@ -58,10 +56,7 @@ class Recorder:
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Workspace:
-    space = Workspace(tmp_path / "project")
-    space.worker("alpha", {"main.py": prints("1")}, smoke=(PASSES,))
-    space.worker("beta", {"main.py": prints("2")})
-    return space
+    return alpha_tested(tmp_path / "project")
 
 
 def passed(server: FakeIron, worker: str, test: str) -> SmokeResult:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from deploy.fakes import FakeIron
-from deploy.workspace import Workspace, prints, smoke_test
+from deploy.workspace import PASSES, Workspace, prints, smoke_test
 
 from ironship.deploy.executor import apply_plan
 from ironship.deploy.models import WorkerResult
@@ -35,7 +35,6 @@ from ironship.manifest.models import Manifest, Worker
 from ironship.packaging.archive import write_zip
 from ironship.secrets import Secret
 
-PASSES = smoke_test("prints-1", 1)
 FAILS = smoke_test("prints-2", 2)
 KEY = b"production-secret-key"
 SECRET = "prod-secret-value-93d1"

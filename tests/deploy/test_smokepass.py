@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from deploy.fakes import FakeIron
-from deploy.workspace import Uploader, Workspace, prints, smoke_test
+from deploy.workspace import PASSES, Uploader, Workspace, prints, smoke_test
 
 from ironship.deploy.pipeline import ApplyHooks, ApplyRequest, run_apply
 from ironship.deploy.planner import make_plan
@@ -20,7 +20,6 @@ from ironship.deploy.smokepass import (
 from ironship.deploy.stamps import SMOKE_KEY
 from ironship.smoke.runner import SmokeResult
 
-PASSES = smoke_test("prints-1", 1)
 ALSO_PASSES = smoke_test("prints-1-again", 1)
 FAILS = smoke_test("prints-2", 2)
 

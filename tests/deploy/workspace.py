@@ -33,6 +33,9 @@ def smoke_test(name: str, expected: Any) -> SmokeTest:
     return SmokeTest(name=name, payload={}, timeout=30, output={"equals": expected})
 
 
+PASSES = smoke_test("prints-1", 1)  # alpha's output in the workspaces below
+
+
 class Workspace:
     """Worker folders under ``root`` and the manifest naming them (in name order)."""
 
@@ -78,3 +81,11 @@ class Uploader:
         write_zip(desired, zip_path)
         data = upload_data(desired, {}) if stamped else dict(desired.settings)
         return server.get_code(server.upload_code(data, zip_path))
+
+
+def alpha_tested(root: Path) -> Workspace:
+    """alpha (prints 1, with the smoke test PASSES) and beta (prints 2, no smoke test)."""
+    space = Workspace(root)
+    space.worker("alpha", {"main.py": prints("1")}, smoke=(PASSES,))
+    space.worker("beta", {"main.py": prints("2")})
+    return space
