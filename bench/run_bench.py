@@ -14,7 +14,6 @@ Prints the medians and the ratios (engine path / run).
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -23,6 +22,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from timing import engine_env
 
 from ironship.engine.server import EngineServer
 
@@ -51,13 +52,7 @@ def main() -> None:
         fib = top / "workers" / "fib-python" / "fib.py"
         source = fib.read_text()
         with EngineServer(Path(tmp) / "engine") as engine:
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("IRON_", "IRONSHIP_"))}
-            env.update(
-                IRON_WORKER_CLOUD=engine.url,
-                IRON_TOKEN=engine.token,
-                IRON_PROJECT_ID=engine.project_id,
-                NO_COLOR="1",
-            )
+            env = engine_env(engine.url, engine.token, engine.project_id)
             timed([[*ironship, "apply", "-y"]], env, top)
             edits = iter(range(1_000_000))
 

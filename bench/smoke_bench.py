@@ -12,13 +12,12 @@ Prints the wall times (medians over --repeat runs) and the ratio serial / parall
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-from timing import timed
+from timing import engine_env, timed
 
 from ironship.engine.server import EngineServer
 
@@ -72,13 +71,7 @@ def main() -> None:
         top = Path(tmp)
         manifest = project(top, args.tests, args.seconds)
         with EngineServer(top / "engine", workers=args.parallelism) as engine:
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("IRON_", "IRONSHIP_"))}
-            env.update(
-                IRON_WORKER_CLOUD=engine.url,
-                IRON_TOKEN=engine.token,
-                IRON_PROJECT_ID=engine.project_id,
-                NO_COLOR="1",
-            )
+            env = engine_env(engine.url, engine.token, engine.project_id)
             timed([*ironship, "apply", "-f", str(manifest), "-y"], env)
             test = [*ironship, "test", "-f", str(manifest)]
             runs: dict[int, list[float]] = {args.parallelism: [], 1: []}

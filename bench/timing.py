@@ -3,6 +3,7 @@ a command that fails ends the bench with its output (a figure of a failed run me
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -23,3 +24,11 @@ def timed(
     if done.returncode not in expect:
         sys.exit(f"{' '.join(cmd)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
     return elapsed
+
+
+def engine_env(url: str, token: str, project_id: str) -> dict[str, str]:
+    """This process's environment, with no IRON_*/IRONSHIP_* setting of its own, pointed at
+    one project of an engine; no colour."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IRON_", "IRONSHIP_"))}
+    env.update(IRON_WORKER_CLOUD=url, IRON_TOKEN=token, IRON_PROJECT_ID=project_id, NO_COLOR="1")
+    return env
