@@ -13,7 +13,10 @@ change made before the command was typed. In the child, ``select_package`` asks 
 daemon's file sets first (packaging/resident.py): a worker whose root had no event since its
 file set was computed is not walked again. When the command is done, the child sends its
 exit code to the client, then the file sets it had to compute and the modules it loaded
-to the daemon, which keeps the former and imports the latter for the next command.
+to the daemon, which keeps the former and imports the latter for the next command. A client
+that goes away before its command is done (killed, not interrupted: Ctrl-C and other
+signals it passes on) takes the command with it: SIGTERM to the child's process group, and
+SIGKILL ``KILL_GRACE`` seconds later.
 
 The daemon holds no secret of its own: a command's environment reaches only its child. It
 exits on ``ironship daemon stop``, SIGTERM, or when ironship's own code changes (a stale
@@ -32,6 +35,7 @@ import json
 import os
 import pickle
 import queue
+import selectors
 import signal
 import socket
 import struct
@@ -52,6 +56,8 @@ from ironship.packaging.resident import WorkerKey
 
 LOCK = "lock"  # flock()ed by the one daemon of a folder
 IDLE_STEP = 0.2  # seconds between looks at what children reported, when idle
+KILL_GRACE = 5.0  # seconds between SIGTERM and SIGKILL for a command whose client is gone
+_DONE = b"D"  # a child's first byte on its results pipe: its command is done
 _PEERCRED = struct.Struct("3i")  # pid, uid, gid (SO_PEERCRED)
 _CODE = Path(__file__).resolve().parents[1]  # the ironship package
 # Not loaded ahead for later commands: the engine's HTTP server and the asyncio stack under
@@ -281,8 +287,7 @@ class Daemon:
 
     def _finish(self, conn: socket.socket, pid: int, results: int) -> None:
         """Wait for one child; keep what it learned; tell the client if the child could not."""
-        with os.fdopen(results, "rb") as pipe:
-            data = pipe.read()
+        data = _watch_child(conn, pid, results)
         _, status = os.waitpid(pid, 0)
         if status != 0:  # it did not get to say its exit code
             code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else 1
@@ -339,15 +344,78 @@ def _child(
     with contextlib.suppress(Exception):
         sys.stdout.flush()
         sys.stderr.flush()
+    pipe = os.fdopen(results, "wb", buffering=0)
+    with contextlib.suppress(OSError):
+        pipe.write(_DONE)  # before the client hears the end: its going away is no kill now
     with contextlib.suppress(OSError):
         wire.send(conn, {"op": "exit", "code": code})
         conn.close()
     with contextlib.suppress(Exception):
         loaded = sorted(m for m in set(sys.modules) - before if not m.startswith("__"))
-        blob = pickle.dumps({"filesets": snapshot.new, "modules": loaded}, protocol=5)
-        with os.fdopen(results, "wb") as pipe:
-            pipe.write(blob)
+        pipe.write(pickle.dumps({"filesets": snapshot.new, "modules": loaded}, protocol=5))
+    with contextlib.suppress(OSError):
+        pipe.close()
     os._exit(0)
+
+
+def _watch_child(conn: socket.socket, pid: int, results: int) -> bytes:
+    """Read what the child reports through ``results`` until it exits: what it learned, or
+    b"" when it did not get to say its command was done. Meanwhile watch the client: one
+    that goes away before the command is done (killed: a cancelled CI job, a closed
+    terminal) stops it as it would stop the command run alone, SIGTERM to its process
+    group and SIGKILL ``KILL_GRACE`` seconds later."""
+    got = bytearray()
+    kill_at: float | None = None
+    with os.fdopen(results, "rb", buffering=0) as pipe, selectors.DefaultSelector() as sel:
+        sel.register(pipe, selectors.EVENT_READ)
+        sel.register(conn, selectors.EVENT_READ)
+        while True:
+            timeout = None if kill_at is None else max(0.0, kill_at - time.monotonic())
+            events = sel.select(timeout)
+            if not events and kill_at is not None:
+                _signal_group(pid, signal.SIGKILL)
+                kill_at = None
+            for key, _ in events:
+                if key.fileobj is pipe:
+                    chunk = pipe.read(1 << 16)
+                    if not chunk:
+                        return bytes(got[1:]) if got[:1] == _DONE else b""
+                    got += chunk
+                    continue
+                sel.unregister(conn)  # the client never writes again: its end, or noise
+                if got[:1] == _DONE or not _client_gone(conn):
+                    continue
+                # What the child wrote before the client went is in the pipe already.
+                while not got[:1] and _readable(pipe) and (chunk := pipe.read(1 << 16)):
+                    got += chunk
+                if got[:1] != _DONE:
+                    _signal_group(pid, signal.SIGTERM)
+                    kill_at = time.monotonic() + KILL_GRACE
+
+
+def _client_gone(conn: socket.socket) -> bool:
+    try:
+        return conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True  # reset
+
+
+def _readable(pipe: io.RawIOBase) -> bool:
+    with selectors.DefaultSelector() as sel:
+        sel.register(pipe, selectors.EVENT_READ)
+        return bool(sel.select(0))
+
+
+def _signal_group(pid: int, signum: signal.Signals) -> None:
+    """``signum`` to the child's process group (its own since ``_become_client``), or to
+    the child alone before it made it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        try:
+            os.killpg(pid, signum)
+        except ProcessLookupError:
+            os.kill(pid, signum)
 
 
 def _become_client(daemon: Daemon, message: dict[str, Any], fds: list[int]) -> None:

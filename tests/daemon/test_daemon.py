@@ -202,8 +202,9 @@ def test_the_command_gets_the_clients_environment_and_exit_codes(shell: Shell) -
     assert "Traceback" not in bad.stderr
 
 
-def interrupted_at_the_prompt(shell: Shell, daemon: bool) -> tuple[int, str, str]:
-    """``apply`` on a terminal, interrupted at its question: exit code, screen, stderr."""
+def at_the_prompt(shell: Shell, daemon: bool) -> tuple[subprocess.Popen[str], int, bytes]:
+    """``apply`` on a terminal, waiting at its question: the process, the terminal's other
+    end, and what it shows."""
     main, terminal = pty.openpty()
     env = dict(shell.env) if daemon else {**shell.env, "IRONSHIP_NO_DAEMON": "1"}
     proc = subprocess.Popen(
@@ -222,6 +223,12 @@ def interrupted_at_the_prompt(shell: Shell, daemon: bool) -> tuple[int, str, str
         ready, _, _ = select.select([main], [], [], 1)
         if ready:
             screen += os.read(main, 4096)
+    return proc, main, screen
+
+
+def interrupted_at_the_prompt(shell: Shell, daemon: bool) -> tuple[int, str, str]:
+    """``apply`` on a terminal, interrupted at its question: exit code, screen, stderr."""
+    proc, main, screen = at_the_prompt(shell, daemon)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     with contextlib.suppress(OSError):
@@ -240,6 +247,39 @@ def test_a_terminal_and_ctrl_c_reach_the_command(shell: Shell) -> None:
     assert status(shell)["commands"] == 1  # it did run in the daemon
     assert interrupted_at_the_prompt(shell, daemon=False)[0] == 130
     assert shell.same("plan", "--detailed-exitcode").returncode == 2  # nothing was applied
+
+
+def test_a_killed_client_takes_its_command_with_it(shell: Shell) -> None:
+    """``kill -9`` of the client (a cancelled CI job) ends the command it had the daemon run,
+    as it ends the command run alone; the daemon serves on."""
+    (shell.folder / "workers/gamma/main.py").write_text("print('changed')\n")
+    daemon = shell.daemon_pid()
+    assert daemon is not None
+    proc, main, screen = at_the_prompt(shell, daemon=True)
+    try:
+        assert b"[y/N]" in screen
+        (command,) = _children(daemon)
+        proc.kill()
+        proc.communicate(timeout=30)
+        # The terminal stays open: the command is not ended by its input closing.
+        for _ in range(200):
+            if command not in _children(daemon):
+                break
+            time.sleep(0.05)
+        assert command not in _children(daemon)
+        assert not Path(f"/proc/{command}").exists()  # ended and reaped
+    finally:
+        os.close(main)
+    assert status(shell)["running"] is True
+    assert shell.same("plan", "--detailed-exitcode").returncode == 2  # nothing was applied
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            found.update(int(c) for c in (task / "children").read_text().split())
+    return found
 
 
 def test_a_killed_daemon_leaves_nothing_in_the_way(shell: Shell) -> None:
