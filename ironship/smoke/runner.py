@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -91,19 +92,47 @@ def run_smoke(
     if not cases:
         return []
     results: dict[int, SmokeResult] = {}
+    stop = threading.Event()
+    nap = _stoppable(sleep, stop)
     with ThreadPoolExecutor(
         max_workers=min(parallelism, len(cases)), thread_name_prefix="ironship-smoke"
     ) as pool:
-        futures: dict[Future[SmokeResult], int] = {
-            pool.submit(run_one, client, worker, test, clock, sleep, poll_interval): index
-            for index, (worker, test) in enumerate(cases)
-        }
-        for future in as_completed(futures):
-            result = future.result()
-            results[futures[future]] = result
-            if on_result is not None:
-                on_result(result)
+        try:
+            futures: dict[Future[SmokeResult], int] = {
+                pool.submit(run_one, client, worker, test, clock, nap, poll_interval): index
+                for index, (worker, test) in enumerate(cases)
+            }
+            for future in as_completed(futures):
+                result = future.result()
+                results[futures[future]] = result
+                if on_result is not None:
+                    on_result(result)
+        except BaseException:
+            # Ctrl-C (or a failing on_result): the tests waiting stop now, cancelling their
+            # tasks, instead of each waiting out its timeout; those not started never start.
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     return [results[index] for index in range(len(cases))]
+
+
+class _Stopped(BaseException):
+    """``run_smoke`` was interrupted: a test stops waiting (not an Exception: nothing on the
+    way may take it for the test's own failure)."""
+
+
+def _stoppable(sleep: Sleep, stop: threading.Event) -> Sleep:
+    """``sleep`` that raises _Stopped once ``stop`` is set; the real one wakes at once."""
+
+    def nap(seconds: float) -> None:
+        if sleep is time.sleep:
+            stop.wait(seconds)
+        else:
+            sleep(seconds)
+        if stop.is_set():
+            raise _Stopped
+
+    return nap
 
 
 def run_one(
@@ -137,6 +166,9 @@ def run_one(
         note = _cancel(client, task_id)
         reason = f"could not read the task: {exc}{note}"
         return _not_run(worker, test, task_id, watched.last_status, reason)
+    except _Stopped:
+        _cancel(client, task_id)  # nobody waits for it any more
+        raise
     if not task.finished:
         waited = clock() - queued_at
         return _timed_out(client, worker, test, task_id, task.status, waited)

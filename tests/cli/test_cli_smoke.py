@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -347,6 +349,46 @@ def test_json_output_is_only_json_with_a_smoke_section(project: Project) -> None
     )
     assert tested.returncode == 3, tested.stderr
     assert json.loads(tested.stdout)["summary"] == {"total": 2, "passed": 1, "failed": 1}
+
+
+SLEEPER = "import time\nprint('started', flush=True)\ntime.sleep(600)\n"
+
+
+def test_ctrl_c_ends_ironship_test_at_once_and_cancels_its_task(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGINT to ``ironship test`` (a real process) while its smoke test waits on a running
+    task: "interrupted", exit 130, without waiting for the test's timeout (900 s), and the
+    task it queued is cancelled, not left running on the server."""
+    (project.dir / "workers" / "slow").mkdir(parents=True)
+    (project.dir / "workers" / "slow" / "main.py").write_text(SLEEPER, encoding="utf-8")
+    write_manifest(project.dir, {"slow": {"smoke": [{"name": "waits", "timeout": 900}]}})
+    assert cli(capsys, "apply", "-y").code == 0
+    with subprocess.Popen(
+        [sys.executable, "-m", "ironship", "test"],
+        cwd=project.dir,
+        env=dict(os.environ, NO_COLOR="1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            running: list[str] = []
+            for _ in range(600):
+                running = [t.id for t in project.client.list_tasks("slow", ("running",))]
+                if running:
+                    break
+                time.sleep(0.05)
+            assert running, "the smoke test's task never ran"
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err, err
+    assert project.client.get_task(running[0]).status == "cancelled"
 
 
 def test_rollback_on_failure_restores_the_previous_checksum_as_a_new_revision(
