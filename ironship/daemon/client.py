@@ -5,8 +5,9 @@
 process's arguments, folder, environment, umask and standard streams; the daemon runs it in
 a fresh copy of itself (already loaded, with what it knows of the tree) writing straight to
 this terminal, and this process waits for its exit code, passing on Ctrl-C and other
-signals. No socket, or one nobody answers (a daemon that was killed): the command runs here,
-as without a daemon. ``IRONSHIP_NO_DAEMON=1`` always runs it here.
+signals; Ctrl-Z stops the command with this process, and ``fg``/``bg`` continue both. No
+socket, or one nobody answers (a daemon that was killed): the command runs here, as without
+a daemon. ``IRONSHIP_NO_DAEMON=1`` always runs it here.
 """
 
 from __future__ import annotations
@@ -97,8 +98,17 @@ def _wait(sock: socket.socket, pid: int) -> int:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
 
+    def suspend(signum: int, frame: FrameType | None) -> None:
+        # Ctrl-Z: the command stops with this process, and goes on when it does (fg, bg).
+        _signal_group(pid, signal.SIGSTOP)
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTSTP)  # stopped here until SIGCONT
+        signal.signal(signal.SIGTSTP, suspend)
+        _signal_group(pid, signal.SIGCONT)
+
     for signum in _SIGNALS:
         signal.signal(signum, pass_on)
+    signal.signal(signal.SIGTSTP, suspend)
     while True:
         try:
             message, _ = wire.receive(sock)
@@ -109,3 +119,12 @@ def _wait(sock: socket.socket, pid: int) -> int:
             return 1
         if message.get("op") == "exit":
             return int(message["code"])
+
+
+def _signal_group(pid: int, signum: signal.Signals) -> None:
+    """``signum`` to the command's process group (its own in the daemon), or to it alone."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        try:
+            os.killpg(pid, signum)
+        except ProcessLookupError:
+            os.kill(pid, signum)

@@ -202,9 +202,12 @@ def test_the_command_gets_the_clients_environment_and_exit_codes(shell: Shell) -
     assert "Traceback" not in bad.stderr
 
 
-def at_the_prompt(shell: Shell, daemon: bool) -> tuple[subprocess.Popen[str], int, bytes]:
+def at_the_prompt(
+    shell: Shell, daemon: bool, job: bool = False
+) -> tuple[subprocess.Popen[str], int, bytes]:
     """``apply`` on a terminal, waiting at its question: the process, the terminal's other
-    end, and what it shows."""
+    end, and what it shows. ``job``: in a process group of its own, as a shell starts a job
+    (one whose parent is in the same session, so that SIGTSTP stops it)."""
     main, terminal = pty.openpty()
     env = dict(shell.env) if daemon else {**shell.env, "IRONSHIP_NO_DAEMON": "1"}
     proc = subprocess.Popen(
@@ -215,6 +218,7 @@ def at_the_prompt(shell: Shell, daemon: bool) -> tuple[subprocess.Popen[str], in
         stdout=terminal,
         stderr=subprocess.PIPE,
         text=True,
+        process_group=0 if job else None,
     )
     os.close(terminal)
     screen = b""
@@ -272,6 +276,37 @@ def test_a_killed_client_takes_its_command_with_it(shell: Shell) -> None:
         os.close(main)
     assert status(shell)["running"] is True
     assert shell.same("plan", "--detailed-exitcode").returncode == 2  # nothing was applied
+
+
+def test_ctrl_z_stops_the_command_with_its_client(shell: Shell) -> None:
+    """Ctrl-Z (SIGTSTP to the client) stops the command in the daemon too, as it stops the
+    command run alone; SIGCONT (``fg``) continues both, and the command goes on."""
+    (shell.folder / "workers/gamma/main.py").write_text("print('changed')\n")
+    daemon = shell.daemon_pid()
+    assert daemon is not None
+    proc, main, _ = at_the_prompt(shell, daemon=True, job=True)
+    try:
+        (command,) = _children(daemon)
+        proc.send_signal(signal.SIGTSTP)
+        assert _soon(lambda: _state(proc.pid) == _state(command) == "T")
+        proc.send_signal(signal.SIGCONT)
+        assert _soon(lambda: "T" not in (_state(proc.pid), _state(command)))
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        os.close(main)
+    assert proc.returncode == 130 and "interrupted" in err, err
+
+
+def _soon(check: Callable[[], bool]) -> bool:
+    for _ in range(200):
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
 
 
 def _children(pid: int) -> set[int]:
