@@ -100,11 +100,11 @@ def _wait(sock: socket.socket, pid: int) -> int:
 
     def suspend(signum: int, frame: FrameType | None) -> None:
         # Ctrl-Z: the command stops with this process, and goes on when it does (fg, bg).
-        _signal_group(pid, signal.SIGSTOP)
+        wire.signal_command(pid, signal.SIGSTOP)
         signal.signal(signal.SIGTSTP, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTSTP)  # stopped here until SIGCONT
         signal.signal(signal.SIGTSTP, suspend)
-        _signal_group(pid, signal.SIGCONT)
+        wire.signal_command(pid, signal.SIGCONT)
 
     for signum in _SIGNALS:
         signal.signal(signum, pass_on)
@@ -119,12 +119,3 @@ def _wait(sock: socket.socket, pid: int) -> int:
             return 1
         if message.get("op") == "exit":
             return int(message["code"])
-
-
-def _signal_group(pid: int, signum: signal.Signals) -> None:
-    """``signum`` to the command's process group (its own in the daemon), or to it alone."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        try:
-            os.killpg(pid, signum)
-        except ProcessLookupError:
-            os.kill(pid, signum)

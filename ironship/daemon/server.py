@@ -373,7 +373,7 @@ def _watch_child(conn: socket.socket, pid: int, results: int) -> bytes:
             timeout = None if kill_at is None else max(0.0, kill_at - time.monotonic())
             events = sel.select(timeout)
             if not events and kill_at is not None:
-                _signal_group(pid, signal.SIGKILL)
+                wire.signal_command(pid, signal.SIGKILL)
                 kill_at = None
             for key, _ in events:
                 if key.fileobj is pipe:
@@ -389,7 +389,7 @@ def _watch_child(conn: socket.socket, pid: int, results: int) -> bytes:
                 while not got[:1] and _readable(pipe) and (chunk := pipe.read(1 << 16)):
                     got += chunk
                 if got[:1] != _DONE:
-                    _signal_group(pid, signal.SIGTERM)
+                    wire.signal_command(pid, signal.SIGTERM)
                     kill_at = time.monotonic() + KILL_GRACE
 
 
@@ -406,16 +406,6 @@ def _readable(pipe: io.RawIOBase) -> bool:
     with selectors.DefaultSelector() as sel:
         sel.register(pipe, selectors.EVENT_READ)
         return bool(sel.select(0))
-
-
-def _signal_group(pid: int, signum: signal.Signals) -> None:
-    """``signum`` to the child's process group (its own since ``_become_client``), or to
-    the child alone before it made it."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        try:
-            os.killpg(pid, signum)
-        except ProcessLookupError:
-            os.kill(pid, signum)
 
 
 def _become_client(daemon: Daemon, message: dict[str, Any], fds: list[int]) -> None:

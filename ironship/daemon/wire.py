@@ -8,8 +8,10 @@ command that finds a daemon imports this and the client, nothing else of ironshi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import struct
 from pathlib import Path
@@ -85,3 +87,13 @@ def connect(path: Path, timeout: float | None = None) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def signal_command(pid: int, signum: signal.Signals) -> None:
+    """``signum`` to the command the daemon runs as ``pid``: to its process group, its own
+    (the daemon's child makes it so first thing), or to the child alone before it did."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        try:
+            os.killpg(pid, signum)
+        except ProcessLookupError:
+            os.kill(pid, signum)
