@@ -10,12 +10,15 @@ a log file opened for its output, the worker started with ``subprocess.Popen`` (
 argv and environment shape, its own session), its exit seen through a pidfd, its folder
 removed. No database, no HTTP, no task host, no sandbox, no limits, no result sent anywhere.
 
-Two launchers run, each a process of its own, at most two tasks at once:
+Three launchers run, each a process of its own, at most two tasks at once:
 
 - ``loop``: one thread and a ``selectors`` loop over the workers' pidfds; the next task starts
   the moment one exits.
 - ``threads``: as the engine's task host does it, one watcher thread per task waiting on its
   pidfd, and a main thread that starts the next task when a watcher says its slot is free.
+- ``spawn``: as ``loop``, with ``os`` calls on strings instead of ``pathlib`` and
+  ``subprocess.Popen``: ``os.posix_spawn`` after ``os.chdir`` into the task's folder (which
+  only a process with one thread may do).
 
 Each round runs ``xargs -P2`` first, then the launchers (and with ``--engine`` the engine as
 ``engine_bench.py`` runs it, without sandbox), and prints each one's throughput against that
@@ -47,6 +50,7 @@ import engine_bench  # a bench beside this one (python puts bench/ first on sys.
 from ironship.engine.run.runtimes import PAYLOAD_NAME, find_program
 
 SLOTS = 2
+LAUNCHERS = ("loop", "threads", "spawn")
 
 
 def _launch_one(
@@ -113,6 +117,64 @@ def launch_loop(python: str, tasks: int, work: Path, logs: Path) -> None:
             ended += 1
 
 
+def launch_spawn(python: str, tasks: int, work: Path, logs: Path) -> None:
+    """One thread, and the cheapest calls Python has: ``os`` file calls on strings and
+    ``os.posix_spawn`` (after ``os.chdir``: safe with one thread only), stderr a pipe read
+    at the end, as ``loop`` does."""
+    sel = selectors.DefaultSelector()
+    null = os.open(os.devnull, os.O_RDONLY)
+    base_env = {"PATH": os.environ.get("PATH") or os.defpath, "LANG": "C.UTF-8"}
+    worker = engine_bench.WORKER.encode()
+    started = 0
+
+    def write(path: str, data: bytes) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+
+    def start_next() -> None:
+        nonlocal started
+        n, started = started, started + 1
+        task_dir = f"{work}/task-{n}"
+        payload = f"{task_dir}/{PAYLOAD_NAME}"
+        os.mkdir(task_dir)
+        write(f"{task_dir}/worker.py", worker)
+        write(payload, b"{}")
+        env = dict(base_env, HOME=task_dir, PAYLOAD_FILE=payload, TASK_ID=str(n))
+        env["TASK_DIR"] = task_dir
+        argv = [python, "-u", "worker.py", "-payload", payload, "-id", str(n), "-d", task_dir]
+        log = os.open(f"{logs}/{n}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        err_r, err_w = os.pipe()
+        os.chdir(task_dir)
+        actions = [(os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, log, 1)]
+        actions.append((os.POSIX_SPAWN_DUP2, err_w, 2))
+        pid = os.posix_spawn(python, argv, env, file_actions=actions, setsid=True)
+        os.close(err_w)
+        os.close(log)
+        sel.register(os.pidfd_open(pid), selectors.EVENT_READ, (pid, err_r, task_dir))
+
+    while started < min(SLOTS, tasks):
+        start_next()
+    ended = 0
+    while ended < tasks:
+        for key, _ in sel.select():
+            pid, err_r, task_dir = key.data
+            sel.unregister(key.fd)
+            os.close(key.fd)
+            if started < tasks:
+                start_next()
+            while os.read(err_r, 65536):
+                pass
+            os.close(err_r)
+            os.waitpid(pid, 0)
+            shutil.rmtree(task_dir)
+            ended += 1
+    os.chdir(work)
+    os.close(null)
+
+
 def launch_threads(python: str, tasks: int, work: Path, logs: Path) -> None:
     """A watcher thread per task; the main thread starts a task when a slot is free."""
     free = threading.Semaphore(SLOTS)
@@ -146,7 +208,8 @@ def _launcher_main(kind: str, tasks: int) -> None:
         work.mkdir()
         logs.mkdir()
         t0 = time.perf_counter()
-        (launch_loop if kind == "loop" else launch_threads)(python, tasks, work, logs)
+        launchers = {"loop": launch_loop, "threads": launch_threads, "spawn": launch_spawn}
+        launchers[kind](python, tasks, work, logs)
         wall = time.perf_counter() - t0
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -181,7 +244,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--engine", action="store_true", help="the engine too (no sandbox)")
-    parser.add_argument("--launcher", choices=("loop", "threads"), help=argparse.SUPPRESS)
+    parser.add_argument("--launcher", choices=LAUNCHERS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.launcher:
         _launcher_main(args.launcher, args.tasks)
@@ -199,7 +262,7 @@ def main() -> None:
             f"round {n}: xargs -P{SLOTS} {base['throughput']:.1f} tasks/s, "
             f"workers' CPU {base['cpu_ms_per_task']:.1f} ms per task"
         )
-        for kind in ("loop", "threads"):
+        for kind in LAUNCHERS:
             got = run_launcher(kind, args.tasks)
             ratio = got["throughput"] / base["throughput"]
             ratios.setdefault(kind, []).append(ratio)
