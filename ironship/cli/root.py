@@ -74,14 +74,6 @@ class _Command(TyperCommand):
     def get_params(self, ctx: Context) -> list[Parameter]:
         return _plain_help(super().get_params(ctx), ctx)
 
-    def invoke(self, ctx: Context) -> Any:
-        # typer turns a Ctrl-C outside a prompt into a silent exit 130: as an Abort, ``run``
-        # says "interrupted", as it does for one at a prompt.
-        try:
-            return super().invoke(ctx)
-        except KeyboardInterrupt:
-            raise typer.Abort() from None
-
 
 class _Commands(MutableMapping[str, _click.Command]):
     """The group's commands by name: each made from the table the first time it is asked
