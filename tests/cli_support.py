@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Mapping
+import subprocess
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,3 +127,15 @@ def hello_project(folder: Path, extra: str = "") -> Path:
     path = folder / "ironship.yml"
     path.write_text(HELLO_MANIFEST + extra)
     return path
+
+
+@contextlib.contextmanager
+def killed_at_end(proc: subprocess.Popen[bytes] | subprocess.Popen[str]) -> Iterator[None]:
+    """Whatever happens in the block, ``proc`` does not outlive it: killed and collected
+    if it still runs (a failed step must not leave a test waiting on a long worker)."""
+    try:
+        yield
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

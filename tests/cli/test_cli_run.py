@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_support import Cli, Project, write_tree
+from cli_support import Cli, Project, killed_at_end, write_tree
 from deploy.wheelhouse import isolate_pip, wheel
 from engine_helpers import Api, processes_with_arg
 
@@ -190,24 +190,22 @@ def test_ctrl_c_stops_the_worker_and_cleans_up(tmp_path: Path) -> None:
     removes the scratch folder and exits 130."""
     write_tree(tmp_path, {"ironship.yml": SLEEP_MANIFEST, "s/main.py": SLEEPER})
     env = {k: v for k, v in os.environ.items() if not k.startswith("IRON")}
-    with subprocess.Popen(
-        [sys.executable, "-m", "ironship", "run", "sleeper"],
-        cwd=tmp_path,
-        env={**env, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    ) as proc:
-        try:
-            assert proc.stdout is not None and proc.stderr is not None
-            assert proc.stdout.readline() == b"started\n"
-            task_id = proc.stderr.readline().decode().split("(task ")[1].rstrip(")\n")
-            assert processes_with_arg(task_id)
-            proc.send_signal(signal.SIGINT)
-            assert proc.wait(60) == 130
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    with (
+        subprocess.Popen(
+            [sys.executable, "-m", "ironship", "run", "sleeper"],
+            cwd=tmp_path,
+            env={**env, "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        ) as proc,
+        killed_at_end(proc),
+    ):
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline() == b"started\n"
+        task_id = proc.stderr.readline().decode().split("(task ")[1].rstrip(")\n")
+        assert processes_with_arg(task_id)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 130
     assert processes_with_arg(task_id) == []
     assert list((tmp_path / ".ironship" / "build").iterdir()) == []
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
+from cli_support import killed_at_end
 from junitparser import Failure as JUnitFailure
 from junitparser import JUnitXml
 
@@ -364,28 +365,26 @@ def test_ctrl_c_ends_ironship_test_at_once_and_cancels_its_task(
     (project.dir / "workers" / "slow" / "main.py").write_text(SLEEPER, encoding="utf-8")
     write_manifest(project.dir, {"slow": {"smoke": [{"name": "waits", "timeout": 900}]}})
     assert cli(capsys, "apply", "-y").code == 0
-    with subprocess.Popen(
-        [sys.executable, "-m", "ironship", "test"],
-        cwd=project.dir,
-        env=dict(os.environ, NO_COLOR="1"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as proc:
-        try:
-            running: list[str] = []
-            for _ in range(600):
-                running = [t.id for t in project.client.list_tasks("slow", ("running",))]
-                if running:
-                    break
-                time.sleep(0.05)
-            assert running, "the smoke test's task never ran"
-            proc.send_signal(signal.SIGINT)
-            _, err = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+    with (
+        subprocess.Popen(
+            [sys.executable, "-m", "ironship", "test"],
+            cwd=project.dir,
+            env=dict(os.environ, NO_COLOR="1"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as proc,
+        killed_at_end(proc),
+    ):
+        running: list[str] = []
+        for _ in range(600):
+            running = [t.id for t in project.client.list_tasks("slow", ("running",))]
+            if running:
+                break
+            time.sleep(0.05)
+        assert running, "the smoke test's task never ran"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err, err
     assert project.client.get_task(running[0]).status == "cancelled"

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cli_support import Project, write_tree
+from cli_support import Project, killed_at_end, write_tree
 
 import ironship
 from ironship.daemon import wire
@@ -286,17 +286,15 @@ def test_ctrl_z_stops_the_command_with_its_client(shell: Shell) -> None:
     assert daemon is not None
     proc, main, _ = at_the_prompt(shell, daemon=True, job=True)
     try:
-        (command,) = _children(daemon)
-        proc.send_signal(signal.SIGTSTP)
-        assert _soon(lambda: _state(proc.pid) == _state(command) == "T")
-        proc.send_signal(signal.SIGCONT)
-        assert _soon(lambda: "T" not in (_state(proc.pid), _state(command)))
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        with killed_at_end(proc):
+            (command,) = _children(daemon)
+            proc.send_signal(signal.SIGTSTP)
+            assert _soon(lambda: _state(proc.pid) == _state(command) == "T")
+            proc.send_signal(signal.SIGCONT)
+            assert _soon(lambda: "T" not in (_state(proc.pid), _state(command)))
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
         os.close(main)
     assert proc.returncode == 130 and "interrupted" in err, err
 
